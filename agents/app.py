@@ -1,0 +1,82 @@
+"""The one Faust app of Picasso's workers: ``faust -A agents.app worker -l info``.
+
+Each domain package (uploads, reactions, users) registers its agents on this app when it
+is imported at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+
+from agents.runtime import Agent, Resources
+from picasso.logging import configure as configure_logging
+from picasso.settings import Settings
+from topics import Topic
+
+settings = Settings.from_env()
+configure_logging(settings)
+
+app = faust.App(
+    settings.app_id,
+    broker=f"kafka://{settings.kafka_bootstrap}",
+    store="memory://",
+    # Records are CloudEvents JSON that agents parse themselves, so that a message that
+    # does not parse goes to the dead-letter topic instead of stopping the stream.
+    key_serializer="raw",
+    value_serializer="raw",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=1,
+    # Faust's 60 s default makes every group join wait ~30 s on the local broker.
+    broker_session_timeout=6.0,
+    broker_heartbeat_interval=1.0,
+    broker_rebalance_timeout=20.0,
+    consumer_auto_offset_reset="earliest",
+    producer_acks=-1,
+    web_enabled=False,
+)
+
+
+_resources: Resources | None = None
+_resources_lock = asyncio.Lock()
+
+
+async def resources() -> Resources:
+    """The worker's stores, opened on first use and shared by its agents."""
+    global _resources
+    async with _resources_lock:
+        if _resources is None:
+            _resources = await Resources.open(settings)
+    return _resources
+
+
+async def send(topic: str, key: bytes, value: bytes) -> None:
+    """Produce one message and wait until the broker has it."""
+    pending = await app.send(topic, key=key, value=value)
+    await pending
+
+
+async def consume(stream: faust.StreamT, domain: Agent) -> None:
+    """Feed each message of a Faust stream to ``domain``; the body of every agent."""
+    async for event in stream.events():
+        message = event.message
+        await domain.handle(
+            event.value, message.key, message.topic, message.partition, message.offset
+        )
+
+
+def faust_topic(topic: Topic) -> faust.TopicT:
+    """The Faust topic object for one of the contract's topics."""
+    return app.topic(
+        topic.name(settings.topic_prefix),
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.topic_partitions,
+    )
+
+
+# Importing the domains registers their agents on the app.
+import agents.reactions.agent  # noqa: E402,F401
+import agents.uploads.agent  # noqa: E402,F401
+import agents.users.agent  # noqa: E402,F401

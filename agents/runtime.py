@@ -1,0 +1,179 @@
+"""What every agent does around its domain logic.
+
+For each message: parse and validate it (a bad one goes to ``picasso.deadletter`` with
+the reason and the stream goes on), skip it if its command id was applied before, apply it,
+record the command id together with the events it caused (an outbox in the same store), then
+send those events and mark them sent. A crash anywhere in between is repaired by the
+redelivery that at-least-once consumption guarantees: applying is idempotent, and events
+recorded but not yet sent are sent then, with the same ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable
+
+import aiohttp
+import structlog
+from botocore.exceptions import BotoCoreError
+from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo.errors import PyMongoError
+
+from picasso.blobs import BlobStore, open_blob_store
+from picasso.mongo import connect
+from picasso.settings import Settings
+from topics import DEADLETTER
+from topics.deadletter import MESSAGE_REJECTED
+from topics.envelope import CloudEvent, InvalidMessage
+from topics.record import Record
+from topics.registry import RECORDS, parse
+
+log = structlog.get_logger()
+
+SOURCE = "/picasso/agents"
+# Failures of our own stores or network, worth trying again.
+TRANSIENT = (PyMongoError, OSError, asyncio.TimeoutError, BotoCoreError, aiohttp.ClientError)
+# Backoff for failures of our own stores (database or blob store down): the message is
+# retried until it goes through, never skipped, so nothing accepted is lost.
+RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+class Rejected(Exception):
+    """A valid message the domain refuses (e.g. not the owner); it goes to the dead letters."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Send = Callable[[str, bytes, bytes], Awaitable[None]]
+Handler = Callable[[Record, CloudEvent], Awaitable[list[CloudEvent]]]
+
+
+@dataclass
+class Resources:
+    """The stores an agent process uses, opened once on first use."""
+
+    settings: Settings
+    db: AsyncIOMotorDatabase
+    blobs: BlobStore
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Resources:
+        blobs = open_blob_store(settings)
+        await blobs.start()
+        return cls(settings=settings, db=connect(settings), blobs=blobs)
+
+
+class Inbox:
+    """Command ids an agent has applied, each with the events it caused and whether they went."""
+
+    def __init__(self, collection: AsyncIOMotorCollection) -> None:
+        self.collection = collection
+
+    async def find(self, command_id: str) -> dict | None:
+        return await self.collection.find_one({"_id": command_id})
+
+    async def record(self, command: CloudEvent, events: list[CloudEvent]) -> dict:
+        doc = {
+            "_id": command.id,
+            "subject": command.subject,
+            "type": command.type,
+            "events": [e.to_dict() for e in events],
+            "sent": False,
+        }
+        await self.collection.replace_one({"_id": command.id}, doc, upsert=True)
+        return doc
+
+    async def mark_sent(self, command_id: str) -> None:
+        await self.collection.update_one({"_id": command_id}, {"$set": {"sent": True}})
+
+
+class Agent:
+    """One domain's message handling, independent of Faust so tests can drive it directly."""
+
+    def __init__(
+        self,
+        name: str,
+        accepted: Iterable[Record],
+        handler: Handler,
+        send: Send,
+        prefix: str,
+        inbox: Inbox | None,
+    ) -> None:
+        self.name = name
+        self.accepted = tuple(accepted)
+        self.handler = handler
+        self.send = send
+        self.prefix = prefix
+        self.inbox = inbox
+
+    async def handle(self, raw: bytes | None, key: bytes | None, topic: str, partition: int,
+                     offset: int) -> None:
+        """Process one message from ``topic``; never raises for a bad message."""
+        try:
+            record, event = parse(raw, self.accepted)
+        except InvalidMessage as exc:
+            await self.dead_letter(exc.reason, raw, key, topic, partition, offset, None)
+            return
+        bound = log.bind(agent=self.name, command_id=event.id, type=event.type,
+                         subject=event.subject)
+        try:
+            await self._with_retries(lambda: self._apply(record, event), bound)
+        except Rejected as exc:
+            bound.info("message_rejected", reason=exc.reason)
+            await self.dead_letter(exc.reason, raw, key, topic, partition, offset, event.id)
+        except Exception as exc:  # a defect: keep the message for replay, keep the stream going
+            bound.exception("message_failed")
+            await self.dead_letter(f"internal error: {exc!r}", raw, key, topic, partition,
+                                   offset, event.id)
+
+    async def _apply(self, record: Record, event: CloudEvent) -> None:
+        done = await self.inbox.find(event.id) if self.inbox else None
+        if done is None:
+            events = await self.handler(record, event)
+            if self.inbox is None:
+                await self._send_all(e.to_dict() for e in events)
+                return
+            done = await self.inbox.record(event, events)
+        if not done["sent"]:
+            await self._send_all(done["events"])
+            await self.inbox.mark_sent(event.id)
+
+    async def _send_all(self, events: Iterable[dict]) -> None:
+        for doc in events:
+            record = RECORDS[doc["type"]]
+            raw = CloudEvent.from_dict(doc).to_json()
+            await self.send(record.topic.name(self.prefix), doc["subject"].encode(), raw)
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[None]], bound) -> None:
+        for n in range(10**9):
+            try:
+                return await attempt()
+            except TRANSIENT as exc:
+                delay = RETRY_DELAYS[min(n, len(RETRY_DELAYS) - 1)]
+                bound.warning("store_unavailable_retrying", error=repr(exc), delay_s=delay)
+                await asyncio.sleep(delay)
+
+    async def dead_letter(self, reason: str, raw: bytes | None, key: bytes | None, topic: str,
+                          partition: int, offset: int, original_id: str | None) -> None:
+        """Put a message the agent cannot accept on ``picasso.deadletter`` with ``reason``."""
+        text_key = key.decode("utf-8", "replace") if key is not None else None
+        data = {
+            "reason": reason,
+            "agent": self.name,
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "key": text_key,
+            "payload": (raw or b"").decode("utf-8", "replace"),
+            "original_id": original_id,
+        }
+        letter = CloudEvent(
+            type=MESSAGE_REJECTED.type, subject=text_key or "", data=data, source=SOURCE,
+            id=f"{topic}/{partition}/{offset}",
+        )
+        log.warning("dead_lettered", agent=self.name, topic=topic, partition=partition,
+                    offset=offset, reason=reason)
+        await self.send(DEADLETTER.name(self.prefix), key or b"", letter.to_json())

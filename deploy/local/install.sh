@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what Picasso needs on this machine, skipping what is there already:
+# Debian packages (MariaDB, and Chromium for the browser tests when asked), the Python
+# virtual environment from requirements.lock, and the Firebase Auth emulator from its
+# package-lock.json. Safe to run again; `make run` and `make test` call it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+want_debs=()
+command -v mariadbd >/dev/null 2>&1 || want_debs+=(mariadb-server)
+if [ "${WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  want_debs+=(chromium)
+fi
+if [ ${#want_debs[@]} -gt 0 ]; then
+  echo "install: Debian packages ${want_debs[*]}"
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${want_debs[@]}" >/dev/null
+fi
+
+stamp="$VENV/.picasso-installed"
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ setup.cfg -nt "$stamp" ]; then
+  echo "install: Python packages into $VENV"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.lock
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
+  touch "$stamp"
+fi
+
+fb=deploy/local/firebase
+if [ ! -d "$fb/node_modules/firebase-tools" ] || [ "$fb/package-lock.json" -nt "$fb/node_modules" ]; then
+  echo "install: Firebase Auth emulator (npm ci)"
+  (cd "$fb" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$fb/node_modules"
+fi

@@ -1,0 +1,1 @@
+"""What Picasso's agents and edge share: settings, logging and clients for the stores."""

@@ -1,0 +1,246 @@
+"""Blob storage for pictures: S3 (aioboto3) or a plain directory for the zero-setup run.
+
+Keys under ``public/`` are previews and thumbnails that browsers load straight from
+:meth:`BlobStore.public_url`; every other key (``incoming/``, ``originals/``) is private.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import AsyncIterator, Protocol
+
+import aioboto3
+
+from picasso.settings import Settings
+
+PUBLIC_PREFIX = "public/"
+_PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts must be ≥ 5 MiB, except the last
+
+
+_MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+def _error_code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class BlobNotFound(KeyError):
+    """No object is stored under that key."""
+
+
+class BlobTooLarge(ValueError):
+    """A streamed upload went past its size limit; nothing was kept."""
+
+
+class BlobStore(Protocol):
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str, max_bytes: int
+    ) -> int: ...
+    async def get(self, key: str) -> bytes: ...
+    async def exists(self, key: str) -> bool: ...
+    async def copy(self, source: str, target: str) -> None: ...
+    async def delete(self, key: str) -> None: ...
+    def public_url(self, key: str) -> str: ...
+
+
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name (``BLOB_BACKEND`` = ``s3`` or ``dir``)."""
+    if settings.blob_backend == "s3":
+        return S3BlobStore(settings)
+    if settings.blob_backend == "dir":
+        return DirectoryBlobStore(settings.blob_dir, settings.public_media_url)
+    raise ValueError(f"BLOB_BACKEND must be 's3' or 'dir', not {settings.blob_backend!r}")
+
+
+class DirectoryBlobStore:
+    """Objects as files under one directory; the edge serves ``public/`` at ``/media``."""
+
+    def __init__(self, root: Path, public_base_url: str) -> None:
+        self.root = root
+        self.public_base_url = public_base_url
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise BlobNotFound(key)
+        return path
+
+    async def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        return None
+
+    async def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise OSError(f"blob directory {self.root} is not writable")
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self._write_all, self._path(key), data)
+
+    @staticmethod
+    def _write_all(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_bytes(data)
+        partial.replace(path)  # readers never see half a file
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str, max_bytes: int
+    ) -> int:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        size = 0
+        with partial.open("wb") as out:
+            try:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BlobTooLarge(key)
+                    await asyncio.to_thread(out.write, chunk)
+            except BaseException:
+                out.close()
+                partial.unlink(missing_ok=True)
+                raise
+        partial.replace(path)
+        return size
+
+    async def get(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self._path(key).read_bytes)
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    async def copy(self, source: str, target: str) -> None:
+        await self.put(target, await self.get(source), "application/octet-stream")
+
+    async def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def public_url(self, key: str) -> str:
+        return f"{self.public_base_url}/{key.removeprefix(PUBLIC_PREFIX)}"
+
+    def local_path(self, key: str) -> Path:
+        """Where a key's file is, for the edge's ``/media`` route."""
+        return self._path(key)
+
+
+class S3BlobStore:
+    """Objects in an S3 bucket (AWS S3, MinIO, or moto server locally)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.bucket = settings.s3_bucket
+        self.public_base_url = settings.public_media_url
+        self._session = aioboto3.Session()
+        self._endpoint = settings.s3_endpoint_url
+        self._region = settings.s3_region
+        self._context = None
+        self.client = None
+
+    async def start(self) -> None:
+        if self.client is None:
+            self._context = self._session.client(
+                "s3", endpoint_url=self._endpoint, region_name=self._region
+            )
+            self.client = await self._context.__aenter__()
+
+    async def close(self) -> None:
+        if self._context is not None:
+            await self._context.__aexit__(None, None, None)
+            self._context = self.client = None
+
+    async def ping(self) -> None:
+        await self.client.head_bucket(Bucket=self.bucket)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        await self.client.put_object(
+            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+        )
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str, max_bytes: int
+    ) -> int:
+        """Stream into S3 holding at most one part in memory (multipart past 8 MiB)."""
+        buffer = bytearray()
+        size = 0
+        upload_id = None
+        parts: list[dict] = []
+        try:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BlobTooLarge(key)
+                buffer += chunk
+                if len(buffer) >= _PART_SIZE:
+                    if upload_id is None:
+                        created = await self.client.create_multipart_upload(
+                            Bucket=self.bucket, Key=key, ContentType=content_type
+                        )
+                        upload_id = created["UploadId"]
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
+                    buffer = bytearray()
+            if upload_id is None:
+                await self.put(key, bytes(buffer), content_type)
+                return size
+            if buffer:
+                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
+            await self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+            return size
+        except BaseException:
+            if upload_id is not None:
+                await self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id
+                )
+            raise
+
+    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytearray) -> dict:
+        answer = await self.client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(data)
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    async def get(self, key: str) -> bytes:
+        try:
+            answer = await self.client.get_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.NoSuchKey:
+            raise BlobNotFound(key) from None
+        async with answer["Body"] as body:
+            return await body.read()
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.client.head_object(Bucket=self.bucket, Key=key)
+        except self.client.exceptions.ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                return False
+            raise
+        return True
+
+    async def copy(self, source: str, target: str) -> None:
+        try:
+            await self.client.copy_object(
+                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}
+            )
+        except self.client.exceptions.ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                raise BlobNotFound(source) from None
+            raise
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def public_url(self, key: str) -> str:
+        return f"{self.public_base_url}/{key}"

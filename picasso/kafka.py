@@ -1,0 +1,60 @@
+"""Kafka plumbing shared by the edge and the agents: topic creation and a command sender."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from picasso.settings import Settings
+from topics import ALL_TOPICS
+from topics.envelope import CloudEvent
+from topics.record import Record
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every topic of the contract that the broker does not have yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(t.name(settings.topic_prefix), settings.topic_partitions, 1)
+            for t in ALL_TOPICS
+            if t.name(settings.topic_prefix) not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created it meanwhile
+    finally:
+        await admin.close()
+
+
+class MessageBus:
+    """Sends records to their topics and waits for the broker's acknowledgement."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.prefix = settings.topic_prefix
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=2,
+        )
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, record: Record, event: CloudEvent) -> None:
+        """Put ``event`` on ``record``'s topic keyed by its subject; returns once acknowledged."""
+        await self.producer.send_and_wait(
+            record.topic.name(self.prefix), event.to_json(), key=event.subject.encode()
+        )
+
+    async def ping(self) -> None:
+        """Ask the broker for cluster metadata: proof that it answers."""
+        await self.producer.client.force_metadata_update()

@@ -1,0 +1,93 @@
+"""One settings object, read from the environment (twelve-factor).
+
+The defaults point at the embedded single-machine stack that ``make run`` starts, so
+``faust -A agents.app worker`` and ``python -m web`` find it without any variable set.
+Production sets the same variables to real services (Apache Kafka, MongoDB, S3, Firebase).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+# The one home of the embedded stack's ports (``make run``); tests pick free ports instead.
+LOCAL_PORTS: dict[str, int] = {
+    "edge": 8080,
+    "kafka": 9092,
+    "mongodb": 27027,
+    "mariadb": 3307,
+    "s3": 9000,
+    "firebase_auth": 9099,
+    "stripe": 8420,
+    "smtp": 2525,
+}
+
+
+def _env(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where every part of Picasso is and how it behaves; built by :meth:`from_env`."""
+
+    env: str = "development"
+    data_dir: Path = Path("data")
+    kafka_bootstrap: str = f"127.0.0.1:{LOCAL_PORTS['kafka']}"
+    topic_prefix: str = ""
+    topic_partitions: int = 4
+    app_id: str = "picasso"
+    mongodb_url: str = f"mongodb://127.0.0.1:{LOCAL_PORTS['mongodb']}"
+    mongodb_database: str = "picasso"
+    blob_backend: str = "dir"
+    blob_dir: Path = Path("data/blobs")
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "picasso"
+    public_media_url: str = f"http://127.0.0.1:{LOCAL_PORTS['edge']}/media"
+    firebase_project_id: str = "demo-picasso"
+    firebase_api_key: str = "local-api-key"
+    firebase_auth_emulator_host: str | None = f"127.0.0.1:{LOCAL_PORTS['firebase_auth']}"
+    edge_host: str = "127.0.0.1"
+    edge_port: int = LOCAL_PORTS["edge"]
+    max_upload_bytes: int = 50 * 1024 * 1024
+    log_format: str = "console"
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        e = os.environ if environ is None else environ
+        d = cls()
+        data_dir = Path(_env(e, "PICASSO_DATA_DIR", str(d.data_dir)))
+        production = _env(e, "PICASSO_ENV", d.env) == "production"
+        emulator = e.get("FIREBASE_AUTH_EMULATOR_HOST")
+        if emulator is None and not production:
+            emulator = d.firebase_auth_emulator_host
+        return cls(
+            env=_env(e, "PICASSO_ENV", d.env),
+            data_dir=data_dir,
+            kafka_bootstrap=_env(e, "KAFKA_BOOTSTRAP", d.kafka_bootstrap),
+            topic_prefix=e.get("PICASSO_TOPIC_PREFIX", d.topic_prefix),
+            topic_partitions=int(_env(e, "PICASSO_TOPIC_PARTITIONS", str(d.topic_partitions))),
+            app_id=_env(e, "PICASSO_APP_ID", d.app_id),
+            mongodb_url=_env(e, "MONGODB_URL", d.mongodb_url),
+            mongodb_database=_env(e, "MONGODB_DATABASE", d.mongodb_database),
+            blob_backend=_env(e, "BLOB_BACKEND", d.blob_backend),
+            blob_dir=Path(_env(e, "BLOB_DIR", str(data_dir / "blobs"))),
+            s3_endpoint_url=e.get("S3_ENDPOINT_URL") or None,
+            s3_region=_env(e, "S3_REGION", d.s3_region),
+            s3_bucket=_env(e, "S3_BUCKET", d.s3_bucket),
+            public_media_url=_env(e, "PUBLIC_MEDIA_URL", d.public_media_url).rstrip("/"),
+            firebase_project_id=_env(e, "FIREBASE_PROJECT_ID", d.firebase_project_id),
+            firebase_api_key=_env(e, "FIREBASE_API_KEY", d.firebase_api_key),
+            firebase_auth_emulator_host=emulator or None,
+            edge_host=_env(e, "EDGE_HOST", d.edge_host),
+            edge_port=int(_env(e, "EDGE_PORT", str(d.edge_port))),
+            max_upload_bytes=int(_env(e, "MAX_UPLOAD_BYTES", str(d.max_upload_bytes))),
+            log_format=_env(e, "LOG_FORMAT", "json" if production else d.log_format),
+            log_level=_env(e, "LOG_LEVEL", d.log_level),
+        )

@@ -1,0 +1,79 @@
+"""The embedded stack, started once per test session, and Picasso's processes on top of it.
+
+Each session gets its own free ports, data directory, Faust app id (consumer group) and
+topic prefix; tests isolate themselves further by creating their own users and pictures.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from deploy.local.processes import Edge, Worker, child_env
+from deploy.local.stack import SERVICES, Stack, free_ports
+from picasso.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    with Stack(data_dir, ports=free_ports(SERVICES), log=lambda line: None) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def system_env(stack: Stack) -> dict[str, str]:
+    """Settings (as environment variables) for this session's workers and edge."""
+    session = uuid.uuid4().hex[:8]
+    edge_port = free_ports(["edge"])["edge"]
+    return child_env({
+        **stack.env(),
+        "PICASSO_APP_ID": f"picasso-test-{session}",
+        "PICASSO_TOPIC_PREFIX": f"t{session}.",
+        "MONGODB_DATABASE": f"picasso_{session}",
+        "EDGE_PORT": str(edge_port),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
+    })
+
+
+@pytest.fixture(scope="session")
+def settings(system_env: dict[str, str]) -> Settings:
+    return Settings.from_env(system_env)
+
+
+@pytest.fixture(scope="session")
+def worker(system_env: dict[str, str], stack: Stack) -> Iterator[Worker]:
+    logs = stack.data_dir / "logs"
+    process = Worker("worker-1", system_env, logs / "worker-1.log", stack.data_dir / "faust-1")
+    process.start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def edge(system_env: dict[str, str], stack: Stack) -> Iterator[Edge]:
+    process = Edge("edge-1", system_env, stack.data_dir / "logs" / "edge-1.log")
+    process.start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def system(edge: Edge, worker: Worker) -> str:
+    """The running system's base URL (edge and one worker)."""
+    return edge.url
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"picasso: real embedded stack under {Path.cwd()}"

@@ -1,0 +1,129 @@
+"""What the tests share: a small API client, pictures made on the fly, and Kafka helpers."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from PIL import Image
+
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
+
+def jpeg_with_gps(width: int = 640, height: int = 480, orientation: int = 1) -> bytes:
+    """A real JPEG whose EXIF carries a GPS position (and optionally an orientation)."""
+    image = Image.new("RGB", (width, height))
+    for x in range(0, width, 8):  # some structure, so it is not one flat colour
+        image.paste((x % 256, (x * 3) % 256, 128), (x, 0, x + 8, height))
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[0x010F] = "Picasso test camera"
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1] = "N"
+    gps[2] = (37.0, 20.0, 10.0)
+    gps[3] = "W"
+    gps[4] = (121.0, 53.0, 30.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()
+
+
+@dataclass
+class User:
+    user_id: str
+    email: str
+    token: str
+    display_name: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    """Calls the edge's HTTP API the way a client following API.md would."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.http = http
+        self.base = base_url
+
+    async def call(self, method: str, path: str, *, user: User | None = None,
+                   **kwargs: Any) -> tuple[int, Any, aiohttp.ClientResponse]:
+        headers = {**(user.auth if user else {}), **kwargs.pop("headers", {})}
+        async with self.http.request(method, f"{self.base}{path}", headers=headers,
+                                     allow_redirects=False, **kwargs) as answer:
+            raw = await answer.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw
+            return answer.status, body, answer
+
+    async def register(self, name: str = "Ada") -> User:
+        email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@example.com"
+        status, body, _ = await self.call("POST", "/api/v1/auth/register", json={
+            "email": email, "password": "correct horse battery", "display_name": name,
+        })
+        assert status == 201, body
+        return User(body["user_id"], email, body["id_token"], name)
+
+    async def upload(self, user: User, data: bytes, *, title: str = "Golden Gate at dusk",
+                     price_cents: int = 0, tags: str = "", filename: str = "photo.jpg",
+                     content_type: str = "image/jpeg", **extra: str) -> tuple[int, Any]:
+        form = aiohttp.FormData()
+        form.add_field("title", title)
+        form.add_field("price_cents", str(price_cents))
+        if tags:
+            form.add_field("tags", tags)
+        for name, value in extra.items():
+            form.add_field(name, value)
+        form.add_field("file", data, filename=filename, content_type=content_type)
+        status, body, _ = await self.call("POST", "/api/v1/pictures", user=user, data=form)
+        return status, body
+
+    async def published(self, user: User, data: bytes, **kwargs: Any) -> dict:
+        """Upload and wait until the picture is published; returns the picture."""
+        status, body = await self.upload(user, data, **kwargs)
+        assert status == 202, body
+        status, picture, _ = await self.call(
+            "GET", f"/api/v1/pictures/{body['picture_id']}?wait_ms=10000", user=user)
+        assert status == 200 and picture["status"] == "published", picture
+        return picture
+
+
+async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None) -> None:
+    """Put one raw message on a topic, as another system with any Kafka client would."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, predicate, timeout_s: float = 15.0) -> dict:
+    """The first JSON message on ``topic`` for which ``predicate`` holds."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=None)
+    await consumer.start()
+    try:
+        import asyncio
+
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for messages in batches.values():
+                for message in messages:
+                    doc = json.loads(message.value)
+                    if predicate(doc):
+                        return doc
+        raise AssertionError(f"no matching message on {topic} within {timeout_s}s")
+    finally:
+        await consumer.stop()

@@ -1,0 +1,308 @@
+"""The served OpenAPI document: valid OpenAPI 3.1, and true to the routes and shapes."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aiohttp import web
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from web.auth import Session
+from web.openapi import openapi_document
+from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from web.problems import invalid
+from web.readmodels import MAX_WAIT_MS, ReadModels
+from web.routes import accounts, likes, ops, pictures
+from web.validation import PRICE_MAX, PRICE_MIN, TITLE_MAX
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+# Serves previews and thumbnails of the local directory blob store: internal, not the API.
+UNDOCUMENTED = {("GET", "/media/{key}")}
+PURCHASE_PATHS = ("/purchases", "/me/sales", "/webhooks", "/original")
+
+
+def openapi_path(aiohttp_path: str) -> str:
+    """``/media/{key:.+}`` as OpenAPI writes it: ``/media/{key}``."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", aiohttp_path)
+
+
+def app_routes() -> set[tuple[str, str]]:
+    """(method, OpenAPI path) of every route the edge's application registers."""
+    found = set()
+    for module in (accounts, pictures, likes, ops):
+        for route in module.routes:
+            assert isinstance(route, web.RouteDef)
+            found.add((route.method.upper(), openapi_path(route.path)))
+    return found
+
+
+def documented_operations(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method.upper(), path): op
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local ``$ref`` (``#/components/...``) to what it names."""
+    while "$ref" in node:
+        target: Any = doc
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def schema_validator(doc: dict[str, Any], name: str) -> Draft202012Validator:
+    """A JSON Schema validator of ``components.schemas.<name>``, its $refs resolvable."""
+    root = {"$ref": f"#/components/schemas/{name}", "components": doc["components"]}
+    return Draft202012Validator(root)
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    return openapi_document()
+
+
+def test_the_document_is_valid_openapi_3_1(doc: dict[str, Any]) -> None:
+    validate(doc)
+    assert doc["openapi"].startswith("3.1.")
+    assert doc["info"]["title"] == "Picasso"
+    assert doc["info"]["version"] == "1.0.0"
+    assert doc["info"]["description"]
+    assert doc["servers"] == [{"url": "/"}]
+    json.dumps(doc)  # served as JSON as it is
+
+
+def test_the_document_is_built_once() -> None:
+    assert openapi_document() is openapi_document()
+
+
+def test_the_media_route_is_the_only_one_left_out() -> None:
+    assert UNDOCUMENTED <= app_routes()
+
+
+@pytest.mark.parametrize("method,path", sorted(app_routes() - UNDOCUMENTED))
+def test_every_route_is_documented(doc: dict[str, Any], method: str, path: str) -> None:
+    assert path in doc["paths"], f"{path} is routed but not documented"
+    assert method.lower() in doc["paths"][path], f"{method} {path} is not documented"
+
+
+def test_every_documented_operation_is_routed(doc: dict[str, Any]) -> None:
+    assert set(documented_operations(doc)) <= app_routes() - UNDOCUMENTED
+
+
+def test_purchases_are_not_documented_until_built(doc: dict[str, Any]) -> None:
+    assert not [p for p in doc["paths"] if any(part in p for part in PURCHASE_PATHS)]
+
+
+def test_operations_have_unique_ids_summaries_and_responses(doc: dict[str, Any]) -> None:
+    operations = documented_operations(doc)
+    ids = [op["operationId"] for op in operations.values()]
+    assert len(ids) == len(set(ids))
+    for key, op in operations.items():
+        assert op["summary"], key
+        assert any(code.startswith("2") for code in op["responses"]), key
+
+
+def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
+    for (method, path), op in documented_operations(doc).items():
+        parameters = [resolve(doc, p) for p in op.get("parameters", [])]
+        declared = {p["name"] for p in parameters if p["in"] == "path"}
+        assert declared == set(re.findall(r"\{(\w+)\}", path)), (method, path)
+
+
+@pytest.mark.parametrize("method,path,security", [
+    ("POST", "/api/v1/auth/register", None),
+    ("POST", "/api/v1/auth/login", None),
+    ("POST", "/api/v1/auth/refresh", None),
+    ("GET", "/api/v1/me", [{"bearer": []}]),
+    ("POST", "/api/v1/pictures", [{"bearer": []}]),
+    ("GET", "/api/v1/pictures", [{}, {"bearer": []}]),
+    ("GET", "/api/v1/users/{user_id}/pictures", [{}, {"bearer": []}]),
+    ("GET", "/api/v1/pictures/{picture_id}", [{}, {"bearer": []}]),
+    ("PATCH", "/api/v1/pictures/{picture_id}", [{"bearer": []}]),
+    ("DELETE", "/api/v1/pictures/{picture_id}", [{"bearer": []}]),
+    ("PUT", "/api/v1/pictures/{picture_id}/like", [{"bearer": []}]),
+    ("DELETE", "/api/v1/pictures/{picture_id}/like", [{"bearer": []}]),
+    ("GET", "/healthz", None),
+    ("GET", "/readyz", None),
+    ("GET", "/metrics", None),
+])
+def test_who_may_call(doc: dict[str, Any], method: str, path: str,
+                      security: list | None) -> None:
+    op = documented_operations(doc)[(method, path)]
+    assert op.get("security") == security
+    assert doc.get("security") is None  # no global requirement to override
+    if security and {} not in security:
+        assert "401" in op["responses"]
+
+
+def test_the_bearer_scheme(doc: dict[str, Any]) -> None:
+    scheme = doc["components"]["securitySchemes"]["bearer"]
+    assert scheme == {**scheme, "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert "Firebase" in scheme["description"]
+
+
+def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
+    for key, op in documented_operations(doc).items():
+        for code, answer in op["responses"].items():
+            if key == ("GET", "/readyz") or (code != "default" and int(code) < 400):
+                continue
+            assert "$ref" in answer, (key, code)  # the shared component, not a copy
+            content = resolve(doc, answer)["content"]
+            assert list(content) == [PROBLEM_CONTENT_TYPE], (key, code)
+            assert content[PROBLEM_CONTENT_TYPE]["schema"] == {
+                "$ref": "#/components/schemas/Problem"}
+
+
+@pytest.mark.parametrize("method,path,statuses", [
+    ("POST", "/api/v1/auth/register", {"201", "409", "422"}),
+    ("POST", "/api/v1/auth/login", {"200", "401"}),
+    ("POST", "/api/v1/pictures", {"202", "400", "401", "413", "415", "422"}),
+    ("GET", "/api/v1/pictures/{picture_id}", {"200", "404"}),
+    ("PATCH", "/api/v1/pictures/{picture_id}", {"202", "401", "403", "404", "409", "422"}),
+    ("DELETE", "/api/v1/pictures/{picture_id}", {"202", "401", "403", "404"}),
+    ("PUT", "/api/v1/pictures/{picture_id}/like", {"202", "401", "404"}),
+    ("GET", "/readyz", {"200", "503"}),
+])
+def test_status_codes_of_the_contract(doc: dict[str, Any], method: str, path: str,
+                                      statuses: set[str]) -> None:
+    assert statuses <= set(documented_operations(doc)[(method, path)]["responses"])
+
+
+@pytest.mark.parametrize("method,path", [
+    ("PATCH", "/api/v1/pictures/{picture_id}"),
+    ("DELETE", "/api/v1/pictures/{picture_id}"),
+    ("PUT", "/api/v1/pictures/{picture_id}/like"),
+    ("DELETE", "/api/v1/pictures/{picture_id}/like"),
+    ("POST", "/api/v1/pictures"),
+])
+def test_writes_answer_202_with_a_command_id_and_a_location(
+        doc: dict[str, Any], method: str, path: str) -> None:
+    answer = resolve(doc, documented_operations(doc)[(method, path)]["responses"]["202"])
+    assert "Location" in answer["headers"]
+    schema = resolve(doc, answer["content"]["application/json"]["schema"])
+    assert "command_id" in schema["required"]
+
+
+def test_the_location_names_after(doc: dict[str, Any]) -> None:
+    assert "?after=<command_id>" in doc["components"]["headers"]["Location"]["description"]
+
+
+def test_query_parameters(doc: dict[str, Any]) -> None:
+    operations = documented_operations(doc)
+
+    def params(method: str, path: str) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in operations[(method, path)].get("parameters", [])}
+
+    feed = params("GET", "/api/v1/pictures")
+    assert set(feed) == {"limit", "cursor", "owner", "tag"}
+    assert feed["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100,
+                                       "default": 20}
+    assert set(params("GET", "/api/v1/users/{user_id}/pictures")) == {
+        "user_id", "limit", "cursor", "tag"}
+    one = params("GET", "/api/v1/pictures/{picture_id}")
+    assert set(one) == {"picture_id", "wait_ms", "after"}
+    assert one["wait_ms"]["schema"]["minimum"] == 0
+    assert one["wait_ms"]["schema"]["maximum"] == MAX_WAIT_MS == 10_000
+
+
+def test_the_upload_form(doc: dict[str, Any]) -> None:
+    body = documented_operations(doc)[("POST", "/api/v1/pictures")]["requestBody"]
+    form = body["content"]["multipart/form-data"]
+    schema = resolve(doc, form["schema"])
+    assert set(schema["required"]) == {"file", "title", "price_cents"}
+    fields = schema["properties"]
+    assert fields["file"]["format"] == "binary"
+    assert set(form["encoding"]["file"]["contentType"].split(", ")) == {
+        "image/jpeg", "image/png", "image/webp"}
+    assert (fields["title"]["minLength"], fields["title"]["maxLength"]) == (1, TITLE_MAX)
+    assert fields["description"]["maxLength"] == 2000
+    assert fields["currency"]["default"] == "usd"
+    assert fields["tags"]["type"] == "string"
+    price = Draft202012Validator(fields["price_cents"])
+    for good in (0, PRICE_MIN, PRICE_MAX):
+        assert price.is_valid(good), good
+    for bad in (1, PRICE_MIN - 1, PRICE_MAX + 1, -5, 12.5):
+        assert not price.is_valid(bad), bad
+
+
+def test_the_json_bodies(doc: dict[str, Any]) -> None:
+    registration = schema_validator(doc, "Registration")
+    assert registration.is_valid({"email": "a@b.co", "password": "x" * 8, "display_name": "A"})
+    assert not registration.is_valid({"email": "a@b.co", "password": "x" * 7,
+                                      "display_name": "A"})
+    assert not registration.is_valid({"email": "a@b.co", "password": "x" * 129,
+                                      "display_name": "A"})
+    assert not registration.is_valid({"email": "a@b.co", "password": "x" * 8,
+                                      "display_name": "A" * 81})
+    changes = schema_validator(doc, "PictureChanges")
+    assert changes.is_valid({"title": "New"})
+    assert changes.is_valid({"tags": ["sea", "sky"]})
+    assert changes.is_valid({"tags": "sea,sky"})
+    assert not changes.is_valid({})
+    assert not changes.is_valid({"owner_id": "someone"})
+    for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh"):
+        body = documented_operations(doc)[("POST", path)]["requestBody"]
+        assert list(body["content"]) == ["application/json"], path
+
+
+class _Blobs:
+    def public_url(self, key: str) -> str:
+        return f"/media/{key}"
+
+
+def _picture_doc(**changes: Any) -> dict[str, Any]:
+    return {
+        "_id": "p1", "owner_id": "u1", "title": "Sunset", "description": "",
+        "price_cents": 500, "currency": "usd", "tags": ["sea"], "status": "published",
+        "width": 800, "height": 600, "thumbnail_key": "public/p1/thumb.webp",
+        "preview_key": "public/p1/preview.webp", "created_at": "2024-05-01T12:00:00Z",
+        **changes,
+    }
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"status": "processing", "width": None, "height": None, "thumbnail_key": None},
+    {"status": "rejected", "reason": "not an image", "thumbnail_key": None},
+    {"status": "deleted", "price_cents": 0},
+], ids=["published", "processing", "rejected", "deleted"])
+def test_the_read_models_pictures_match_the_schema(doc: dict[str, Any],
+                                                   changes: dict[str, Any]) -> None:
+    read = ReadModels(None, _Blobs())  # type: ignore[arg-type]  # _picture needs no db
+    picture = read._picture(_picture_doc(**changes), {"u1": "Ann"}, {"p1": 3}, {"p1"})
+    schema = resolve(doc, {"$ref": "#/components/schemas/Picture"})
+    assert set(picture) <= set(schema["properties"])
+    schema_validator(doc, "Picture").validate(picture)
+    schema_validator(doc, "PicturePage").validate({"items": [picture], "next_cursor": None})
+
+
+def test_sessions_match_the_schema(doc: dict[str, Any]) -> None:
+    session = Session("u1", "id-token", "refresh-token", 3600).to_json()
+    schema_validator(doc, "Session").validate(session)
+    assert set(session) == set(resolve(doc, {"$ref": "#/components/schemas/Session"})[
+        "properties"])
+
+
+def test_problems_match_the_schema(doc: dict[str, Any]) -> None:
+    problem = invalid({"title": "at most 140 characters"}).body_dict
+    schema_validator(doc, "Problem").validate(problem)
+    assert problem["errors"] == {"title": "at most 140 characters"}
+
+
+def test_accepted_answers_match_the_schemas(doc: dict[str, Any]) -> None:
+    accepted = schema_validator(doc, "Accepted")
+    accepted.validate({"picture_id": "p1", "command_id": "c1"})  # a like
+    accepted.validate({"picture_id": "p1", "status": "updating", "command_id": "c1"})
+    schema_validator(doc, "UploadAccepted").validate(
+        {"picture_id": "p1", "status": "processing", "command_id": "c1"})
+    schema_validator(doc, "Readiness").validate(
+        {"ready": False, "checks": {"broker": "ok", "mongodb": "failed: TimeoutError()"}})

@@ -1,0 +1,50 @@
+"""Picasso's Kafka contracts: topic names, keys and partitions, and every record on them.
+
+Other systems read this package to produce and consume; nothing else in Picasso spells a
+topic name. Records are CloudEvents 1.0 JSON in structured mode (:mod:`topics.envelope`);
+each record type has a JSON Schema (:mod:`topics.registry`, generated into ``topics/schemas``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic of the public contract: its base name and what its key is."""
+
+    base_name: str
+    key: str
+    description: str
+
+    def name(self, prefix: str = "") -> str:
+        """The topic's name on the broker; tests isolate themselves with a prefix."""
+        return f"{prefix}{self.base_name}"
+
+
+PICTURES_COMMANDS = Topic(
+    "picasso.pictures.commands", "picture_id", "UploadPicture, UpdatePicture, DeletePicture"
+)
+PICTURES_EVENTS = Topic(
+    "picasso.pictures.events",
+    "picture_id",
+    "PicturePublished, PictureUpdated, PictureDeleted, PictureRejected",
+)
+REACTIONS_COMMANDS = Topic("picasso.reactions.commands", "picture_id", "LikePicture, UnlikePicture")
+REACTIONS_EVENTS = Topic("picasso.reactions.events", "picture_id", "PictureLiked, PictureUnliked")
+USERS_EVENTS = Topic("picasso.users.events", "user_id", "UserRegistered, UserUpdated")
+DEADLETTER = Topic(
+    "picasso.deadletter",
+    "original key",
+    "any message an agent could not accept, with the reason",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    PICTURES_COMMANDS,
+    PICTURES_EVENTS,
+    REACTIONS_COMMANDS,
+    REACTIONS_EVENTS,
+    USERS_EVENTS,
+    DEADLETTER,
+)

@@ -1,0 +1,97 @@
+"""The CloudEvents 1.0 envelope (JSON, structured mode) every Picasso message travels in."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+SPECVERSION = "1.0"
+# Namespace for ids derived from another message's id (events caused by a command).
+_DERIVED_NAMESPACE = uuid.UUID("6f0d3c1e-8a55-4a8e-9d7e-5b1f4a2c9e10")
+
+
+class InvalidMessage(ValueError):
+    """A message that cannot be accepted; ``reason`` says why, for the dead-letter topic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def utc_now() -> str:
+    """The current time as RFC 3339 UTC with milliseconds, e.g. ``2026-11-27T20:18:32.123Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    """A fresh opaque id for a message, a picture or a purchase."""
+    return uuid.uuid4().hex
+
+
+def derived_id(cause_id: str, type_: str) -> str:
+    """A stable id for the event of ``type_`` caused by message ``cause_id``.
+
+    Re-emitting after a redelivery therefore produces the same event id, which consumers
+    deduplicate on.
+    """
+    return uuid.uuid5(_DERIVED_NAMESPACE, f"{cause_id}/{type_}").hex
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    """One message: ``type`` is ``picasso.<domain>.<Name>``, ``subject`` is the Kafka key."""
+
+    type: str
+    subject: str
+    data: dict[str, Any]
+    source: str
+    id: str = field(default_factory=new_id)
+    time: str = field(default_factory=utc_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time,
+            "subject": self.subject,
+            "datacontenttype": "application/json",
+            "data": self.data,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+    def caused(self, type_: str, data: dict[str, Any], source: str) -> CloudEvent:
+        """The event this message causes, with an id derived from this one's."""
+        return CloudEvent(
+            type=type_, subject=self.subject, data=data, source=source,
+            id=derived_id(self.id, type_),
+        )
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CloudEvent:
+        return cls(
+            type=doc["type"], subject=doc.get("subject") or "", data=doc["data"],
+            source=doc["source"], id=doc["id"], time=doc.get("time") or utc_now(),
+        )
+
+
+def decode(raw: bytes | str | None) -> dict[str, Any]:
+    """Decode raw bytes into a JSON object, or raise :class:`InvalidMessage`.
+
+    Schema validation is :func:`topics.registry.parse`'s job; this only decodes.
+    """
+    if not raw:
+        raise InvalidMessage("empty message")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidMessage(f"not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidMessage("not a JSON object")
+    return doc

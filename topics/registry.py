@@ -1,0 +1,73 @@
+"""Every record type by its CloudEvents ``type``, schema validation and the schema files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+from typing import Iterable
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from topics import deadletter, pictures, reactions, users
+from topics.envelope import CloudEvent, InvalidMessage, decode
+from topics.record import Record
+
+RECORDS: dict[str, Record] = {
+    r.type: r
+    for r in (*pictures.RECORDS, *reactions.RECORDS, *users.RECORDS, *deadletter.RECORDS)
+}
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+
+
+@cache
+def _validator(type_: str) -> Draft202012Validator:
+    return Draft202012Validator(RECORDS[type_].json_schema(), format_checker=FormatChecker())
+
+
+def parse(raw: bytes | str | None, accepted: Iterable[Record]) -> tuple[Record, CloudEvent]:
+    """Decode and validate one message that must be one of ``accepted``.
+
+    Raises :class:`InvalidMessage` with a reason fit for the dead-letter topic.
+    """
+    doc = decode(raw)
+    type_ = doc.get("type")
+    allowed = {r.type: r for r in accepted}
+    if type_ not in allowed:
+        raise InvalidMessage(
+            f"unexpected type {type_!r}; this topic accepts {', '.join(sorted(allowed))}"
+        )
+    errors = sorted(_validator(type_).iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(message)"
+        raise InvalidMessage(f"{type_} does not match its schema at {where}: {first.message}")
+    record = allowed[type_]
+    event = CloudEvent.from_dict(doc)
+    if not event.subject:  # CloudEvents makes subject optional; ours is the record's key
+        event = replace(event, subject=str(event.data.get(record.topic.key, "")))
+    return record, event
+
+
+def validate_data(record: Record, data: dict) -> None:
+    """Check ``data`` against ``record``'s schema before sending it; raises InvalidMessage."""
+    event = CloudEvent(type=record.type, subject="x", data=data, source="check")
+    parse(event.to_json(), [record])
+
+
+def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Write one JSON Schema file per record type into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for type_, record in sorted(RECORDS.items()):
+        path = directory / f"{type_}.json"
+        path.write_text(json.dumps(record.json_schema(), indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_schemas(Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_DIR):
+        print(p)

@@ -1,0 +1,82 @@
+"""The aiohttp application factory of the edge."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from picasso.blobs import open_blob_store
+from picasso.kafka import MessageBus, ensure_topics
+from picasso.mongo import connect
+from picasso.settings import Settings
+from web.auth import FirebaseAuth
+from web.metrics import Metrics
+from web.problems import Problem, problem_response
+from web.readmodels import ReadModels
+from web.routes import accounts, likes, ops, pictures
+from web.services import SERVICES, Services
+
+log = structlog.get_logger()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, one log line per request, metrics, and problem+json for every error."""
+    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except Problem as problem:
+        response = problem
+    except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405, 413 …
+        response = problem_response(exc.status, exc.reason)
+        for name in ("Allow",):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+    except Exception:
+        log.exception("request_failed", method=request.method, path=request.path)
+        response = problem_response(500, f"something went wrong; request id {request_id}")
+    response.headers["X-Request-ID"] = request_id
+    seconds = time.perf_counter() - started
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    request.app[SERVICES].metrics.observe_request(request.method, route, response.status,
+                                                  seconds)
+    log.info("request", method=request.method, path=request.path, status=response.status,
+             ms=round(seconds * 1000, 1))
+    return response
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The edge: routes, middleware, and the stores opened for the app's lifetime."""
+    app = web.Application(middlewares=[request_context], client_max_size=1024 * 1024)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        blobs = open_blob_store(settings)
+        await blobs.start()
+        await ensure_topics(settings)
+        bus = MessageBus(settings)
+        await bus.start()
+        auth = FirebaseAuth(settings)
+        await auth.start()
+        app[SERVICES] = Services(
+            settings=settings, bus=bus, read=ReadModels(connect(settings), blobs),
+            auth=auth, blobs=blobs, metrics=Metrics(),
+        )
+        log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
+        yield
+        await auth.close()
+        await bus.stop()
+        await blobs.close()
+
+    app.cleanup_ctx.append(lifetime)
+    for module in (accounts, pictures, likes, ops):
+        app.add_routes(module.routes)
+    return app

@@ -1,0 +1,549 @@
+"""The served OpenAPI 3.1 document of the edge (``GET /api/v1/openapi.json``).
+
+It describes what the route handlers in ``web.routes`` do: the contract of
+``design/API.md`` plus what the edge adds to it (``command_id`` in every 202 answer, the
+``Location`` with ``?after=<command_id>``, the ``after`` query of a picture read, the
+``errors`` object of 422 problems). Limits come from the same constants the handlers check
+with, so the document and the code cannot drift apart on them.
+
+The document is built once, on first use, and the same dict is returned afterwards:
+callers must not change it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from web.readmodels import MAX_WAIT_MS
+from web.validation import DESCRIPTION_MAX, PRICE_MAX, PRICE_MIN, TAGS_MAX, TITLE_MAX
+
+Schema = dict[str, Any]
+
+API = "/api/v1"
+JSON = "application/json"
+LIMIT_DEFAULT, LIMIT_MAX = 20, 100
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+DISPLAY_NAME_MAX = 80
+TAG_PATTERN = "^[a-z0-9][a-z0-9_-]{0,31}$"
+
+DESCRIPTION = f"""\
+Picasso is a marketplace for pictures: upload, explore, like and buy originals.
+
+**Conventions.** JSON in and out. Errors are RFC 9457 problem details
+(`{PROBLEM_CONTENT_TYPE}`: `type`, `title`, `status`, `detail`), never a stack trace;
+a 422 problem also carries `errors`, an object naming each bad field and what is wrong
+with it. Timestamps are RFC 3339 UTC. Money is integer cents plus an ISO 4217 `currency`.
+Ids are opaque strings.
+
+**Authentication.** Writes need `Authorization: Bearer <Firebase ID token>`, as answered by
+register, login and refresh (or obtained from Firebase in a client, e.g. Google sign-in).
+A missing or bad token is 401; a valid token without the right is 403. Reads work without
+a token; with one they also tell what the caller liked (a bad token is still a 401).
+
+**Writes are commands.** A write answers `202 Accepted` once its command is on the message
+broker (acknowledged, so it is not lost), before it is applied. The body carries the
+`command_id`; the `Location` header names the picture to read, and for an edit, a delete,
+a like or an unlike it is `/api/v1/pictures/{{picture_id}}?after=<command_id>`.
+Reading that address with `wait_ms` holds the answer until the read model has applied the
+command (or the time runs out, at most {MAX_WAIT_MS} ms) and then answers what it has.
+An upload answers `{{picture_id, status: "processing", command_id}}`; reading the picture
+with `wait_ms` waits until it is published or rejected.
+
+**Operations.** `/healthz`, `/readyz` and `/metrics` are at the root, outside `/api/v1`.
+"""
+
+
+# --- small builders -------------------------------------------------------------------
+
+def ref(kind: str, name: str) -> Schema:
+    """A ``$ref`` to ``#/components/<kind>/<name>``."""
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def schema_ref(name: str) -> Schema:
+    return ref("schemas", name)
+
+
+def nullable(schema: Schema) -> Schema:
+    """``schema`` or JSON ``null`` (OpenAPI 3.1 has no ``nullable``)."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def string(description: str | None = None, **keywords: Any) -> Schema:
+    schema: Schema = {"type": "string", **keywords}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def obj(properties: dict[str, Schema], required: list[str] | None = None, *,
+        description: str | None = None, closed: bool = False) -> Schema:
+    """An object schema; ``required`` defaults to every property."""
+    schema: Schema = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+    if description:
+        schema["description"] = description
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def json_content(schema: Schema, media_type: str = JSON) -> dict[str, Any]:
+    return {media_type: {"schema": schema}}
+
+
+def response(description: str, schema: Schema | None = None, *,
+             headers: dict[str, Any] | None = None, media_type: str = JSON) -> dict[str, Any]:
+    """A response object, with a body when ``schema`` is given."""
+    answer: dict[str, Any] = {"description": description}
+    if schema is not None:
+        answer["content"] = json_content(schema, media_type)
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+def json_body(schema: Schema, description: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"required": True, "content": json_content(schema)}
+    if description:
+        body["description"] = description
+    return body
+
+
+def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False,
+            "schema": schema, "description": description}
+
+
+def path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "string"}, "description": description}
+
+
+# Who may call an operation (operations without ``security`` look at no token).
+SIGNED_IN = [{"bearer": []}]
+OPTIONAL_SIGN_IN = [{}, {"bearer": []}]
+
+# The shared problem responses, by status (``#/components/responses/<name>``).
+PROBLEMS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The request is malformed (not a JSON object, a broken multipart "
+                        "body, an unknown cursor)."),
+    401: ("Unauthorized", "No bearer token was sent where one is needed, or the token "
+                          "(or the credentials) were refused."),
+    403: ("Forbidden", "The token is valid but the caller has no right to this."),
+    404: ("NotFound", "There is no such resource the caller may see."),
+    409: ("Conflict", "The request conflicts with the resource's state."),
+    413: ("PayloadTooLarge", "The upload or one of its form fields is too large."),
+    415: ("UnsupportedMediaType", "The body is not multipart/form-data, or the file is not "
+                                  "a JPEG, PNG or WebP image."),
+    422: ("UnprocessableContent", "Some fields are invalid; `errors` names each one and "
+                                  "what is wrong with it."),
+    502: ("BadGateway", "The identity service gave an unexpected answer."),
+    503: ("ServiceUnavailable", "A dependency (message broker, token keys) is unavailable; "
+                               "nothing was changed."),
+}
+
+
+def problems(*statuses: int) -> dict[str, Any]:
+    """The shared problem responses for ``statuses``, plus ``default`` for the unexpected."""
+    answers: dict[str, Any] = {
+        str(status): ref("responses", PROBLEMS[status][0]) for status in statuses
+    }
+    answers["default"] = ref("responses", "UnexpectedError")
+    return answers
+
+
+def operation(operation_id: str, tag: str, summary: str, responses: dict[str, Any], *,
+              description: str | None = None, security: list | None = None,
+              parameters: list[dict[str, Any]] | None = None,
+              request_body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One operation object; ``security=None`` leaves it public (no token looked at)."""
+    op: dict[str, Any] = {"operationId": operation_id, "tags": [tag], "summary": summary}
+    if description:
+        op["description"] = description
+    if parameters:
+        op["parameters"] = parameters
+    if request_body:
+        op["requestBody"] = request_body
+    op["responses"] = responses
+    if security is not None:
+        op["security"] = security
+    return op
+
+
+# --- components -----------------------------------------------------------------------
+
+def price_schema() -> Schema:
+    return {
+        "type": "integer",
+        "anyOf": [{"const": 0}, {"minimum": PRICE_MIN, "maximum": PRICE_MAX}],
+        "description": f"Price in cents of `currency`: 0 for free, else {PRICE_MIN} to "
+                       f"{PRICE_MAX}.",
+    }
+
+
+def title_schema() -> Schema:
+    return string(f"1 to {TITLE_MAX} characters (surrounding blanks are trimmed).",
+                  minLength=1, maxLength=TITLE_MAX)
+
+
+def description_schema() -> Schema:
+    return string(f"At most {DESCRIPTION_MAX} characters.", maxLength=DESCRIPTION_MAX)
+
+
+def tags_schema() -> Schema:
+    return {"type": "array", "maxItems": TAGS_MAX, "uniqueItems": True,
+            "items": string("Lower case letters, digits, `-` or `_`; at most 32 characters.",
+                            pattern=TAG_PATTERN)}
+
+
+def tags_text_schema() -> Schema:
+    return string(f"Comma separated tags (at most {TAGS_MAX}); each is lower-cased, and "
+                  "must then be letters, digits, `-` or `_`, at most 32 characters.",
+                  examples=["sunset,beach"])
+
+
+def component_schemas() -> dict[str, Schema]:
+    """``components.schemas``: every body the API answers or accepts, by name."""
+    owner = obj({
+        "user_id": string(),
+        "display_name": nullable(string()),
+    }, description="The owner of a picture.")
+    picture_properties: dict[str, Schema] = {
+        "picture_id": string(),
+        "owner": owner,
+        "title": string(maxLength=TITLE_MAX),
+        "description": string(maxLength=DESCRIPTION_MAX),
+        "price_cents": price_schema(),
+        "currency": string("ISO 4217 code, lower case.", pattern="^[a-z]{3}$"),
+        "tags": {"type": "array", "items": string()},
+        "status": string(enum=["processing", "published", "rejected", "deleted"]),
+        "reason": nullable(string("Why the picture was rejected (only when rejected).")),
+        "width": nullable({"type": "integer", "minimum": 1}),
+        "height": nullable({"type": "integer", "minimum": 1}),
+        "thumbnail_url": nullable(string("Public, downscaled, watermarked when priced, "
+                                         "without EXIF or GPS data.")),
+        "preview_url": nullable(string("Public, downscaled, watermarked when priced, "
+                                       "without EXIF or GPS data.")),
+        "like_count": {"type": "integer", "minimum": 0},
+        "liked_by_me": {"type": "boolean"},
+        "purchased_by_me": {"type": "boolean"},
+        "created_at": string(format="date-time"),
+    }
+    return {
+        "Picture": obj(picture_properties,
+                       required=[name for name in picture_properties if name != "reason"],
+                       description="A picture. The original is never public; only the "
+                                   "preview and the thumbnail are."),
+        "PicturePage": obj({
+            "items": {"type": "array", "items": schema_ref("Picture")},
+            "next_cursor": nullable(string("Pass as `cursor` for the next page; null on "
+                                           "the last page.")),
+        }, description="Published pictures, newest first."),
+        "Session": obj({
+            "user_id": string(),
+            "id_token": string("Firebase ID token: send as `Authorization: Bearer`."),
+            "refresh_token": string("Trade it at /api/v1/auth/refresh for a new ID token."),
+            "expires_in": {"type": "integer", "description": "Seconds the ID token lives."},
+        }),
+        "Me": obj({
+            "user_id": string(),
+            "email": nullable(string(format="email")),
+            "display_name": nullable(string()),
+        }),
+        "Accepted": obj({
+            "picture_id": string(),
+            "status": string("What the command does (edits and deletes only).",
+                             enum=["updating", "deleting"]),
+            "command_id": string("Pass as `after` to GET /api/v1/pictures/{picture_id}."),
+        }, required=["picture_id", "command_id"],
+            description="A command was accepted by the broker; it is applied later."),
+        "UploadAccepted": obj({
+            "picture_id": string(),
+            "status": string(const="processing"),
+            "command_id": string(),
+        }, description="The upload is stored and its command accepted; the picture is "
+                       "published or rejected once processed."),
+        "Problem": obj({
+            "type": string(format="uri"),
+            "title": string(),
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": string(),
+            "errors": {
+                "type": "object", "additionalProperties": string(),
+                "description": "In 422 problems: each bad field and what is wrong with it.",
+            },
+        }, required=["type", "title", "status", "detail"],
+            description="RFC 9457 problem details."),
+        "Readiness": obj({
+            "ready": {"type": "boolean"},
+            "checks": {
+                "type": "object",
+                "description": "Each dependency: `ok` or `failed: <error>`.",
+                "additionalProperties": string(),
+                "examples": [{"broker": "ok", "mongodb": "ok", "blob_store": "ok",
+                              "auth": "ok"}],
+            },
+        }),
+        "Liveness": obj({"status": string(const="alive")}),
+        "Registration": obj({
+            "email": string(format="email", maxLength=254),
+            "password": string(minLength=PASSWORD_MIN, maxLength=PASSWORD_MAX),
+            "display_name": string(minLength=1, maxLength=DISPLAY_NAME_MAX),
+        }),
+        "Credentials": obj({
+            "email": string(format="email", minLength=1),
+            "password": string(minLength=1),
+        }),
+        "RefreshRequest": obj({"refresh_token": string(minLength=1)}),
+        "PictureChanges": {
+            **obj({
+                "title": title_schema(),
+                "description": description_schema(),
+                "price_cents": price_schema(),
+                "tags": {"anyOf": [tags_schema(), tags_text_schema()]},
+            }, required=[], closed=True,
+                description="Any of the editable fields; others are refused with 422."),
+            "minProperties": 1,
+        },
+        "PictureUpload": obj({
+            "file": string("The image: JPEG, PNG or WebP.", format="binary"),
+            "title": title_schema(),
+            "description": description_schema(),
+            "price_cents": price_schema(),
+            "currency": string("ISO 4217 code, e.g. usd or eur (case does not matter).",
+                               pattern="^[A-Za-z]{3}$", default="usd"),
+            "tags": tags_text_schema(),
+        }, required=["file", "title", "price_cents"], closed=True),
+    }
+
+
+def component_responses() -> dict[str, Any]:
+    """``components.responses``: the problem answers, shared by every operation."""
+    answers = {
+        name: response(description, schema_ref("Problem"), media_type=PROBLEM_CONTENT_TYPE)
+        for name, description in PROBLEMS.values()
+    }
+    answers["UnexpectedError"] = response(
+        "An unexpected error; the detail names the request id.", schema_ref("Problem"),
+        media_type=PROBLEM_CONTENT_TYPE)
+    return answers
+
+
+def component_headers() -> dict[str, Any]:
+    return {
+        "Location": {
+            "description": "Where to read what the write started: the picture, with "
+                           "`?after=<command_id>` for edits, deletes, likes and unlikes.",
+            "schema": string(format="uri-reference"),
+        },
+    }
+
+
+def components() -> dict[str, Any]:
+    return {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "A Firebase ID token, as answered by register, login and "
+                               "refresh, or obtained from Firebase Auth in a client.",
+            },
+        },
+        "schemas": component_schemas(),
+        "responses": component_responses(),
+        "headers": component_headers(),
+    }
+
+
+# --- paths ----------------------------------------------------------------------------
+
+def accepted(schema_name: str, description: str) -> dict[str, Any]:
+    return {"202": response(description, schema_ref(schema_name),
+                            headers={"Location": ref("headers", "Location")})}
+
+
+def feed_parameters() -> list[dict[str, Any]]:
+    return [
+        query("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX,
+                        "default": LIMIT_DEFAULT}, "How many pictures per page."),
+        query("cursor", string(), "The `next_cursor` of the previous page."),
+        query("tag", string(), "Only pictures with this tag (case does not matter)."),
+    ]
+
+
+def wait_parameters() -> list[dict[str, Any]]:
+    return [
+        query("wait_ms", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_MS,
+                          "default": 0},
+              "Hold the answer up to this many milliseconds until the picture is settled "
+              "(no longer processing) and, with `after`, that command is applied; then "
+              "answer what there is."),
+        query("after", string(), "A `command_id` from a 202 answer: wait (with `wait_ms`) "
+                                 "until that command has been applied."),
+    ]
+
+
+PICTURE_ID = path_param("picture_id", "The picture's id.")
+
+
+def account_paths() -> dict[str, Any]:
+    session = response("The session: an ID token and a refresh token.",
+                       schema_ref("Session"))
+    return {
+        f"{API}/auth/register": {"post": operation(
+            "register", "accounts", "Create an account",
+            {"201": response("The account exists; the caller is signed in.",
+                             schema_ref("Session"),
+                             headers={"Location": {"description": "`/api/v1/me`",
+                                                   "schema": string()}}),
+             **problems(400, 409, 422, 502)},
+            description="409 when the email has an account already.",
+            request_body=json_body(schema_ref("Registration")),
+        )},
+        f"{API}/auth/login": {"post": operation(
+            "login", "accounts", "Sign in with email and password",
+            {"200": session, **problems(400, 401, 422, 502)},
+            description="401 when the email or the password is wrong.",
+            request_body=json_body(schema_ref("Credentials")),
+        )},
+        f"{API}/auth/refresh": {"post": operation(
+            "refreshSession", "accounts", "Trade a refresh token for a new ID token",
+            {"200": session, **problems(400, 401, 422, 502)},
+            request_body=json_body(schema_ref("RefreshRequest")),
+        )},
+        f"{API}/me": {"get": operation(
+            "getMe", "accounts", "The signed-in caller's profile",
+            {"200": response("The caller.", schema_ref("Me")), **problems(401, 503)},
+            security=SIGNED_IN,
+        )},
+    }
+
+
+def picture_paths() -> dict[str, Any]:
+    page = response("A page of published pictures, newest first.", schema_ref("PicturePage"))
+    owner = query("owner", string(), "Only this user's pictures.")
+    owned = ("Owner only: others get 403 (404 when the picture is not published); 409 when "
+             "the picture is deleted already.")
+    return {
+        f"{API}/pictures": {
+            "post": operation(
+                "uploadPicture", "pictures", "Upload a picture",
+                {**accepted("UploadAccepted", "Stored; the picture is processing. "
+                                              "`Location` is the picture."),
+                 **problems(400, 401, 413, 415, 422, 503)},
+                description="The file is streamed to storage and checked; the picture is "
+                            "published (previews made, metadata stripped) or rejected "
+                            "later. Read it with `wait_ms` to wait for that.",
+                security=SIGNED_IN,
+                request_body={"required": True, "content": {"multipart/form-data": {
+                    "schema": schema_ref("PictureUpload"),
+                    "encoding": {"file": {
+                        "contentType": "image/jpeg, image/png, image/webp"}},
+                }}},
+            ),
+            "get": operation(
+                "listPictures", "pictures", "The feed of published pictures",
+                {"200": page, **problems(400, 401, 422)},
+                security=OPTIONAL_SIGN_IN,
+                parameters=[*feed_parameters(), owner],
+            ),
+        },
+        f"{API}/users/{{user_id}}/pictures": {"get": operation(
+            "listUserPictures", "pictures", "One user's published pictures",
+            {"200": page, **problems(400, 401, 422)},
+            description="As GET /api/v1/pictures with `owner`.",
+            security=OPTIONAL_SIGN_IN,
+            parameters=[path_param("user_id", "The owner's user id."), *feed_parameters()],
+        )},
+        f"{API}/pictures/{{picture_id}}": {
+            "get": operation(
+                "getPicture", "pictures", "One picture",
+                {"200": response("The picture.", schema_ref("Picture")),
+                 **problems(401, 404, 422)},
+                description="Published pictures are visible to all; the owner also sees "
+                            "theirs while processing, rejected or deleted.",
+                security=OPTIONAL_SIGN_IN,
+                parameters=[PICTURE_ID, *wait_parameters()],
+            ),
+            "patch": operation(
+                "updatePicture", "pictures", "Edit a picture",
+                {**accepted("Accepted", "The edit is accepted (`status: updating`)."),
+                 **problems(400, 401, 403, 404, 409, 422, 503)},
+                description=owned, security=SIGNED_IN, parameters=[PICTURE_ID],
+                request_body=json_body(schema_ref("PictureChanges")),
+            ),
+            "delete": operation(
+                "deletePicture", "pictures", "Delete a picture",
+                {**accepted("Accepted", "The delete is accepted (`status: deleting`); the "
+                                        "picture leaves the feed."),
+                 **problems(401, 403, 404, 409, 503)},
+                description=f"{owned} Buyers keep their right to download.",
+                security=SIGNED_IN, parameters=[PICTURE_ID],
+            ),
+        },
+    }
+
+
+def like_paths() -> dict[str, Any]:
+    def react(operation_id: str, summary: str, description: str) -> dict[str, Any]:
+        return operation(
+            operation_id, "likes", summary,
+            {**accepted("Accepted", "Accepted; the like count changes once applied."),
+             **problems(401, 404, 503)},
+            description=f"{description} 404 unless the picture is published.",
+            security=SIGNED_IN, parameters=[PICTURE_ID],
+        )
+
+    return {f"{API}/pictures/{{picture_id}}/like": {
+        "put": react("likePicture", "Like a picture", "Liking twice counts once."),
+        "delete": react("unlikePicture", "Take a like back", "Unliking is idempotent too."),
+    }}
+
+
+def ops_paths() -> dict[str, Any]:
+    readiness = schema_ref("Readiness")
+    return {
+        "/healthz": {"get": operation(
+            "healthz", "operations", "Liveness",
+            {"200": response("The process answers.", schema_ref("Liveness"))},
+        )},
+        "/readyz": {"get": operation(
+            "readyz", "operations", "Readiness of each dependency",
+            {"200": response("Every dependency answered.", readiness),
+             "503": response("Some dependency did not answer; `checks` says which.",
+                             readiness)},
+        )},
+        "/metrics": {"get": operation(
+            "metrics", "operations", "Prometheus metrics",
+            {"200": response("Prometheus text exposition format.", string(),
+                             media_type="text/plain")},
+        )},
+        f"{API}/openapi.json": {"get": operation(
+            "getOpenApiDocument", "operations", "This OpenAPI document",
+            {"200": response("The OpenAPI 3.1 document.", {"type": "object"})},
+        )},
+    }
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the edge, built once (do not mutate the answer)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Picasso", "version": "1.0.0", "description": DESCRIPTION},
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "accounts", "description": "Sign-up, sign-in and the caller's profile."},
+            {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
+            {"name": "likes", "description": "Likes, each one a command."},
+            {"name": "operations", "description": "Health, readiness, metrics and this "
+                                                  "document."},
+        ],
+        "paths": {**account_paths(), **picture_paths(), **like_paths(), **ops_paths()},
+        "components": components(),
+    }

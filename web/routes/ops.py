@@ -1,0 +1,70 @@
+"""Operations: liveness, readiness of each dependency, metrics, the OpenAPI document,
+and the public media of the directory blob store."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, DirectoryBlobStore
+from web.openapi import openapi_document
+from web.problems import Problem
+from web.services import services
+
+routes = web.RouteTableDef()
+_READY_TIMEOUT_S = 3.0
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    s = services(request)
+    checks = {
+        "broker": s.bus.ping,
+        "mongodb": s.read.ping,
+        "blob_store": s.blobs.ping,
+        "auth": s.auth.ping,
+    }
+    results = await asyncio.gather(
+        *(asyncio.wait_for(check(), _READY_TIMEOUT_S) for check in checks.values()),
+        return_exceptions=True,
+    )
+    answers = {
+        name: "ok" if not isinstance(result, BaseException) else f"failed: {result!r}"
+        for name, result in zip(checks, results)
+    }
+    ready = all(a == "ok" for a in answers.values())
+    return web.json_response({"ready": ready, "checks": answers}, status=200 if ready else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=services(request).metrics.render(),
+                        content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+@routes.get("/media/{key:.+}")
+async def media(request: web.Request) -> web.StreamResponse:
+    """Previews and thumbnails when blobs live in a local directory (``BLOB_BACKEND=dir``)."""
+    blobs = services(request).blobs
+    key = PUBLIC_PREFIX + request.match_info["key"]
+    if not isinstance(blobs, DirectoryBlobStore):
+        raise Problem(404, "media are served by the blob store's own address")
+    try:
+        path = blobs.local_path(key)
+    except BlobNotFound:
+        raise Problem(404, "no such media") from None
+    if not path.is_file():
+        raise Problem(404, "no such media")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,201 @@
+"""Pictures: upload (streamed to blob storage, then a command), edit, delete, and reads."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from aiohttp import BodyPartReader, web
+
+from agents.uploads.images import sniff_format
+from picasso.blobs import BlobTooLarge
+from topics.envelope import new_id
+from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE
+from web import validation
+from web.problems import Problem
+from web.readmodels import wait_for
+from web.services import (
+    Services,
+    identity,
+    json_object,
+    optional_identity,
+    services,
+    wait_ms,
+)
+
+routes = web.RouteTableDef()
+_CHUNK = 256 * 1024
+_FIELD_MAX_BYTES = 16 * 1024
+_SNIFF_BYTES = 16
+
+
+def _location(picture_id: str) -> str:
+    return f"/api/v1/pictures/{picture_id}"
+
+
+async def _file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    """The file part's bytes, refusing at once what is not a JPEG, PNG or WebP."""
+    head = b""
+    while len(head) < _SNIFF_BYTES:
+        chunk = await part.read_chunk(_CHUNK)
+        if not chunk:
+            break
+        head += chunk
+    if sniff_format(head) is None:
+        raise Problem(415, "the file is not a JPEG, PNG or WebP image")
+    yield head
+    while chunk := await part.read_chunk(_CHUNK):
+        yield chunk
+
+
+async def _field_text(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(4096):
+        data += chunk
+        if len(data) > _FIELD_MAX_BYTES:
+            raise Problem(413, f"the form field {part.name!r} is too long")
+    try:
+        return data.decode(part.get_charset("utf-8"))
+    except (UnicodeDecodeError, LookupError):
+        raise Problem(422, f"{part.name}: not valid text",
+                      errors={part.name: "not valid text"}) from None
+
+
+@routes.post("/api/v1/pictures")
+async def upload_picture(request: web.Request) -> web.Response:
+    who = await identity(request)
+    s = services(request)
+    limit = s.settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit + _FIELD_MAX_BYTES * 8:
+        raise Problem(413, f"the upload is larger than {limit} bytes")
+    if request.content_type != "multipart/form-data":
+        raise Problem(415, "send the picture as multipart/form-data with a 'file' part")
+    picture_id = new_id()
+    blob_key = f"incoming/{picture_id}"
+    form: dict[str, str] = {}
+    stored = False
+    try:
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if not isinstance(part, BodyPartReader):
+                    raise Problem(400, "nested multipart bodies are not accepted")
+                if part.name == "file":
+                    if stored:
+                        raise Problem(400, "send exactly one 'file' part")
+                    stored = True
+                    await s.blobs.put_stream(blob_key, _file_chunks(part),
+                                             "application/octet-stream", limit)
+                else:
+                    form[part.name or ""] = await _field_text(part)
+        except BlobTooLarge:
+            raise Problem(413, f"the file is larger than {limit} bytes") from None
+        except ValueError as exc:  # malformed multipart framing
+            raise Problem(400, f"the multipart body is malformed: {exc}") from None
+        if not stored:
+            raise Problem(400, "the form has no 'file' part")
+        fields = validation.new_picture(form)
+        command = await s.send(UPLOAD_PICTURE, picture_id, {
+            "picture_id": picture_id, "owner_id": who.user_id, "blob_key": blob_key, **fields,
+        })
+    except BaseException:
+        if stored:
+            await s.blobs.delete(blob_key)
+        raise
+    return web.json_response(
+        {"picture_id": picture_id, "status": "processing", "command_id": command.id},
+        status=202, headers={"Location": _location(picture_id)},
+    )
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise Problem(422, "limit must be a whole number from 1 to 100",
+                      errors={"limit": "1 to 100"})
+    return int(raw)
+
+
+async def _feed(request: web.Request, owner: str | None) -> web.Response:
+    viewer = await optional_identity(request)
+    page = await services(request).read.feed(
+        limit=_limit(request), cursor=request.query.get("cursor") or None,
+        owner=owner, tag=(request.query.get("tag") or "").lower() or None,
+        viewer=viewer.user_id if viewer else None,
+    )
+    return web.json_response(page)
+
+
+@routes.get("/api/v1/pictures")
+async def list_pictures(request: web.Request) -> web.Response:
+    return await _feed(request, request.query.get("owner") or None)
+
+
+@routes.get("/api/v1/users/{user_id}/pictures")
+async def user_pictures(request: web.Request) -> web.Response:
+    return await _feed(request, request.match_info["user_id"])
+
+
+@routes.get("/api/v1/pictures/{picture_id}")
+async def get_picture(request: web.Request) -> web.Response:
+    viewer = await optional_identity(request)
+    viewer_id = viewer.user_id if viewer else None
+    s = services(request)
+    picture_id = request.match_info["picture_id"]
+    after = request.query.get("after")
+
+    def visible(doc: dict | None) -> bool:
+        return doc is not None and (doc["status"] == "published" or doc["owner_id"] == viewer_id)
+
+    async def settled() -> dict | None:
+        doc = await s.read.picture_doc(picture_id)
+        if not visible(doc) or doc["status"] == "processing":
+            return None
+        if after and not await s.read.command_applied(after):
+            return None
+        return doc
+
+    doc = await wait_for(settled, wait_ms(request))
+    if doc is None:
+        doc = await s.read.picture_doc(picture_id)
+    if not visible(doc):
+        raise Problem(404, f"there is no picture {picture_id}")
+    [picture] = await s.read.shape([doc], viewer_id)
+    return web.json_response(picture)
+
+
+async def _owned(request: web.Request) -> tuple[Services, str, str]:
+    who = await identity(request)
+    s = services(request)
+    picture_id = request.match_info["picture_id"]
+    doc = await s.read.picture_doc(picture_id)
+    if doc is None or (doc["status"] != "published" and doc["owner_id"] != who.user_id):
+        raise Problem(404, f"there is no picture {picture_id}")
+    if doc["owner_id"] != who.user_id:
+        raise Problem(403, "only the picture's owner may change it")
+    if doc["status"] == "deleted":
+        raise Problem(409, f"picture {picture_id} is deleted")
+    return s, picture_id, who.user_id
+
+
+def _accepted(picture_id: str, command_id: str, status: str) -> web.Response:
+    return web.json_response(
+        {"picture_id": picture_id, "status": status, "command_id": command_id},
+        status=202, headers={"Location": f"{_location(picture_id)}?after={command_id}"},
+    )
+
+
+@routes.patch("/api/v1/pictures/{picture_id}")
+async def update_picture(request: web.Request) -> web.Response:
+    s, picture_id, user_id = await _owned(request)
+    changes = validation.picture_changes(await json_object(request))
+    command = await s.send(UPDATE_PICTURE, picture_id,
+                           {"picture_id": picture_id, "user_id": user_id, **changes})
+    return _accepted(picture_id, command.id, "updating")
+
+
+@routes.delete("/api/v1/pictures/{picture_id}")
+async def delete_picture(request: web.Request) -> web.Response:
+    s, picture_id, user_id = await _owned(request)
+    command = await s.send(DELETE_PICTURE, picture_id,
+                           {"picture_id": picture_id, "user_id": user_id})
+    return _accepted(picture_id, command.id, "deleting")

@@ -1,0 +1,101 @@
+"""What every handler reaches through the application: stores, the bus, auth, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiokafka.errors import KafkaError
+
+from picasso.blobs import BlobStore
+from picasso.kafka import MessageBus
+from picasso.settings import Settings
+from topics.envelope import CloudEvent
+from topics.record import Record
+from web.auth import FirebaseAuth, Identity
+from web.metrics import Metrics
+from web.problems import Problem
+from web.readmodels import MAX_WAIT_MS, ReadModels
+
+SOURCE = "/picasso/web"
+log = structlog.get_logger()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    bus: MessageBus
+    read: ReadModels
+    auth: FirebaseAuth
+    blobs: BlobStore
+    metrics: Metrics
+
+    async def send(self, record: Record, subject: str, data: dict[str, Any]) -> CloudEvent:
+        """Put a command or event on its topic; answers only once the broker has it."""
+        event = CloudEvent(type=record.type, subject=subject, data=data, source=SOURCE)
+        try:
+            await self.bus.send(record, event)
+        except KafkaError as exc:
+            log.error("command_not_sent", type=record.type, command_id=event.id, error=repr(exc))
+            raise Problem(503, "the message broker is unavailable; nothing was changed") from None
+        self.metrics.command_sent(record.type)
+        log.info("command_sent", type=record.type, command_id=event.id, subject=subject)
+        return event
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "the Authorization header must be 'Bearer <Firebase ID token>'")
+    return token.strip()
+
+
+async def identity(request: web.Request) -> Identity:
+    """The signed-in caller, or a 401 problem."""
+    token = bearer_token(request)
+    if token is None:
+        raise Problem(401, "this needs a signed-in user: send 'Authorization: Bearer <token>'")
+    who = await services(request).auth.verify(token)
+    structlog.contextvars.bind_contextvars(user_id=who.user_id)
+    return who
+
+
+async def optional_identity(request: web.Request) -> Identity | None:
+    """The caller when a token is sent (a bad one is still a 401), else None."""
+    if bearer_token(request) is None:
+        return None
+    return await identity(request)
+
+
+def wait_ms(request: web.Request) -> int:
+    raw = request.query.get("wait_ms", "0")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(422, "wait_ms must be a whole number of milliseconds") from None
+    if not 0 <= value <= MAX_WAIT_MS:
+        raise Problem(422, f"wait_ms must be between 0 and {MAX_WAIT_MS}")
+    return value
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 problem."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise Problem(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise Problem(400, "the body must be a JSON object")
+    return body

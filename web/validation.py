@@ -1,0 +1,135 @@
+"""Checks of what clients send, before anything is stored or sent (pure functions)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from web.problems import invalid
+
+TITLE_MAX = 140
+DESCRIPTION_MAX = 2000
+PRICE_MIN = 50
+PRICE_MAX = 100_000_000
+TAGS_MAX = 20
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_CURRENCY = re.compile(r"^[a-z]{3}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EDITABLE = ("title", "description", "price_cents", "tags")
+
+
+def _title(value: Any, errors: dict) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        errors["title"] = "required, 1 to 140 characters"
+    elif len(value.strip()) > TITLE_MAX:
+        errors["title"] = f"at most {TITLE_MAX} characters"
+    else:
+        return value.strip()
+    return None
+
+
+def _description(value: Any, errors: dict) -> str | None:
+    if not isinstance(value, str):
+        errors["description"] = "must be text"
+    elif len(value) > DESCRIPTION_MAX:
+        errors["description"] = f"at most {DESCRIPTION_MAX} characters"
+    else:
+        return value.strip()
+    return None
+
+
+def _price(value: Any, errors: dict) -> int | None:
+    if isinstance(value, str):
+        value = value.strip()
+        value = int(value) if re.fullmatch(r"-?\d{1,12}", value) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors["price_cents"] = "required, a whole number of cents"
+    elif value != 0 and not PRICE_MIN <= value <= PRICE_MAX:
+        errors["price_cents"] = f"0 for free, or from {PRICE_MIN} to {PRICE_MAX} cents"
+    else:
+        return value
+    return None
+
+
+def _tags(value: Any, errors: dict) -> list[str] | None:
+    if isinstance(value, str):
+        value = [t for t in (part.strip().lower() for part in value.split(",")) if t]
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        errors["tags"] = "a list of tags, or one comma-separated string"
+        return None
+    tags = list(dict.fromkeys(t.strip().lower() for t in value))
+    bad = [t for t in tags if not _TAG.match(t)]
+    if bad:
+        errors["tags"] = (
+            f"{bad[0]!r} is not a tag: letters, digits, '-' or '_', at most 32 characters"
+        )
+    elif len(tags) > TAGS_MAX:
+        errors["tags"] = f"at most {TAGS_MAX} tags"
+    else:
+        return tags
+    return None
+
+
+_CHECKS = {"title": _title, "description": _description, "price_cents": _price, "tags": _tags}
+
+
+def new_picture(form: dict[str, str]) -> dict[str, Any]:
+    """The fields of an upload form, cleaned, or a 422 problem naming each bad one."""
+    errors: dict[str, str] = {}
+    unknown = set(form) - {*EDITABLE, "currency"}
+    for name in sorted(unknown):
+        errors[name] = "unknown field"
+    fields = {
+        "title": _title(form.get("title"), errors),
+        "description": _description(form.get("description", ""), errors),
+        "price_cents": _price(form.get("price_cents"), errors),
+        "tags": _tags(form.get("tags", ""), errors),
+    }
+    currency = form.get("currency", "usd").strip().lower()
+    if not _CURRENCY.match(currency):
+        errors["currency"] = "an ISO 4217 code such as usd or eur"
+    if errors:
+        raise invalid(errors)
+    return {**fields, "currency": currency}
+
+
+def picture_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The changes of a PATCH, cleaned, or a 422 problem."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(body) - set(EDITABLE)):
+        errors[name] = "cannot be changed (editable: title, description, price_cents, tags)"
+    changes = {name: _CHECKS[name](body[name], errors) for name in EDITABLE if name in body}
+    if not body:
+        errors["body"] = "name at least one of title, description, price_cents, tags"
+    if errors:
+        raise invalid(errors)
+    return changes
+
+
+def registration(body: dict[str, Any]) -> tuple[str, str, str]:
+    """Email, password and display name of a sign-up, or a 422 problem."""
+    errors: dict[str, str] = {}
+    email = body.get("email")
+    password = body.get("password")
+    name = body.get("display_name")
+    if not isinstance(email, str) or not _EMAIL.match(email.strip()) or len(email) > 254:
+        errors["email"] = "a valid email address"
+    if not isinstance(password, str) or not 8 <= len(password) <= 128:
+        errors["password"] = "8 to 128 characters"
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 80:
+        errors["display_name"] = "1 to 80 characters"
+    if errors:
+        raise invalid(errors)
+    return email.strip().lower(), password, name.strip()
+
+
+def credentials(body: dict[str, Any]) -> tuple[str, str]:
+    email, password = body.get("email"), body.get("password")
+    errors = {}
+    if not isinstance(email, str) or not email.strip():
+        errors["email"] = "required"
+    if not isinstance(password, str) or not password:
+        errors["password"] = "required"
+    if errors:
+        raise invalid(errors)
+    return email.strip().lower(), password
