@@ -21,6 +21,7 @@ from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo.errors import PyMongoError
 
 from picasso.blobs import BlobStore, open_blob_store
+from picasso.kafka import MessageBus
 from picasso.mongo import connect
 from picasso.settings import Settings
 from topics import DEADLETTER
@@ -58,12 +59,15 @@ class Resources:
     settings: Settings
     db: AsyncIOMotorDatabase
     blobs: BlobStore
+    bus: MessageBus
 
     @classmethod
     async def open(cls, settings: Settings) -> Resources:
         blobs = open_blob_store(settings)
         await blobs.start()
-        return cls(settings=settings, db=connect(settings), blobs=blobs)
+        bus = MessageBus(settings)
+        await bus.start()
+        return cls(settings=settings, db=connect(settings), blobs=blobs, bus=bus)
 
 
 class Inbox:

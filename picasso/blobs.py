@@ -130,9 +130,16 @@ class DirectoryBlobStore:
     def public_url(self, key: str) -> str:
         return f"{self.public_base_url}/{key.removeprefix(PUBLIC_PREFIX)}"
 
-    def local_path(self, key: str) -> Path:
-        """Where a key's file is, for the edge's ``/media`` route."""
-        return self._path(key)
+    def public_path(self, key: str) -> Path:
+        """The file of a public key, for the edge's ``/media`` route.
+
+        Raises BlobNotFound for anything that resolves outside ``public/`` (``..``, links),
+        so a crafted path can never reach an original.
+        """
+        path = self._path(key)
+        if (self.root / PUBLIC_PREFIX).resolve() not in path.parents or not path.is_file():
+            raise BlobNotFound(key)
+        return path
 
 
 class S3BlobStore:

@@ -51,10 +51,14 @@ class MessageBus:
 
     async def send(self, record: Record, event: CloudEvent) -> None:
         """Put ``event`` on ``record``'s topic keyed by its subject; returns once acknowledged."""
-        await self.producer.send_and_wait(
-            record.topic.name(self.prefix), event.to_json(), key=event.subject.encode()
-        )
+        await self.send_raw(record.topic.name(self.prefix), event.subject.encode(),
+                            event.to_json())
+
+    async def send_raw(self, topic: str, key: bytes, value: bytes) -> None:
+        """Put bytes on a topic by its full name; returns once acknowledged."""
+        await self.producer.send_and_wait(topic, value, key=key)
 
     async def ping(self) -> None:
         """Ask the broker for cluster metadata: proof that it answers."""
-        await self.producer.client.force_metadata_update()
+        if not await self.producer.client.force_metadata_update():
+            raise ConnectionError("the broker did not answer a metadata request")

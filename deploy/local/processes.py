@@ -100,6 +100,11 @@ class Worker(Process):
             "-l", "info", "--without-web",
         ]
         super().__init__(name, argv, env, log_path)
+        self.data_dir = data_dir
+
+    def start(self) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
+        super().start()
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         self.wait_until(lambda: WORKER_READY_LINE in self.log_text(), timeout, "ready")

@@ -223,7 +223,7 @@ class Stack:
             running = list(self._running.values())
             self._running.clear()
         if running:
-            # In parallel: the Firebase emulator alone takes about 1.5 s to shut down.
+            # In parallel: secantusd alone takes about 2 s to shut down.
             threads = [
                 threading.Thread(target=self._terminate, args=(r,), name=f"stop-{r.name}")
                 for r in running

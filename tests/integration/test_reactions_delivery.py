@@ -73,11 +73,11 @@ async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
 
     rng = random.Random(7)
-    pictures = [f"p{i}-{run}" for i in range(12)]
-    users = [f"u{i}" for i in range(40)]
+    pictures = [f"p{i}-{run}" for i in range(8)]
+    users = [f"u{i}" for i in range(30)]
     commands: list[CloudEvent] = []
     last: dict[tuple[str, str], bool] = {}
-    for _ in range(3000):
+    for _ in range(600):
         picture, user = rng.choice(pictures), rng.choice(users)
         is_like = rng.random() < 0.7
         commands.append(like_command(picture, user, is_like))

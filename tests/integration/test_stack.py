@@ -27,7 +27,7 @@ from firebase_admin import auth
 
 import deploy.local.stack as stack_module
 from deploy.local.stack import SERVICES, Stack, StackError, free_ports
-from picasso.settings import Settings
+from picasso.settings import LOCAL_PORTS, Settings
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +208,13 @@ def test_env_without_s3_uses_the_directory_store(tmp_path: Path) -> None:
     assert "S3_ENDPOINT_URL" not in env
     assert "FIREBASE_AUTH_EMULATOR_HOST" not in env
     assert Settings.from_env(env).blob_dir == tmp_path / "blobs"
+
+
+def test_the_documented_firebase_json_matches_the_local_port() -> None:
+    config = json.loads((stack_module.FIREBASE_DIR / "firebase.json").read_text())
+    auth_emulator = config["emulators"]["auth"]
+    assert auth_emulator == {"host": "127.0.0.1", "port": LOCAL_PORTS["firebase_auth"]}
+    assert config["emulators"]["ui"]["enabled"] is False
 
 
 def test_a_taken_port_is_reported_before_anything_starts(tmp_path: Path) -> None:

@@ -62,9 +62,7 @@ async def media(request: web.Request) -> web.StreamResponse:
     if not isinstance(blobs, DirectoryBlobStore):
         raise Problem(404, "media are served by the blob store's own address")
     try:
-        path = blobs.local_path(key)
+        path = blobs.public_path(key)
     except BlobNotFound:
         raise Problem(404, "no such media") from None
-    if not path.is_file():
-        raise Problem(404, "no such media")
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
