@@ -17,6 +17,8 @@ from deploy.local.processes import Edge, Worker, child_env
 from deploy.local.stack import SERVICES, Stack, free_ports
 from picasso.settings import Settings
 
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -36,6 +38,7 @@ def system_env(stack: Stack) -> dict[str, str]:
         "PICASSO_TOPIC_PREFIX": f"t{session}.",
         "MONGODB_DATABASE": f"picasso_{session}",
         "EDGE_PORT": str(edge_port),
+        "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
     })

@@ -91,3 +91,54 @@ async def test_register_upload_explore_like(api: Api, settings) -> None:
         "GET", f"/api/v1/pictures/{picture_id}?wait_ms=10000&after={liked['command_id']}")
     assert seen["like_count"] == 2
     assert json.dumps(seen)  # the answer is plain JSON
+
+
+async def test_another_system_uploads_through_kafka(api: Api, settings, system_env) -> None:
+    """A blob already in storage plus an UploadPicture on the topic publishes a picture."""
+    import aioboto3
+
+    from topics import PICTURES_COMMANDS
+    from topics.pictures import UPLOAD_PICTURE
+
+    ada = await api.register("Ada")
+    picture_id = uuid.uuid4().hex
+    blob_key = f"incoming/{picture_id}"
+    session = aioboto3.Session(aws_access_key_id=system_env["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=system_env["AWS_SECRET_ACCESS_KEY"])
+    async with session.client("s3", endpoint_url=settings.s3_endpoint_url,
+                              region_name=settings.s3_region) as s3:
+        await s3.put_object(Bucket=settings.s3_bucket, Key=blob_key, Body=jpeg_with_gps(200, 100))
+    upload = CloudEvent(type=UPLOAD_PICTURE.type, subject=picture_id, source="/partner", data={
+        "picture_id": picture_id, "owner_id": ada.user_id, "blob_key": blob_key,
+        "title": "From a partner", "price_cents": 0, "currency": "usd", "tags": ["partner"],
+    })
+    await produce(settings.kafka_bootstrap, PICTURES_COMMANDS.name(settings.topic_prefix),
+                  upload.to_json(), picture_id.encode())
+    status, picture, _ = await api.call(
+        "GET", f"/api/v1/pictures/{picture_id}?wait_ms=10000&after={upload.id}")
+    assert status == 200 and picture["status"] == "published", picture
+    assert (picture["width"], picture["height"]) == (200, 100)
+    assert picture["owner"]["display_name"] == "Ada"
+
+
+async def test_not_an_image_inside_is_rejected_with_a_reason(api: Api) -> None:
+    """Bytes that start like a JPEG but are not one pass the edge and are rejected later."""
+    ada = await api.register("Ada")
+    status, body = await api.upload(ada, b"\xff\xd8\xff\xe0" + b"\x00" * 2000)
+    assert status == 202, body
+    status, picture, _ = await api.call(
+        "GET", f"/api/v1/pictures/{body['picture_id']}?wait_ms=10000", user=ada)
+    assert picture["status"] == "rejected" and picture["reason"], picture
+    status, _, _ = await api.call("GET", f"/api/v1/pictures/{body['picture_id']}")
+    assert status == 404  # only its owner sees a rejected picture
+
+
+async def test_too_large_upload_is_413_and_keeps_nothing(api: Api) -> None:
+    from tests.conftest import MAX_UPLOAD_BYTES
+
+    ada = await api.register("Ada")
+    big = b"\xff\xd8\xff\xe0" + b"\x00" * MAX_UPLOAD_BYTES
+    status, body = await api.upload(ada, big)
+    assert status == 413, body
+    status, feed, _ = await api.call("GET", f"/api/v1/users/{ada.user_id}/pictures")
+    assert feed["items"] == []
