@@ -82,6 +82,7 @@ def faust_topic(topic: Topic) -> faust.TopicT:
 
 
 # Importing the domains registers their agents on the app.
+import agents.purchases.agent  # noqa: E402,F401
 import agents.reactions.agent  # noqa: E402,F401
 import agents.uploads.agent  # noqa: E402,F401
 import agents.users.agent  # noqa: E402,F401

@@ -13,6 +13,7 @@ LIKES = "likes"  # reactions: one document per (picture, user)
 LIKE_COUNTS = "like_counts"  # reactions: like_count per picture
 REACTIONS_PROCESSED = "reactions_processed"  # reactions
 USERS = "users"  # users projection
+PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

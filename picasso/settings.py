@@ -51,6 +51,16 @@ class Settings:
     firebase_project_id: str = "demo-picasso"
     firebase_api_key: str = "local-api-key"
     firebase_auth_emulator_host: str | None = f"127.0.0.1:{LOCAL_PORTS['firebase_auth']}"
+    mysql_shards: tuple[str, ...] = (
+        f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}/picasso_shard0",
+        f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}/picasso_shard1",
+    )
+    stripe_api_base: str | None = f"http://127.0.0.1:{LOCAL_PORTS['stripe']}"
+    stripe_secret_key: str = "sk_test_picasso_local"
+    stripe_publishable_key: str = "pk_test_picasso_local"
+    stripe_webhook_secret: str = "whsec_picasso_local"
+    download_ttl_s: int = 300
+    signing_key: str = "picasso-local-signing-key"
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
     max_upload_bytes: int = 50 * 1024 * 1024
@@ -85,6 +95,18 @@ class Settings:
             firebase_project_id=_env(e, "FIREBASE_PROJECT_ID", d.firebase_project_id),
             firebase_api_key=_env(e, "FIREBASE_API_KEY", d.firebase_api_key),
             firebase_auth_emulator_host=emulator or None,
+            mysql_shards=tuple(
+                dsn.strip()
+                for dsn in _env(e, "MYSQL_SHARDS", ",".join(d.mysql_shards)).split(",")
+                if dsn.strip()
+            ),
+            stripe_api_base=(e.get("STRIPE_API_BASE") or (None if production else
+                                                          d.stripe_api_base)),
+            stripe_secret_key=_env(e, "STRIPE_SECRET_KEY", d.stripe_secret_key),
+            stripe_publishable_key=_env(e, "STRIPE_PUBLISHABLE_KEY", d.stripe_publishable_key),
+            stripe_webhook_secret=_env(e, "STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
+            download_ttl_s=int(_env(e, "DOWNLOAD_TTL_S", str(d.download_ttl_s))),
+            signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
             edge_port=int(_env(e, "EDGE_PORT", str(d.edge_port))),
             max_upload_bytes=int(_env(e, "MAX_UPLOAD_BYTES", str(d.max_upload_bytes))),

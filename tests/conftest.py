@@ -20,24 +20,31 @@ from picasso.settings import Settings
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
 
 
+SESSION = uuid.uuid4().hex[:8]
+EDGE_PORT = free_ports(["edge"])["edge"]
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack")
-    with Stack(data_dir, ports=free_ports(SERVICES), log=lambda line: None) as running:
+    webhook = f"http://127.0.0.1:{EDGE_PORT}/api/v1/webhooks/stripe"
+    with Stack(data_dir, ports=free_ports(SERVICES), log=lambda line: None,
+               stripe_webhook_url=webhook) as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def system_env(stack: Stack) -> dict[str, str]:
     """Settings (as environment variables) for this session's workers and edge."""
-    session = uuid.uuid4().hex[:8]
-    edge_port = free_ports(["edge"])["edge"]
+    session = SESSION
+    mysql = stack.env()["MYSQL_URL"].rstrip("/")
     return child_env({
+        "MYSQL_SHARDS": f"{mysql}/picasso_{session}_s0,{mysql}/picasso_{session}_s1",
         **stack.env(),
         "PICASSO_APP_ID": f"picasso-test-{session}",
         "PICASSO_TOPIC_PREFIX": f"t{session}.",
         "MONGODB_DATABASE": f"picasso_{session}",
-        "EDGE_PORT": str(edge_port),
+        "EDGE_PORT": str(EDGE_PORT),
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),

@@ -33,6 +33,17 @@ PICTURES_EVENTS = Topic(
 )
 REACTIONS_COMMANDS = Topic("picasso.reactions.commands", "picture_id", "LikePicture, UnlikePicture")
 REACTIONS_EVENTS = Topic("picasso.reactions.events", "picture_id", "PictureLiked, PictureUnliked")
+PURCHASES_COMMANDS = Topic("picasso.purchases.commands", "purchase_id", "PurchasePicture")
+PURCHASES_EVENTS = Topic(
+    "picasso.purchases.events",
+    "purchase_id",
+    "PurchaseAwaitingPayment, PurchaseCompleted, PurchaseFailed, PurchaseRefunded",
+)
+PAYMENTS_EVENTS = Topic(
+    "picasso.payments.events",
+    "purchase_id",
+    "Stripe webhook facts: PaymentSucceeded, PaymentFailed, PaymentRefunded",
+)
 USERS_EVENTS = Topic("picasso.users.events", "user_id", "UserRegistered, UserUpdated")
 DEADLETTER = Topic(
     "picasso.deadletter",
@@ -45,6 +56,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PICTURES_EVENTS,
     REACTIONS_COMMANDS,
     REACTIONS_EVENTS,
+    PURCHASES_COMMANDS,
+    PURCHASES_EVENTS,
+    PAYMENTS_EVENTS,
     USERS_EVENTS,
     DEADLETTER,
 )

@@ -11,13 +11,16 @@ from typing import Iterable
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from topics import deadletter, pictures, reactions, users
+from topics import deadletter, pictures, purchases, reactions, users
 from topics.envelope import CloudEvent, InvalidMessage, decode
 from topics.record import Record
 
 RECORDS: dict[str, Record] = {
     r.type: r
-    for r in (*pictures.RECORDS, *reactions.RECORDS, *users.RECORDS, *deadletter.RECORDS)
+    for r in (
+        *pictures.RECORDS, *reactions.RECORDS, *purchases.RECORDS, *users.RECORDS,
+        *deadletter.RECORDS,
+    )
 }
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 

@@ -9,6 +9,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from agents.purchases.ledger import Ledger
 from picasso.blobs import open_blob_store
 from picasso.kafka import MessageBus, ensure_topics
 from picasso.mongo import connect
@@ -17,7 +18,7 @@ from web.auth import FirebaseAuth
 from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.readmodels import ReadModels
-from web.routes import accounts, likes, ops, pictures
+from web.routes import accounts, likes, ops, pictures, purchases
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -66,17 +67,19 @@ def create_app(settings: Settings) -> web.Application:
         await bus.start()
         auth = FirebaseAuth(settings)
         await auth.start()
+        ledger = await Ledger.open(list(settings.mysql_shards))
         app[SERVICES] = Services(
-            settings=settings, bus=bus, read=ReadModels(connect(settings), blobs),
-            auth=auth, blobs=blobs, metrics=Metrics(),
+            settings=settings, bus=bus, read=ReadModels(connect(settings), blobs, ledger),
+            auth=auth, blobs=blobs, metrics=Metrics(), ledger=ledger,
         )
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
         await auth.close()
+        await ledger.close()
         await bus.stop()
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, pictures, likes, ops):
+    for module in (accounts, pictures, likes, purchases, ops):
         app.add_routes(module.routes)
     return app

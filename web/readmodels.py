@@ -61,9 +61,10 @@ async def wait_for(check: Callable[[], Awaitable[Any]], wait_ms: int) -> Any:
 class ReadModels:
     """Queries over the materialized collections, shaped as the API's JSON."""
 
-    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, ledger=None) -> None:
         self.db = db
         self.blobs = blobs
+        self.ledger = ledger
 
     async def ping(self) -> None:
         await self.db.command("ping")
@@ -116,13 +117,21 @@ class ReadModels:
                 {"user_id": viewer, "picture_id": {"$in": ids}}, {"picture_id": 1}
             )
             lookups.append(mine.to_list(None))
+        if viewer and self.ledger is not None:
+            lookups.append(self._licensed(viewer, ids))
         found = await asyncio.gather(*lookups)
         names = {u["_id"]: u.get("display_name") for u in found[0]}
         counts = {c["_id"]: c["like_count"] for c in found[1]}
         liked = {m["picture_id"] for m in found[2]} if viewer else set()
-        return [self._picture(d, names, counts, liked) for d in docs]
+        bought = set(found[3]) if viewer and self.ledger is not None else set()
+        return [self._picture(d, names, counts, liked, bought) for d in docs]
 
-    def _picture(self, d: dict, names: dict, counts: dict, liked: set) -> dict:
+    async def _licensed(self, viewer: str, ids: list[str]) -> list[str]:
+        owned = await asyncio.gather(*(self.ledger.has_licence(viewer, i) for i in ids))
+        return [i for i, yes in zip(ids, owned) if yes]
+
+    def _picture(self, d: dict, names: dict, counts: dict, liked: set,
+                 bought: set = frozenset()) -> dict:
         published = d["status"] == "published" or d.get("thumbnail_key")
         picture = {
             "picture_id": d["_id"],
@@ -139,7 +148,7 @@ class ReadModels:
             "preview_url": self.blobs.public_url(d["preview_key"]) if published else None,
             "like_count": counts.get(d["_id"], 0),
             "liked_by_me": d["_id"] in liked,
-            "purchased_by_me": False,
+            "purchased_by_me": d["_id"] in bought,
             "created_at": d["created_at"],
         }
         if d["status"] == "rejected":

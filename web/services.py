@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from agents.purchases.ledger import Ledger
 from picasso.blobs import BlobStore
 from picasso.kafka import MessageBus
 from picasso.settings import Settings
@@ -31,10 +32,18 @@ class Services:
     auth: FirebaseAuth
     blobs: BlobStore
     metrics: Metrics
+    ledger: Ledger
 
-    async def send(self, record: Record, subject: str, data: dict[str, Any]) -> CloudEvent:
-        """Put a command or event on its topic; answers only once the broker has it."""
+    async def send(self, record: Record, subject: str, data: dict[str, Any],
+                   event_id: str | None = None) -> CloudEvent:
+        """Put a command or event on its topic; answers only once the broker has it.
+
+        ``event_id`` keeps an id given from outside (a Stripe event's), so that consumers
+        deduplicate a fact delivered twice.
+        """
         event = CloudEvent(type=record.type, subject=subject, data=data, source=SOURCE)
+        if event_id:
+            event = replace(event, id=event_id)
         try:
             await self.bus.send(record, event)
         except KafkaError as exc:

@@ -19,7 +19,7 @@ from deploy.local.processes import Edge, ProcessError, Worker, child_env
 from deploy.local.stack import Stack, StackError
 from picasso.settings import LOCAL_PORTS, Settings
 
-RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth")
+RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp")
 
 
 def _count(name: str) -> int:

@@ -11,11 +11,17 @@ s3             moto server                                 ``ListBuckets`` (boto
                                                            bucket is created, publicly readable
 firebase_auth  Firebase Auth emulator (npm firebase-tools  ``GET /`` answers ``ready: true``
                in ``deploy/local/firebase``)
+stripe         localstripe, run by                         ``GET /v1/customers`` with the secret
+               ``deploy.local.localstripe_server`` (in     key; then the webhook, if a URL is
+               memory only, no /tmp/localstripe.pickle)    known, is registered
+smtp           aiosmtpd, run by                            SMTP ``NOOP`` (smtplib)
+               ``deploy.local.smtp_server``; every
+               message kept in the Maildir DATA_DIR/mail
 =============  ==========================================  =====================================
 
 Every server's output goes to ``DATA_DIR/logs/<service>.log`` and its files to
-``DATA_DIR/<service>/``. :class:`Stack` is plain synchronous code so that pytest fixtures and
-the ``make run`` launcher share it::
+``DATA_DIR/<service>/`` (mail to ``DATA_DIR/mail``). :class:`Stack` is plain synchronous
+code so that pytest fixtures and the ``make run`` launcher share it::
 
     with Stack(tmp_path, ports=free_ports(SERVICES)) as stack:
         settings = Settings.from_env(stack.env())
@@ -35,12 +41,15 @@ import os
 import pwd
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -53,10 +62,14 @@ from picasso.settings import LOCAL_PORTS, Settings
 
 __all__ = ["SERVICES", "Stack", "StackError", "free_ports", "main"]
 
-SERVICES: tuple[str, ...] = ("kafka", "mongodb", "mariadb", "s3", "firebase_auth")
+SERVICES: tuple[str, ...] = (
+    "kafka", "mongodb", "mariadb", "s3", "firebase_auth", "stripe", "smtp",
+)
 """Every service the embedded stack knows, in the order they are reported."""
 
 HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Put on the runners' PYTHONPATH, so ``python -m deploy.local.…`` works from any cwd."""
 FIREBASE_DIR = Path(__file__).resolve().parent / "firebase"
 """Holds the pinned firebase-tools (package.json, package-lock.json, node_modules) and the
 default ``firebase.json``; the per-run copy with the chosen port is written under DATA_DIR."""
@@ -65,6 +78,19 @@ _DEFAULTS = Settings()
 S3_BUCKET = _DEFAULTS.s3_bucket
 FIREBASE_PROJECT_ID = _DEFAULTS.firebase_project_id  # "demo-*": the emulator never calls Google
 AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+# localstripe accepts any "sk_…" key and signs webhooks with the secret they were registered
+# with; these fixed values are for the local stand-in only.
+STRIPE_SECRET_KEY = "sk_test_picasso_local"
+STRIPE_PUBLISHABLE_KEY = "pk_test_picasso_local"
+STRIPE_WEBHOOK_SECRET = "whsec_picasso_local_webhook_secret"
+STRIPE_WEBHOOK_ID = "picasso"  # POST /_config/webhooks/<id>; registering again replaces it
+STRIPE_WEBHOOK_EVENTS: tuple[str, ...] = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",  # localstripe 1.15.10 never emits it; real Stripe does
+)
+MAIL_FROM = "Picasso <no-reply@picasso.local>"
 
 # Seconds each server may take to answer its first real request. Generous, because a loaded CI
 # machine can be several times slower than a laptop; a healthy start takes far less (the
@@ -75,6 +101,8 @@ _READY_TIMEOUT: dict[str, float] = {
     "mariadb": 60.0,
     "s3": 30.0,
     "firebase_auth": 120.0,
+    "stripe": 30.0,
+    "smtp": 30.0,
 }
 _STOP_TIMEOUT = 20.0  # SIGTERM grace period before SIGKILL
 _LOG_TAIL_LINES = 40
@@ -136,7 +164,8 @@ class Stack:
 
     ``ports`` maps service name to port (default :data:`picasso.settings.LOCAL_PORTS`);
     ``services`` chooses which servers run (default all of :data:`SERVICES`); ``log`` receives
-    one-line progress messages.
+    one-line progress messages. ``stripe_webhook_url``, if given, is registered with
+    localstripe as soon as it answers (see :meth:`register_stripe_webhook`).
     """
 
     def __init__(
@@ -146,6 +175,7 @@ class Stack:
         ports: Mapping[str, int] | None = None,
         services: Iterable[str] = SERVICES,
         log: Callable[[str], object] = print,
+        stripe_webhook_url: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.services: tuple[str, ...] = tuple(dict.fromkeys(services))
@@ -166,6 +196,9 @@ class Stack:
         self._running: dict[str, _Running] = {}
         self._stopping = threading.Event()
         self._socket_dir: Path | None = None  # short-path fallback for MariaDB's socket
+        if stripe_webhook_url is not None:
+            _check_webhook_url(stripe_webhook_url)
+        self._stripe_webhook_url = stripe_webhook_url
 
     # -- public API -------------------------------------------------------------------------
 
@@ -264,7 +297,47 @@ class Stack:
         if "firebase_auth" in ports:
             # Only ever set for the emulator: firebase-admin then trusts unsigned tokens.
             env["FIREBASE_AUTH_EMULATOR_HOST"] = f"{HOST}:{ports['firebase_auth']}"
+        if "stripe" in ports:
+            env.update(
+                STRIPE_API_BASE=f"http://{HOST}:{ports['stripe']}",
+                STRIPE_SECRET_KEY=STRIPE_SECRET_KEY,
+                STRIPE_PUBLISHABLE_KEY=STRIPE_PUBLISHABLE_KEY,
+                STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
+            )
+        if "smtp" in ports:
+            env.update(
+                SMTP_HOST=HOST,
+                SMTP_PORT=str(ports["smtp"]),
+                MAILDIR=str(self.maildir),
+                MAIL_FROM=MAIL_FROM,
+            )
         return env
+
+    @property
+    def maildir(self) -> Path:
+        """The Maildir where the local SMTP server keeps every message it accepts."""
+        return self.data_dir / "mail"
+
+    def register_stripe_webhook(self, url: str) -> None:
+        """Have localstripe POST signed events to ``url``, now and after every later start.
+
+        The events are :data:`STRIPE_WEBHOOK_EVENTS`, signed with ``STRIPE_WEBHOOK_SECRET``
+        (check them with ``stripe.Webhook.construct_event``). localstripe keeps webhooks in
+        memory, so the URL is remembered and registered again whenever the stack starts; a
+        second call replaces the first URL. localstripe must be running (raises
+        :class:`StackError` otherwise; ``ValueError`` for a URL that is not http(s)); before
+        :meth:`start`, pass ``stripe_webhook_url`` to the constructor instead.
+        """
+        _check_webhook_url(url)
+        if "stripe" not in self.services:
+            raise StackError("stripe is not one of this stack's services")
+        with self._lock:
+            running = "stripe" in self._running
+        if not running:
+            raise StackError("stripe is not running; start() the stack first")
+        _register_stripe_webhook(self.ports["stripe"], url)
+        self._stripe_webhook_url = url
+        self._log(f"stack: stripe webhook {STRIPE_WEBHOOK_ID!r} -> {url}")
 
     def pids(self) -> dict[str, int]:
         """The process id of each server currently started by this stack."""
@@ -516,6 +589,38 @@ class Stack:
             after_ready=lambda: _create_public_bucket(client, S3_BUCKET),
         )
 
+    def _prepare_stripe(self, port: int, workdir: Path, log_file: IO[bytes]) -> _Launch:
+        def after_ready() -> None:
+            url = self._stripe_webhook_url
+            if url is not None:
+                _register_stripe_webhook(port, url)
+                self._log(f"stack: stripe webhook {STRIPE_WEBHOOK_ID!r} -> {url}")
+
+        return _Launch(
+            argv=[
+                sys.executable, "-m", "deploy.local.localstripe_server",
+                "--host", HOST,
+                "--port", str(port),
+            ],
+            cwd=workdir,  # it writes nothing: state stays in memory
+            env=_python_env(),
+            probe=lambda: _stripe_list_customers(port),
+            after_ready=after_ready,
+        )
+
+    def _prepare_smtp(self, port: int, workdir: Path, log_file: IO[bytes]) -> _Launch:
+        return _Launch(
+            argv=[
+                sys.executable, "-m", "deploy.local.smtp_server",
+                "--host", HOST,
+                "--port", str(port),
+                "--maildir", str(self.maildir),
+            ],
+            cwd=workdir,
+            env=_python_env(),
+            probe=lambda: _smtp_noop(port),
+        )
+
     def _prepare_firebase_auth(self, port: int, workdir: Path, log_file: IO[bytes]) -> _Launch:
         cli = FIREBASE_DIR / "node_modules" / "firebase-tools" / "lib" / "bin" / "firebase.js"
         if not cli.is_file():
@@ -643,7 +748,60 @@ def _firebase_auth_ready(port: int) -> None:
         raise RuntimeError(f"emulator answered {body!r}")
 
 
+def _stripe_list_customers(port: int) -> None:
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}/v1/customers?limit=1",
+        headers={"Authorization": f"Bearer {STRIPE_SECRET_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=2) as response:
+        body = json.load(response)
+    if body.get("object") != "list":
+        raise RuntimeError(f"GET /v1/customers answered {body!r}")
+
+
+def _smtp_noop(port: int) -> None:
+    # local_hostname: skip smtplib's getfqdn(), a DNS lookup that can be slow.
+    with smtplib.SMTP(HOST, port, local_hostname="localhost", timeout=2) as smtp:
+        code, message = smtp.noop()
+        if code != 250:
+            raise RuntimeError(f"NOOP answered {code} {message!r}")
+
+
+def _check_webhook_url(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"a webhook URL must be http(s)://host[:port]/path, not {url!r}")
+
+
+def _register_stripe_webhook(port: int, url: str) -> None:
+    """``POST /_config/webhooks/<id>`` (localstripe's own, form-encoded: url, secret, events[])."""
+    form = [("url", url), ("secret", STRIPE_WEBHOOK_SECRET)]
+    form += [("events[]", event) for event in STRIPE_WEBHOOK_EVENTS]
+    request = urllib.request.Request(
+        f"http://{HOST}:{port}/_config/webhooks/{STRIPE_WEBHOOK_ID}",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise StackError(
+            f"stripe: registering webhook {url!r} failed: {exc.code} {exc.read()[:200]!r}"
+        ) from exc
+    except OSError as exc:
+        raise StackError(f"stripe: registering webhook {url!r} failed: {exc}") from exc
+
+
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _python_env() -> dict[str, str]:
+    """Environment for a ``python -m deploy.local.…`` server: the repo importable, unbuffered."""
+    path = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {"PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1"}
+
 
 
 def _exit_status(pid: int) -> str | None:

@@ -7,20 +7,30 @@ stops it, so the tests run in file order (pytest's default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import mailbox
+import os
+import queue
+import smtplib
 import socket
 import stat
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import aiosmtplib
 import boto3
 import firebase_admin
 import pymongo
 import pymysql
 import pytest
+import stripe
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from firebase_admin import auth
@@ -29,6 +39,8 @@ import deploy.local.stack as stack_module
 from deploy.local.stack import SERVICES, Stack, StackError, free_ports
 from picasso.settings import LOCAL_PORTS, Settings
 
+# Where localstripe's own CLI keeps its state; the stack's runner must never write it.
+LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -167,6 +179,79 @@ def test_firebase_auth_signs_up_a_user_whose_token_verifies(
         firebase_admin.delete_app(app)
 
 
+def test_stripe_confirms_a_payment_and_signs_its_webhook(stack: Stack) -> None:
+    env = stack.env()
+    pickle_before = _file_state(LOCALSTRIPE_PICKLE)
+    purchase_id = uuid.uuid4().hex
+    with _webhook_receiver() as (url, deliveries):
+        stack.register_stripe_webhook(url)
+        client = _stripe_client(env)
+        intent = client.v1.payment_intents.create(
+            params={
+                "amount": 1500,
+                "currency": "eur",
+                # localstripe takes the method here; confirm(payment_method=...) is a 500 there.
+                "payment_method": "pm_card_visa",
+                "metadata": {"purchase_id": purchase_id},
+            },
+            # Sent as real Stripe wants it; localstripe 1.15.10 ignores Idempotency-Key.
+            options={"idempotency_key": f"purchase-{purchase_id}"},
+        )
+        assert intent.status == "requires_confirmation"
+        confirmed = client.v1.payment_intents.confirm(intent.id)
+        assert confirmed.status == "succeeded"
+        assert client.v1.payment_intents.retrieve(intent.id).status == "succeeded"
+        payload, signature = _next_delivery(deliveries, "payment_intent.succeeded", intent.id)
+
+    event = stripe.Webhook.construct_event(payload, signature, env["STRIPE_WEBHOOK_SECRET"])
+    assert event.type == "payment_intent.succeeded"
+    assert event.data.object.id == intent.id
+    assert event.data.object.metadata["purchase_id"] == purchase_id
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(payload, signature, "whsec_someone_else")
+    with pytest.raises(stripe.SignatureVerificationError):
+        tampered = payload.replace(b'"amount": 1500', b'"amount": 1')
+        stripe.Webhook.construct_event(tampered, signature, env["STRIPE_WEBHOOK_SECRET"])
+    assert _file_state(LOCALSTRIPE_PICKLE) == pickle_before, "the runner wrote the pickle"
+
+
+def test_smtp_keeps_each_message_in_the_maildir(stack: Stack) -> None:
+    env = stack.env()
+    assert Path(env["MAILDIR"]).is_absolute()
+    token = uuid.uuid4().hex[:8]
+    message = EmailMessage()
+    message["From"] = env["MAIL_FROM"]
+    message["To"] = "ann@example.com"
+    message["Subject"] = f"You bought Irises 🌸 ({token})"
+    message["Message-ID"] = f"<{token}-sync@picasso.local>"
+    message.set_content("Your picture is ready to download.\n")
+    with smtplib.SMTP(env["SMTP_HOST"], int(env["SMTP_PORT"]), timeout=10) as smtp:
+        refused = smtp.send_message(message, to_addrs=["ann@example.com", "bcc@example.com"])
+    assert refused == {}
+
+    # The mail agent's own client, asyncio-based.
+    second = EmailMessage()
+    second["From"] = env["MAIL_FROM"]
+    second["To"] = "bob@example.com"
+    second["Subject"] = f"Your picture sold ({token})"
+    second["Message-ID"] = f"<{token}-async@picasso.local>"
+    second.set_content("Someone bought Sunflowers.\n")
+    asyncio.run(
+        aiosmtplib.send(second, hostname=env["SMTP_HOST"], port=int(env["SMTP_PORT"]), timeout=10)
+    )
+
+    # Stored before the server answers 250: no waiting needed.
+    box = mailbox.Maildir(env["MAILDIR"], create=False)
+    stored = {m["Message-ID"]: m for m in box}
+    first = stored[f"<{token}-sync@picasso.local>"]
+    assert first["X-MailFrom"] == "no-reply@picasso.local"
+    assert first["X-RcptTo"] == "ann@example.com, bcc@example.com"
+    assert first["To"] == "ann@example.com"
+    assert token in str(first["Subject"])
+    assert first.get_payload(decode=True) == b"Your picture is ready to download.\n"
+    assert stored[f"<{token}-async@picasso.local>"]["X-RcptTo"] == "bob@example.com"
+
+
 def test_env_points_settings_at_the_stack(stack: Stack) -> None:
     env = stack.env()
     settings = Settings.from_env(env)
@@ -180,6 +265,13 @@ def test_env_points_settings_at_the_stack(stack: Stack) -> None:
     assert settings.firebase_project_id == "demo-picasso"
     assert settings.data_dir == stack.data_dir
     assert env["MYSQL_URL"] == f"mysql://root@127.0.0.1:{ports['mariadb']}/"
+    assert env["STRIPE_API_BASE"] == f"http://127.0.0.1:{ports['stripe']}"
+    assert env["STRIPE_SECRET_KEY"].startswith("sk_test_")
+    assert env["STRIPE_PUBLISHABLE_KEY"].startswith("pk_test_")
+    assert env["STRIPE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("127.0.0.1", str(ports["smtp"]))
+    assert env["MAILDIR"] == str(stack.data_dir / "mail")
+    assert env["MAIL_FROM"] == "Picasso <no-reply@picasso.local>"
 
 
 def test_stop_ends_every_process_and_frees_every_port(stack: Stack) -> None:
@@ -207,7 +299,47 @@ def test_env_without_s3_uses_the_directory_store(tmp_path: Path) -> None:
     assert env["BLOB_DIR"] == str(tmp_path / "blobs")
     assert "S3_ENDPOINT_URL" not in env
     assert "FIREBASE_AUTH_EMULATOR_HOST" not in env
+    assert not [name for name in env if name.startswith(("STRIPE_", "SMTP_"))]
+    assert "MAILDIR" not in env
     assert Settings.from_env(env).blob_dir == tmp_path / "blobs"
+
+
+def test_a_webhook_url_given_up_front_is_registered_at_start(tmp_path: Path) -> None:
+    # On its own stack: the constructor argument, and a declined card's failure event.
+    pickle_before = _file_state(LOCALSTRIPE_PICKLE)
+    with _webhook_receiver() as (url, deliveries):
+        lean = Stack(
+            tmp_path,
+            ports=free_ports(["stripe"]),
+            services=["stripe"],
+            log=lambda _: None,
+            stripe_webhook_url=url,
+        )
+        with lean:
+            env = lean.env()
+            client = _stripe_client(env)
+            intent = client.v1.payment_intents.create(
+                params={
+                    "amount": 900,
+                    "currency": "eur",
+                    # localstripe 1.15.10 charges pm_card_visa_chargeDeclined (4000…0002)
+                    # successfully; it declines only this one (4000…0341) and two others.
+                    "payment_method": "pm_card_chargeCustomerFail",
+                }
+            )
+            with pytest.raises(stripe.CardError):
+                client.v1.payment_intents.confirm(intent.id)
+            payload, signature = _next_delivery(
+                deliveries, "payment_intent.payment_failed", intent.id
+            )
+            event = stripe.Webhook.construct_event(
+                payload, signature, env["STRIPE_WEBHOOK_SECRET"]
+            )
+            assert event.data.object.id == intent.id
+        assert lean.pids() == {}
+        with pytest.raises(StackError, match="not running"):
+            lean.register_stripe_webhook(url)
+    assert _file_state(LOCALSTRIPE_PICKLE) == pickle_before, "the runner wrote the pickle"
 
 
 def test_the_documented_firebase_json_matches_the_local_port() -> None:
@@ -252,6 +384,73 @@ def test_a_server_that_dies_fails_the_start_and_the_rest_is_stopped(
     assert not [
         pid for pid in _all_pids() if str(tmp_path / "data" / "mongodb") in _cmdline(pid)
     ]
+
+
+# -- Stripe helpers -------------------------------------------------------------------------
+
+
+def _stripe_client(env: dict[str, str]) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        env["STRIPE_SECRET_KEY"], base_addresses={"api": env["STRIPE_API_BASE"]}
+    )
+
+
+@contextlib.contextmanager
+def _webhook_receiver() -> Iterator[tuple[str, queue.Queue[tuple[bytes, str]]]]:
+    """A tiny aiohttp server on a free 127.0.0.1 port, in its own thread and event loop.
+
+    Yields its webhook URL and a queue of (raw body, Stripe-Signature header) per POST.
+    """
+    deliveries: queue.Queue[tuple[bytes, str]] = queue.Queue()
+
+    async def receive(request: web.Request) -> web.Response:
+        deliveries.put((await request.read(), request.headers.get("Stripe-Signature", "")))
+        return web.Response(text="received")
+
+    app = web.Application()
+    app.router.add_post("/stripe/webhook", receive)
+    runner = web.AppRunner(app, access_log=None)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="webhook-receiver", daemon=True)
+    thread.start()
+
+    async def start() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)  # the kernel picks a free port
+        await site.start()
+        return runner.addresses[0][1]
+
+    try:
+        port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+        yield f"http://127.0.0.1:{port}/stripe/webhook", deliveries
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def _next_delivery(
+    deliveries: queue.Queue[tuple[bytes, str]], event_type: str, object_id: str
+) -> tuple[bytes, str]:
+    """The first delivery of ``event_type`` about ``object_id`` (localstripe waits ~1 s)."""
+    while True:
+        try:
+            payload, signature = deliveries.get(timeout=15)
+        except queue.Empty:
+            raise AssertionError(f"no {event_type} webhook for {object_id} in 15 s") from None
+        body = json.loads(payload)
+        if body.get("type") == event_type and body["data"]["object"].get("id") == object_id:
+            return payload, signature
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    """(mtime in ns, size) of ``path``, or None if it does not exist."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 # -- process helpers (Linux /proc) ----------------------------------------------------------

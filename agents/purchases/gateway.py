@@ -1,0 +1,81 @@
+"""Stripe, through the official SDK: one PaymentIntent per purchase.
+
+The same code talks to api.stripe.com in production and to localstripe locally; only
+``STRIPE_API_BASE`` and the keys differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import stripe
+
+from picasso.settings import Settings
+
+
+class PaymentDeclined(Exception):
+    """Stripe refused the payment; ``reason`` is Stripe's own message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    client_secret: str
+    status: str
+
+
+def _intent(obj: stripe.PaymentIntent) -> Intent:
+    return Intent(obj.id, obj.client_secret or "", obj.status)
+
+
+class PaymentGateway:
+    """Creates and confirms PaymentIntents."""
+
+    def __init__(self, settings: Settings) -> None:
+        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+        self.client = stripe.StripeClient(
+            settings.stripe_secret_key, base_addresses=base, http_client=stripe.HTTPXClient(),
+            max_network_retries=2,
+        )
+
+    async def create_intent(self, purchase_id: str, amount_cents: int, currency: str,
+                            metadata: dict[str, str], payment_method: str | None) -> Intent:
+        """Create the purchase's PaymentIntent, unconfirmed.
+
+        The idempotency key is derived from the purchase id, so a retry after a crash gets
+        the same intent from Stripe. Confirming is a separate step on the recorded intent, so
+        even a server that ignores idempotency keys can never charge twice.
+        """
+        params = {
+            "amount": amount_cents, "currency": currency, "metadata": metadata,
+            "payment_method_types": ["card"],
+        }
+        if payment_method:
+            params["payment_method"] = payment_method
+        created = await self.client.v1.payment_intents.create_async(
+            params=params,
+            options={"idempotency_key": f"picasso-purchase-{purchase_id}"},
+        )
+        return _intent(created)
+
+    async def confirm(self, intent_id: str) -> Intent:
+        """Confirm with the payment method given at creation; raises PaymentDeclined."""
+        try:
+            confirmed = await self.client.v1.payment_intents.confirm_async(intent_id)
+        except stripe.CardError as exc:
+            raise PaymentDeclined(exc.user_message or str(exc)) from None
+        except stripe.InvalidRequestError as exc:
+            if "status of succeeded" in str(exc) or "already succeeded" in str(exc):
+                return await self.retrieve(intent_id)  # confirmed before a crash: fine
+            raise PaymentDeclined(exc.user_message or str(exc)) from None
+        if confirmed.status in ("requires_payment_method", "canceled"):
+            error = confirmed.last_payment_error
+            raise PaymentDeclined((error and error.message) or "the card was declined")
+        return _intent(confirmed)
+
+    async def retrieve(self, intent_id: str) -> Intent:
+        return _intent(await self.client.v1.payment_intents.retrieve_async(intent_id))

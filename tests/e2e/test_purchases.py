@@ -1,0 +1,92 @@
+"""Buying an original end to end: Stripe (localstripe), its webhook, the ledger, the download."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from tests.helpers import Api, jpeg_with_gps
+
+
+@pytest.fixture
+async def api(system: str):
+    async with aiohttp.ClientSession() as http:
+        yield Api(http, system)
+
+
+async def settled(api: Api, buyer, purchase_id: str) -> dict:
+    """The purchase once it completed or failed (the webhook comes about a second later)."""
+    for _ in range(40):
+        status, p, _ = await api.call(
+            "GET", f"/api/v1/purchases/{purchase_id}?wait_ms=2000", user=buyer)
+        assert status == 200, p
+        if p["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.25)
+    return p
+
+
+async def test_buy_pay_download(api: Api) -> None:
+    ada = await api.register("Ada")
+    bob = await api.register("Bob")
+    stranger = await api.register("Eve")
+    original = jpeg_with_gps(320, 240)
+    picture = await api.published(ada, original, price_cents=1500)
+    pid = picture["picture_id"]
+
+    headers = {"Idempotency-Key": "buy-once"}
+    status, first, _ = await api.call("POST", f"/api/v1/pictures/{pid}/purchases", user=bob,
+                                      json={"payment_method": "pm_card_visa"}, headers=headers)
+    assert status == 202, first
+    purchase_id = first["purchase_id"]
+    status, again, _ = await api.call("POST", f"/api/v1/pictures/{pid}/purchases", user=bob,
+                                      json={"payment_method": "pm_card_visa"}, headers=headers)
+    assert again["purchase_id"] == purchase_id
+
+    purchase = await settled(api, bob, purchase_id)
+    assert purchase["status"] == "completed", purchase
+    assert purchase["amount_cents"] == 1500 and purchase["currency"] == "usd"
+
+    status, body, answer = await api.call("GET", f"/api/v1/pictures/{pid}/original", user=bob)
+    assert status == 302, body
+    async with api.http.get(answer.headers["Location"]) as download:
+        assert download.status == 200
+        assert await download.read() == original  # byte for byte what was uploaded
+    status, body, _ = await api.call("GET", f"/api/v1/pictures/{pid}/original", user=stranger)
+    assert status == 403
+    status, seen, _ = await api.call("GET", f"/api/v1/pictures/{pid}", user=bob)
+    assert seen["purchased_by_me"] is True
+
+    status, sales, _ = await api.call("GET", "/api/v1/me/sales", user=ada)
+    assert [s["purchase_id"] for s in sales["items"]] == [purchase_id]
+    status, mine, _ = await api.call("GET", "/api/v1/me/purchases", user=bob)
+    assert [p["purchase_id"] for p in mine["items"]] == [purchase_id]
+
+    status, body, _ = await api.call("POST", f"/api/v1/pictures/{pid}/purchases", user=bob,
+                                     json={"payment_method": "pm_card_visa"})
+    assert status == 409  # bought already
+    status, body, _ = await api.call("POST", f"/api/v1/pictures/{pid}/purchases", user=ada,
+                                     json={})
+    assert status == 409  # one's own picture
+
+
+async def test_declined_card_fails_with_reason(api: Api) -> None:
+    ada = await api.register("Ada")
+    bob = await api.register("Bob")
+    picture = await api.published(ada, jpeg_with_gps(64, 48), price_cents=700)
+    status, first, _ = await api.call(
+        "POST", f"/api/v1/pictures/{picture['picture_id']}/purchases", user=bob,
+        # localstripe declines this card; it charges pm_card_visa_chargeDeclined (Stripe's).
+        json={"payment_method": "pm_card_chargeCustomerFail"})
+    assert status == 202
+    p = await settled(api, bob, first["purchase_id"])
+    assert p["status"] == "failed" and p["failure_reason"], p
+
+
+async def test_bad_webhook_signature_is_400(api: Api) -> None:
+    status, body, _ = await api.call(
+        "POST", "/api/v1/webhooks/stripe", data=b'{"id": "evt_x"}',
+        headers={"Stripe-Signature": "t=1,v1=deadbeef", "Content-Type": "application/json"})
+    assert status == 400

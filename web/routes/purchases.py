@@ -1,0 +1,189 @@
+"""Purchases: buying an original, Stripe's webhooks, the buyer's and seller's lists, downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import asdict
+
+import stripe
+from aiohttp import web
+
+from agents.purchases.ledger import Purchase
+from picasso.blobs import BlobNotFound, S3BlobStore
+from topics.purchases import PAYMENT_FAILED, PAYMENT_SUCCEEDED, PURCHASE_PICTURE
+from web.problems import Problem
+from web.readmodels import wait_for
+from web.services import Services, identity, services, wait_ms
+
+routes = web.RouteTableDef()
+_PURCHASE_IDS = uuid.UUID("0b8f8e4c-2f4f-4f53-9a53-6a3c1f0e7d21")
+
+
+_SHOWN = ("purchase_id", "picture_id", "buyer_id", "amount_cents", "currency", "status",
+          "client_secret", "failure_reason", "created_at", "completed_at")
+
+
+def _purchase_json(p: Purchase) -> dict:
+    data = p.as_dict()
+    return {k: data[k] for k in _SHOWN}
+
+
+@routes.post("/api/v1/pictures/{picture_id}/purchases")
+async def buy(request: web.Request) -> web.Response:
+    who = await identity(request)
+    s = services(request)
+    picture_id = request.match_info["picture_id"]
+    body = await request.json() if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise Problem(400, "the body must be a JSON object")
+    payment_method = body.get("payment_method")
+    if payment_method is not None and (not isinstance(payment_method, str)
+                                       or not payment_method):
+        raise Problem(422, "payment_method: a Stripe payment method id",
+                      errors={"payment_method": "a Stripe payment method id"})
+    picture = await s.read.picture_doc(picture_id)
+    if picture is None or picture["status"] != "published":
+        raise Problem(404, f"there is no published picture {picture_id}")
+    if picture["owner_id"] == who.user_id:
+        raise Problem(409, "nobody can buy their own picture")
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key and len(key) > 255:
+        raise Problem(422, "Idempotency-Key: at most 255 characters")
+    purchase_id = (uuid.uuid5(_PURCHASE_IDS, f"{who.user_id}/{key}").hex if key
+                   else uuid.uuid4().hex)
+    existing = await s.ledger.get(purchase_id, who.user_id)
+    if existing is None and await s.ledger.has_licence(who.user_id, picture_id):
+        raise Problem(409, "you have bought this picture already")
+    if existing is None:
+        data = {"purchase_id": purchase_id, "picture_id": picture_id, "buyer_id": who.user_id}
+        if payment_method:
+            data["payment_method"] = payment_method
+        if key:
+            data["idempotency_key"] = key
+        await s.send(PURCHASE_PICTURE, purchase_id, data)
+    status = existing.status if existing else "pending"
+    return web.json_response({"purchase_id": purchase_id, "status": status}, status=202,
+                             headers={"Location": f"/api/v1/purchases/{purchase_id}"})
+
+
+@routes.get("/api/v1/purchases/{purchase_id}")
+async def get_purchase(request: web.Request) -> web.Response:
+    who = await identity(request)
+    s = services(request)
+    purchase_id = request.match_info["purchase_id"]
+
+    async def settled():
+        p = await s.ledger.get(purchase_id, who.user_id)
+        return p if p is not None and p.status != "pending" else None
+
+    purchase = await wait_for(settled, wait_ms(request)) or await s.ledger.get(
+        purchase_id, who.user_id)
+    if purchase is None:
+        raise Problem(404, f"you have no purchase {purchase_id}")
+    return web.json_response(_purchase_json(purchase))
+
+
+@routes.get("/api/v1/me/purchases")
+async def my_purchases(request: web.Request) -> web.Response:
+    who = await identity(request)
+    items = await services(request).ledger.purchases_of(who.user_id, 100)
+    return web.json_response({"items": [_purchase_json(p) for p in items]})
+
+
+@routes.get("/api/v1/me/sales")
+async def my_sales(request: web.Request) -> web.Response:
+    who = await identity(request)
+    sales, totals = await services(request).ledger.sales_of(who.user_id, 100)
+    return web.json_response({
+        "items": [sale.as_dict() for sale in sales],
+        "totals": [asdict(total) for total in totals],
+    })
+
+
+@routes.post("/api/v1/webhooks/stripe")
+async def stripe_webhook(request: web.Request) -> web.Response:
+    """Verify Stripe's signature on the raw body and hand the fact to the purchases agent."""
+    s = services(request)
+    payload = await request.read()
+    try:
+        event = stripe.Webhook.construct_event(
+            payload, request.headers.get("Stripe-Signature", ""), s.settings.stripe_webhook_secret)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise Problem(400, f"the webhook was refused: {exc}") from None
+    intent = json.loads(payload)["data"]["object"]  # verified above; plain JSON is simpler
+    metadata = dict(intent.get("metadata") or {})
+    if event.type not in ("payment_intent.succeeded", "payment_intent.payment_failed") or \
+            "purchase_id" not in metadata:
+        return web.json_response({"received": True, "used": False})
+    data = {"purchase_id": metadata["purchase_id"], "buyer_id": metadata.get("buyer_id", ""),
+            "payment_intent_id": intent["id"], "amount_cents": int(intent.get("amount") or 0),
+            "currency": intent.get("currency") or "usd"}
+    if not data["buyer_id"]:
+        del data["buyer_id"]
+    if event.type == "payment_intent.succeeded":
+        record = PAYMENT_SUCCEEDED
+    else:
+        record = PAYMENT_FAILED
+        error = intent.get("last_payment_error") or {}
+        data["reason"] = error.get("message") or "the payment failed"
+    await s.send(record, data["purchase_id"], data, event_id=event.id)
+    return web.json_response({"received": True, "used": True})
+
+
+def sign_download(key: str, expires: int, secret: str) -> str:
+    return hmac.new(secret.encode(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+@routes.get("/api/v1/pictures/{picture_id}/original")
+async def original(request: web.Request) -> web.Response:
+    who = await identity(request)
+    s = services(request)
+    picture_id = request.match_info["picture_id"]
+    picture = await s.read.picture_doc(picture_id)
+    if picture is None or not picture.get("original_key"):
+        raise Problem(404, f"there is no picture {picture_id}")
+    allowed = picture["owner_id"] == who.user_id or await s.ledger.has_licence(
+        who.user_id, picture_id)
+    if not allowed:
+        raise Problem(403, "only the owner and buyers whose purchase completed may download")
+    url = await _signed_url(s, picture["original_key"], picture_id)
+    return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+async def _signed_url(s: Services, key: str, picture_id: str) -> str:
+    ttl = s.settings.download_ttl_s
+    if isinstance(s.blobs, S3BlobStore):
+        return await s.blobs.client.generate_presigned_url(
+            "get_object", Params={"Bucket": s.blobs.bucket, "Key": key}, ExpiresIn=ttl)
+    expires = int(time.time()) + ttl
+    signature = sign_download(key, expires, s.settings.signing_key)
+    return (f"http://{s.settings.edge_host}:{s.settings.edge_port}/api/v1/downloads/"
+            f"{picture_id}?expires={expires}&signature={signature}")
+
+
+@routes.get("/api/v1/downloads/{picture_id}")
+async def download(request: web.Request) -> web.StreamResponse:
+    """The directory store's signed, expiring link to an original (S3 signs its own)."""
+    s = services(request)
+    picture_id = request.match_info["picture_id"]
+    key = f"originals/{picture_id}"
+    try:
+        expires = int(request.query.get("expires", ""))
+    except ValueError:
+        raise Problem(403, "the download link is not valid") from None
+    expected = sign_download(key, expires, s.settings.signing_key)
+    if not hmac.compare_digest(expected, request.query.get("signature", "")):
+        raise Problem(403, "the download link is not valid")
+    if expires < time.time():
+        raise Problem(403, "the download link has expired; ask for a new one")
+    try:
+        data = await s.blobs.get(key)
+    except BlobNotFound:
+        raise Problem(404, "the original is gone") from None
+    picture = await s.read.picture_doc(picture_id) or {}
+    return web.Response(body=data, content_type=picture.get("content_type", "image/jpeg"),
+                        headers={"Content-Disposition": f'attachment; filename="{picture_id}"'})
