@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from agents.purchases.ledger import STATUSES as PURCHASE_STATUSES
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.validation import DESCRIPTION_MAX, PRICE_MAX, PRICE_MIN, TAGS_MAX, TITLE_MAX
@@ -27,6 +28,7 @@ LIMIT_DEFAULT, LIMIT_MAX = 20, 100
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 DISPLAY_NAME_MAX = 80
 TAG_PATTERN = "^[a-z0-9][a-z0-9_-]{0,31}$"
+IDEMPOTENCY_KEY_MAX = 255
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -50,6 +52,16 @@ Reading that address with `wait_ms` holds the answer until the read model has ap
 command (or the time runs out, at most {MAX_WAIT_MS} ms) and then answers what it has.
 An upload answers `{{picture_id, status: "processing", command_id}}`; reading the picture
 with `wait_ms` waits until it is published or rejected.
+
+**Purchases.** Buying a published picture answers `202 Accepted` with
+`{{purchase_id, status}}` and `Location: /api/v1/purchases/{{purchase_id}}`; an
+`Idempotency-Key` header makes a retry answer the same purchase. Read the purchase (with
+`wait_ms` to wait until it leaves `pending`): while `awaiting_payment` it carries the
+Stripe `client_secret` to confirm the payment with; Stripe's webhook
+(`POST /api/v1/webhooks/stripe`, signed with `Stripe-Signature`, no bearer token) then
+completes or fails it. The owner and buyers whose purchase completed may download the
+original: `GET /api/v1/pictures/{{picture_id}}/original` redirects to a signed, expiring
+link.
 
 **Operations.** `/healthz`, `/readyz` and `/metrics` are at the root, outside `/api/v1`.
 """
@@ -291,6 +303,59 @@ def component_schemas() -> dict[str, Schema]:
             },
         }),
         "Liveness": obj({"status": string(const="alive")}),
+        "PurchaseRequest": obj({
+            "payment_method": string("A Stripe payment method id to pay with; without it "
+                                     "the client confirms the payment with "
+                                     "`client_secret`.", minLength=1),
+        }, required=[], description="All optional; the body may be left out."),
+        "PurchaseAccepted": obj({
+            "purchase_id": string(),
+            "status": string("`pending` for a new purchase; the current status when the "
+                             "`Idempotency-Key` names one already made.",
+                             enum=list(PURCHASE_STATUSES)),
+        }, description="The purchase command was accepted by the broker; read the "
+                       "purchase at `Location`."),
+        "Purchase": obj({
+            "purchase_id": string(),
+            "picture_id": string(),
+            "buyer_id": string(),
+            "amount_cents": {"type": "integer", "minimum": 0},
+            "currency": string("ISO 4217 code, lower case.", pattern="^[a-z]{3}$"),
+            "status": string(enum=list(PURCHASE_STATUSES)),
+            "client_secret": nullable(string("Stripe's PaymentIntent client secret to "
+                                             "confirm the payment with; only while "
+                                             "`awaiting_payment`.")),
+            "failure_reason": nullable(string("Why the purchase failed.")),
+            "created_at": string(format="date-time"),
+            "completed_at": nullable(string(format="date-time")),
+        }, description="One of the caller's purchases."),
+        "PurchaseList": obj({
+            "items": {"type": "array", "items": schema_ref("Purchase")},
+        }, description="The caller's purchases, newest first (at most 100)."),
+        "Sale": obj({
+            "seller_id": string(),
+            "purchase_id": string(),
+            "picture_id": string(),
+            "buyer_id": string(),
+            "amount_cents": {"type": "integer", "minimum": 0},
+            "currency": string("ISO 4217 code, lower case.", pattern="^[a-z]{3}$"),
+            "completed_at": string(format="date-time"),
+        }, description="One completed purchase of the caller's picture."),
+        "SellerTotal": obj({
+            "currency": string("ISO 4217 code, lower case.", pattern="^[a-z]{3}$"),
+            "sales_count": {"type": "integer", "minimum": 0},
+            "gross_cents": {"type": "integer", "minimum": 0},
+        }, description="The caller's completed sales in one currency."),
+        "SalesReport": obj({
+            "items": {"type": "array", "items": schema_ref("Sale")},
+            "totals": {"type": "array", "items": schema_ref("SellerTotal")},
+        }, description="The caller's sales, newest first (at most 100), and totals by "
+                       "currency."),
+        "WebhookReceipt": obj({
+            "received": {"type": "boolean", "const": True},
+            "used": {"type": "boolean", "description": "False for events the purchases "
+                                                      "do not act on."},
+        }),
         "Registration": obj({
             "email": string(format="email", maxLength=254),
             "password": string(minLength=PASSWORD_MIN, maxLength=PASSWORD_MAX),
@@ -505,6 +570,110 @@ def like_paths() -> dict[str, Any]:
     }}
 
 
+def header_param(name: str, schema: Schema, description: str, *,
+                 required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required,
+            "schema": schema, "description": description}
+
+
+def purchase_paths() -> dict[str, Any]:
+    purchase_id = path_param("purchase_id", "The purchase's id.")
+    listed = response("The caller's purchases.", schema_ref("PurchaseList"))
+    image_types = ("image/jpeg", "image/png", "image/webp")
+    return {
+        f"{API}/pictures/{{picture_id}}/purchases": {"post": operation(
+            "buyPicture", "purchases", "Buy a picture's original",
+            {"202": response(
+                "The purchase is accepted (`status: pending`); read it at `Location`.",
+                schema_ref("PurchaseAccepted"),
+                headers={"Location": {"description": "`/api/v1/purchases/{purchase_id}`",
+                                      "schema": string(format="uri-reference")}}),
+             **problems(400, 401, 404, 409, 422, 503)},
+            description="404 unless the picture is published; 409 for the caller's own "
+                        "picture or one they have bought already.",
+            security=SIGNED_IN,
+            parameters=[PICTURE_ID, header_param(
+                "Idempotency-Key", string(maxLength=IDEMPOTENCY_KEY_MAX),
+                f"At most {IDEMPOTENCY_KEY_MAX} characters: the same key from the same "
+                "caller names the same purchase, so a retry buys once.")],
+            request_body={**json_body(schema_ref("PurchaseRequest")), "required": False},
+        )},
+        f"{API}/purchases/{{purchase_id}}": {"get": operation(
+            "getPurchase", "purchases", "One of the caller's purchases",
+            {"200": response("The purchase.", schema_ref("Purchase")),
+             **problems(401, 404, 422)},
+            description="Only its buyer sees a purchase; others get 404.",
+            security=SIGNED_IN,
+            parameters=[purchase_id, query(
+                "wait_ms", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_MS,
+                            "default": 0},
+                "Hold the answer up to this many milliseconds until the purchase is no "
+                "longer `pending`; then answer what there is.")],
+        )},
+        f"{API}/me/purchases": {"get": operation(
+            "listMyPurchases", "purchases", "The caller's purchases",
+            {"200": listed, **problems(401)},
+            security=SIGNED_IN,
+        )},
+        f"{API}/me/sales": {"get": operation(
+            "listMySales", "purchases", "The caller's sales and totals",
+            {"200": response("The caller's completed sales.", schema_ref("SalesReport")),
+             **problems(401)},
+            security=SIGNED_IN,
+        )},
+        f"{API}/webhooks/stripe": {"post": operation(
+            "stripeWebhook", "purchases", "Stripe's payment events",
+            {"200": response("The event was received; `used` tells whether it concerned "
+                             "a purchase.", schema_ref("WebhookReceipt")),
+             **problems(400, 503)},
+            description="Called by Stripe, not by clients: no bearer token; the raw body "
+                        "is checked against `Stripe-Signature` (400 when it does not "
+                        "match). `payment_intent.succeeded` completes a purchase and "
+                        "`payment_intent.payment_failed` fails it; other events are "
+                        "acknowledged and ignored.",
+            parameters=[header_param("Stripe-Signature", string(),
+                                     "Stripe's signature of the raw body.", required=True)],
+            request_body=json_body({"type": "object",
+                                    "description": "A Stripe event, as Stripe sends it."}),
+        )},
+        f"{API}/pictures/{{picture_id}}/original": {"get": operation(
+            "getOriginal", "purchases", "Download a picture's original",
+            {"302": response(
+                "A redirect to a signed link to the original that expires soon.",
+                headers={
+                    "Location": {"description": "The signed, expiring download link.",
+                                 "schema": string(format="uri")},
+                    "Cache-Control": {"description": "`no-store`", "schema": string()},
+                }),
+             **problems(401, 403, 404)},
+            description="For the owner and buyers whose purchase completed; others get "
+                        "403.",
+            security=SIGNED_IN, parameters=[PICTURE_ID],
+        )},
+        f"{API}/downloads/{{picture_id}}": {"get": operation(
+            "downloadOriginal", "purchases", "A signed download link (local storage)",
+            {"200": {
+                "description": "The original image, as an attachment.",
+                "content": {kind: {"schema": string(format="binary")}
+                            for kind in image_types},
+                "headers": {"Content-Disposition": {
+                    "description": "`attachment; filename=\"<picture_id>\"`",
+                    "schema": string()}},
+            },
+             **problems(403, 404)},
+            description="The link GET /api/v1/pictures/{picture_id}/original redirects "
+                        "to when originals are in the local directory store (S3 signs its "
+                        "own links). 403 when the link is invalid or has expired.",
+            parameters=[
+                PICTURE_ID,
+                query("expires", {"type": "integer"},
+                      "When the link expires, in seconds since the Unix epoch."),
+                query("signature", string(), "The link's signature."),
+            ],
+        )},
+    }
+
+
 def ops_paths() -> dict[str, Any]:
     readiness = schema_ref("Readiness")
     return {
@@ -541,9 +710,12 @@ def openapi_document() -> dict[str, Any]:
             {"name": "accounts", "description": "Sign-up, sign-in and the caller's profile."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
             {"name": "likes", "description": "Likes, each one a command."},
+            {"name": "purchases", "description": "Buying originals, Stripe's webhook, "
+                                                 "purchases, sales and downloads."},
             {"name": "operations", "description": "Health, readiness, metrics and this "
                                                   "document."},
         ],
-        "paths": {**account_paths(), **picture_paths(), **like_paths(), **ops_paths()},
+        "paths": {**account_paths(), **picture_paths(), **like_paths(), **purchase_paths(),
+                  **ops_paths()},
         "components": components(),
     }

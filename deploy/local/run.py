@@ -40,16 +40,17 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     began = time.monotonic()
-    stack = Stack(data_dir, services=RUN_SERVICES, log=lambda line: print(line, flush=True))
+    edge_port = int(os.environ.get("EDGE_PORT", LOCAL_PORTS["edge"]))
+    stack = Stack(data_dir, services=RUN_SERVICES, log=lambda line: print(line, flush=True),
+                  stripe_webhook_url=f"http://127.0.0.1:{edge_port}/api/v1/webhooks/stripe")
     processes: list[Worker | Edge] = []
     try:
         stack.start()
         env = child_env({
             **stack.env(),
-            "EDGE_PORT": os.environ.get("EDGE_PORT", str(LOCAL_PORTS["edge"])),
-            "PUBLIC_MEDIA_URL": os.environ.get(
-                "PUBLIC_MEDIA_URL",
-                f"http://127.0.0.1:{os.environ.get('EDGE_PORT', LOCAL_PORTS['edge'])}/media"),
+            "EDGE_PORT": str(edge_port),
+            "PUBLIC_MEDIA_URL": os.environ.get("PUBLIC_MEDIA_URL",
+                                               f"http://127.0.0.1:{edge_port}/media"),
         })
         logs = data_dir / "logs"
         processes += [
@@ -95,6 +96,8 @@ def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) 
         f"  MongoDB      {settings.mongodb_url}   (SecantusDB)",
         f"  MariaDB      127.0.0.1:{stack.ports['mariadb']}   (root, no password)",
         f"  Firebase     http://{settings.firebase_auth_emulator_host}   (Auth emulator)",
+        f"  Stripe       {settings.stripe_api_base}   (localstripe; webhook to the edge)",
+        f"  mail         SMTP 127.0.0.1:{stack.ports['smtp']}, stored in {stack.maildir}",
         f"  pictures     {settings.blob_dir}   (public ones at {settings.public_media_url})",
         f"  data, logs   {stack.data_dir}   ({stack.data_dir / 'logs'})",
         "  processes    " + ", ".join(f"{p.name} (pid {p.pid})" for p in processes),
