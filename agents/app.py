@@ -7,6 +7,7 @@ is imported at the bottom of this module.
 from __future__ import annotations
 
 import asyncio
+from typing import Awaitable, Callable, TypeVar
 
 import faust
 
@@ -38,17 +39,27 @@ app = faust.App(
 )
 
 
-_resources: Resources | None = None
-_resources_lock = asyncio.Lock()
+T = TypeVar("T")
 
 
-async def resources() -> Resources:
-    """The worker's stores, opened on first use and shared by its agents."""
-    global _resources
-    async with _resources_lock:
-        if _resources is None:
-            _resources = await Resources.open(settings)
-    return _resources
+def opened_once(open_: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    """A getter that opens something on its first call and hands every caller the same one.
+
+    Agents start concurrently, so the first call holds a lock while it opens."""
+    lock = asyncio.Lock()
+    held: list[T] = []
+
+    async def get() -> T:
+        async with lock:
+            if not held:
+                held.append(await open_())
+        return held[0]
+
+    return get
+
+
+# The worker's stores, opened on first use and shared by its agents.
+resources = opened_once(lambda: Resources.open(settings))
 
 
 async def send(topic: str, key: bytes, value: bytes) -> None:

@@ -118,17 +118,13 @@ class ReadModels:
             )
             lookups.append(mine.to_list(None))
         if viewer and self.ledger is not None:
-            lookups.append(self._licensed(viewer, ids))
+            lookups.append(self.ledger.licensed(viewer, ids))
         found = await asyncio.gather(*lookups)
         names = {u["_id"]: u.get("display_name") for u in found[0]}
         counts = {c["_id"]: c["like_count"] for c in found[1]}
         liked = {m["picture_id"] for m in found[2]} if viewer else set()
-        bought = set(found[3]) if viewer and self.ledger is not None else set()
+        bought = found[3] if viewer and self.ledger is not None else set()
         return [self._picture(d, names, counts, liked, bought) for d in docs]
-
-    async def _licensed(self, viewer: str, ids: list[str]) -> list[str]:
-        owned = await asyncio.gather(*(self.ledger.has_licence(viewer, i) for i in ids))
-        return [i for i, yes in zip(ids, owned) if yes]
 
     def _picture(self, d: dict, names: dict, counts: dict, liked: set,
                  bought: set = frozenset()) -> dict:

@@ -3,11 +3,9 @@ owns the MariaDB ledger and the Stripe PaymentIntents."""
 
 from __future__ import annotations
 
-import asyncio
-
 import faust
 
-from agents.app import app, consume, faust_topic, resources, send, settings
+from agents.app import app, consume, faust_topic, opened_once, resources, send, settings
 from agents.purchases.gateway import PaymentGateway
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import Purchases
@@ -16,17 +14,14 @@ from picasso.mongo import PURCHASES_PROCESSED
 from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS
 from topics.purchases import PAYMENT_FAILED, PAYMENT_SUCCEEDED, PURCHASE_PICTURE
 
-_domain: Purchases | None = None
-_lock = asyncio.Lock()
+
+async def _open() -> Purchases:
+    ledger = await Ledger.open(list(settings.mysql_shards))
+    return Purchases((await resources()).db, ledger, PaymentGateway(settings))
 
 
-async def _purchases() -> Purchases:
-    global _domain
-    async with _lock:
-        if _domain is None:
-            ledger = await Ledger.open(list(settings.mysql_shards))
-            _domain = Purchases((await resources()).db, ledger, PaymentGateway(settings))
-    return _domain
+# One ledger (its connection pools) and one Stripe client for both agents below.
+_purchases = opened_once(_open)
 
 
 async def _run(stream: faust.StreamT, accepted: tuple) -> None:

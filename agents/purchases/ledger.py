@@ -767,13 +767,23 @@ class Ledger:
 
     async def has_licence(self, buyer_id: str, picture_id: str) -> bool:
         """Whether the buyer may download the picture's original (a completed purchase)."""
+        return picture_id in await self.licensed(buyer_id, [picture_id])
 
-        async def work(cur: aiomysql.Cursor) -> bool:
+    async def licensed(self, buyer_id: str, picture_ids: Sequence[str]) -> set[str]:
+        """Which of ``picture_ids`` the buyer holds a licence for: one query on one shard.
+
+        The feed asks this for a whole page at once (``purchased_by_me``)."""
+        if not picture_ids:
+            return set()
+        ids = list(dict.fromkeys(picture_ids))
+        marks = ", ".join(["%s"] * len(ids))
+
+        async def work(cur: aiomysql.Cursor) -> set[str]:
             await cur.execute(
-                "SELECT 1 FROM licences WHERE buyer_id = %s AND picture_id = %s",
-                (buyer_id, picture_id),
+                f"SELECT picture_id FROM licences WHERE buyer_id = %s AND picture_id IN ({marks})",
+                (buyer_id, *ids),
             )
-            return await cur.fetchone() is not None
+            return {row[0] for row in await cur.fetchall()}
 
         return await self._run(self.shard_for(buyer_id), work)
 

@@ -14,6 +14,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from agents.purchases.gateway import PaymentDeclined, PaymentGateway
 from agents.purchases.ledger import AlreadyOwned, Ledger, Purchase
 from agents.runtime import Rejected
+from picasso.failpoints import failpoint
 from picasso.mongo import PICTURES
 from topics.envelope import CloudEvent, utc_now
 from topics.purchases import (
@@ -87,6 +88,7 @@ class Purchases:
              "buyer_id": purchase.buyer_id},
             d.get("payment_method"),
         )
+        failpoint("purchases.after_create_intent")
         await self.ledger.attach_payment_intent(
             purchase.purchase_id, purchase.buyer_id, intent.id, intent.client_secret)
         awaiting = command.caused(PURCHASE_AWAITING_PAYMENT.type,

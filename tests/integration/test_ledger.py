@@ -319,6 +319,10 @@ async def test_complete_twice_with_one_event_counts_once(
     assert [(t.currency, t.sales_count, t.gross_cents) for t in totals] == [("usd", 1, 4999)]
     assert await ledger.has_licence(buyer, picture)
     assert not await ledger.has_licence(buyer, new_id("pic"))
+    other = new_id("pic")
+    assert await ledger.licensed(buyer, [other, picture, picture]) == {picture}
+    assert await ledger.licensed(seller, [picture]) == set()
+    assert await ledger.licensed(buyer, []) == set()
     # Another event announcing the same money changes nothing either.
     assert not await ledger.complete(purchase.purchase_id, buyer, new_id("evt"))
     _, totals = await ledger.sales_of(seller)
