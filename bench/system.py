@@ -1,0 +1,94 @@
+"""Picasso running for a benchmark: the embedded stack on free ports, workers and edges.
+
+Like ``make run``, but on free ports under a temporary directory, with the number of
+workers and edges chosen by the benchmark, and stopped (by pid) when the block ends.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from deploy.local.processes import Edge, Worker, child_env
+from deploy.local.stack import Stack, free_ports
+from picasso.settings import Settings
+
+SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp")
+
+
+@dataclass
+class System:
+    stack: Stack
+    env: dict[str, str]
+    edge_url: str
+    workers: list[Worker] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    def add_worker(self) -> Worker:
+        n = len(self.workers) + 1
+        data = self.stack.data_dir
+        worker = Worker(f"worker-{n}", self.env, data / "logs" / f"worker-{n}.log",
+                        data / "faust" / str(n))
+        worker.start()
+        worker.wait_ready()
+        self.workers.append(worker)
+        return worker
+
+
+def machine() -> str:
+    """Cores and memory of this machine, for every printed figure."""
+    with open("/proc/meminfo") as info:
+        total_kb = int(next(line for line in info if line.startswith("MemTotal")).split()[1])
+    return f"{os.cpu_count()} cores, {total_kb / 1024 / 1024:.1f} GiB"
+
+
+@contextmanager
+def running(*, workers: int = 1, edges: int = 1, services: tuple[str, ...] = SERVICES,
+            extra_env: dict[str, str] | None = None) -> Iterator[System]:
+    """Picasso with ``workers`` Faust workers and ``edges`` edge processes on one port."""
+    data_dir = Path(tempfile.mkdtemp(prefix="picasso-bench-"))
+    run = uuid.uuid4().hex[:8]
+    ports = free_ports([*services, "edge"])
+    edge_port = ports.pop("edge")
+    stack = Stack(data_dir, ports=ports, services=services, log=lambda line: None,
+                  stripe_webhook_url=f"http://127.0.0.1:{edge_port}/api/v1/webhooks/stripe")
+    system: System | None = None
+    try:
+        stack.start()
+        mysql = stack.env()["MYSQL_URL"].rstrip("/")
+        env = child_env({
+            "MYSQL_SHARDS": f"{mysql}/picasso_bench_s0,{mysql}/picasso_bench_s1",
+            **stack.env(),
+            "PICASSO_APP_ID": f"picasso-bench-{run}",
+            "PICASSO_TOPIC_PREFIX": f"b{run}.",
+            "EDGE_PORT": str(edge_port),
+            "PUBLIC_MEDIA_URL": f"http://127.0.0.1:{edge_port}/media",
+            "LOG_LEVEL": "warning",
+            **(extra_env or {}),
+        })
+        system = System(stack, env, f"http://127.0.0.1:{edge_port}")
+        for n in range(1, edges + 1):
+            edge = Edge(f"edge-{n}", env, data_dir / "logs" / f"edge-{n}.log")
+            edge.start()
+            system.edges.append(edge)
+        for edge in system.edges:
+            edge.wait_ready()
+        for _ in range(workers):
+            system.add_worker()
+        yield system
+    finally:
+        if system is not None:
+            for process in [*system.edges, *system.workers]:
+                process.stop()
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
