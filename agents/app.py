@@ -11,7 +11,7 @@ from typing import Awaitable, Callable, TypeVar
 
 import faust
 
-from agents.runtime import Agent, Resources
+from agents.runtime import Agent, Message, Resources
 from picasso.logging import configure as configure_logging
 from picasso.settings import Settings
 from topics import Topic
@@ -73,13 +73,30 @@ async def send(topic: str, key: bytes, value: bytes) -> None:
     await bus.send_raw(topic, key, value)
 
 
+# A batching agent takes what has arrived, up to this many messages, waiting at most this long.
+BATCH_MAX = 500
+BATCH_WITHIN_S = 0.02
+
+
 async def consume(stream: faust.StreamT, domain: Agent) -> None:
-    """Feed each message of a Faust stream to ``domain``; the body of every agent."""
+    """Feed the messages of a Faust stream to ``domain``; the body of every agent.
+
+    Agents with a batch handler get the messages in batches (Faust acknowledges a batch
+    only after it was handled), the others one at a time."""
+    if domain.batch_handler is not None:
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+            await domain.handle_batch([_message(event) for event in events])
+        return
     async for event in stream.events():
         message = event.message
         await domain.handle(
             event.value, message.key, message.topic, message.partition, message.offset
         )
+
+
+def _message(event: faust.EventT) -> Message:
+    m = event.message
+    return Message(event.value, m.key, m.topic, m.partition, m.offset)
 
 
 def faust_topic(topic: Topic) -> faust.TopicT:

@@ -18,6 +18,7 @@ import aiohttp
 import structlog
 from botocore.exceptions import BotoCoreError
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo import ReplaceOne
 from pymongo.errors import PyMongoError
 
 from picasso.blobs import BlobStore, open_blob_store
@@ -50,6 +51,19 @@ class Rejected(Exception):
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
 Handler = Callable[[Record, CloudEvent], Awaitable[list[CloudEvent]]]
+# Applies many commands at once; returns the events each one caused, in the same order.
+BatchHandler = Callable[[list[tuple[Record, CloudEvent]]], Awaitable[list[list[CloudEvent]]]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One consumed Kafka message, as the runtime needs it."""
+
+    raw: bytes | None
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass
@@ -93,6 +107,23 @@ class Inbox:
     async def mark_sent(self, command_id: str) -> None:
         await self.collection.update_one({"_id": command_id}, {"$set": {"sent": True}})
 
+    async def find_many(self, command_ids: list[str]) -> dict[str, dict]:
+        found = self.collection.find({"_id": {"$in": command_ids}})
+        return {doc["_id"]: doc async for doc in found}
+
+    async def record_many(self, done: list[tuple[CloudEvent, list[CloudEvent]]]) -> list[dict]:
+        docs = [{"_id": c.id, "subject": c.subject, "type": c.type,
+                 "events": [e.to_dict() for e in events], "sent": False} for c, events in done]
+        if docs:
+            await self.collection.bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
+        return docs
+
+    async def mark_many_sent(self, command_ids: list[str]) -> None:
+        if command_ids:
+            await self.collection.update_many({"_id": {"$in": command_ids}},
+                                              {"$set": {"sent": True}})
+
 
 class Agent:
     """One domain's message handling, independent of Faust so tests can drive it directly."""
@@ -105,6 +136,7 @@ class Agent:
         send: Send,
         prefix: str,
         inbox: Inbox | None,
+        batch_handler: BatchHandler | None = None,
     ) -> None:
         self.name = name
         self.accepted = tuple(accepted)
@@ -112,6 +144,7 @@ class Agent:
         self.send = send
         self.prefix = prefix
         self.inbox = inbox
+        self.batch_handler = batch_handler
 
     async def handle(self, raw: bytes | None, key: bytes | None, topic: str, partition: int,
                      offset: int) -> None:
@@ -132,6 +165,51 @@ class Agent:
             bound.exception("message_failed")
             await self.dead_letter(f"internal error: {exc!r}", raw, key, topic, partition,
                                    offset, event.id)
+
+    async def handle_batch(self, messages: list[Message]) -> None:
+        """Process many messages with a few round trips; never raises for a bad message.
+
+        Bad messages go to the dead letters one by one; the rest are looked up in the inbox
+        at once, applied at once by ``batch_handler``, recorded at once and their events sent
+        together. A refusal or defect inside the batch falls back to one message at a time,
+        so that only the message at fault is dead-lettered. Applying must stay idempotent
+        (state-derived), as for single messages: a crash before the inbox records the batch
+        is repaired by applying it again on redelivery.
+        """
+        if self.batch_handler is None or self.inbox is None:
+            for m in messages:
+                await self.handle(m.raw, m.key, m.topic, m.partition, m.offset)
+            return
+        parsed: dict[str, tuple[Record, CloudEvent, Message]] = {}
+        for m in messages:
+            try:
+                record, event = parse(m.raw, self.accepted)
+            except InvalidMessage as exc:
+                await self.dead_letter(exc.reason, m.raw, m.key, m.topic, m.partition,
+                                       m.offset, None)
+                continue
+            parsed.setdefault(event.id, (record, event, m))  # a command twice: once
+        if not parsed:
+            return
+        bound = log.bind(agent=self.name, batch=len(parsed))
+        try:
+            await self._with_retries(lambda: self._apply_batch(list(parsed.values())), bound)
+        except Exception as exc:  # noqa: BLE001 - isolate the message at fault
+            bound.warning("batch_failed_one_at_a_time", error=repr(exc))
+            for _, _, m in parsed.values():
+                await self.handle(m.raw, m.key, m.topic, m.partition, m.offset)
+
+    async def _apply_batch(self, items: list[tuple[Record, CloudEvent, Message]]) -> None:
+        done = await self.inbox.find_many([event.id for _, event, _ in items])
+        fresh = [(record, event) for record, event, _ in items if event.id not in done]
+        if fresh:
+            caused = await self.batch_handler(fresh)
+            recorded = await self.inbox.record_many(
+                [(event, events) for (_, event), events in zip(fresh, caused)])
+            done.update((doc["_id"], doc) for doc in recorded)
+        unsent = [doc for doc in done.values() if not doc["sent"]]
+        await asyncio.gather(*(self._send_all(doc["events"]) for doc in unsent))
+        await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
 
     async def _apply(self, record: Record, event: CloudEvent) -> None:
         done = await self.inbox.find(event.id) if self.inbox else None

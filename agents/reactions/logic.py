@@ -3,11 +3,16 @@
 ``like_count`` is recounted from the likes themselves after every change instead of being
 incremented, so a redelivered command or a crash between the two writes can never make the
 count drift from the number of distinct users who like the picture.
+
+The worker applies likes in batches (:func:`apply_reactions`): a batch's last word per
+(picture, user) is written in one bulk write, the touched pictures are recounted in one
+aggregation and their counts set in one more bulk write, whatever the batch's size.
 """
 
 from __future__ import annotations
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
+from pymongo import DeleteOne, UpdateOne
 
 from picasso.mongo import LIKE_COUNTS, LIKES
 from topics.envelope import CloudEvent
@@ -39,3 +44,40 @@ async def apply_reaction(db: AsyncIOMotorDatabase, record: Record,
         {"_id": picture_id}, {"$set": {"like_count": count}}, upsert=True
     )
     return [command.caused(outcome.type, {**key, "like_count": count}, SOURCE)]
+
+
+async def apply_reactions(db: AsyncIOMotorDatabase,
+                          commands: list[tuple[Record, CloudEvent]]) -> list[list[CloudEvent]]:
+    """Apply many Like/UnlikePicture commands at once, in order; one event per command.
+
+    Each event carries the picture's count after the whole batch.
+    """
+    last: dict[tuple[str, str], tuple[Record, CloudEvent]] = {}
+    for record, command in commands:
+        last[(command.data["picture_id"], command.data["user_id"])] = (record, command)
+    writes = []
+    for (picture_id, user_id), (record, command) in last.items():
+        key = {"picture_id": picture_id, "user_id": user_id}
+        if record is LIKE_PICTURE:
+            writes.append(UpdateOne(key, {"$setOnInsert": {"liked_at": command.time}},
+                                    upsert=True))
+        else:
+            writes.append(DeleteOne(key))
+    await db[LIKES].bulk_write(writes, ordered=False)
+    pictures = list({picture_id for picture_id, _ in last})
+    counts = dict.fromkeys(pictures, 0)
+    async for row in db[LIKES].aggregate([
+        {"$match": {"picture_id": {"$in": pictures}}},
+        {"$group": {"_id": "$picture_id", "n": {"$sum": 1}}},
+    ]):
+        counts[row["_id"]] = row["n"]
+    await db[LIKE_COUNTS].bulk_write(
+        [UpdateOne({"_id": p}, {"$set": {"like_count": n}}, upsert=True)
+         for p, n in counts.items()], ordered=False)
+    caused = []
+    for record, command in commands:
+        outcome = PICTURE_LIKED if record is LIKE_PICTURE else PICTURE_UNLIKED
+        picture_id, user_id = command.data["picture_id"], command.data["user_id"]
+        data = {"picture_id": picture_id, "user_id": user_id, "like_count": counts[picture_id]}
+        caused.append([command.caused(outcome.type, data, SOURCE)])
+    return caused

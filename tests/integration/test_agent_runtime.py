@@ -11,7 +11,7 @@ import uuid
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from agents.runtime import Agent, Inbox, Rejected
+from agents.runtime import Agent, Inbox, Message, Rejected
 from picasso.settings import Settings
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED
@@ -104,3 +104,50 @@ async def test_refusals_and_defects_are_dead_lettered_and_the_agent_goes_on(db) 
     reasons = [json.loads(v)["data"]["reason"] for _, _, v in sent]
     assert reasons[0] == "user u1 does not own picture refused"
     assert reasons[1].startswith("internal error: ZeroDivisionError")
+
+
+async def test_a_batch_applies_each_command_once_and_dead_letters_the_bad_ones(db) -> None:
+    batches: list[list[str]] = []
+
+    async def one_by_one(record, command):
+        raise AssertionError("a batch that goes through is not split")
+
+    async def batch(commands):
+        batches.append([c.id for _, c in commands])
+        return [[c.caused(PICTURE_LIKED.type, {**c.data, "like_count": 1}, "/t")]
+                for _, c in commands]
+
+    agent, sent = make_agent(db, one_by_one)
+    agent.batch_handler = batch
+    first, second, third = like("p1"), like("p2"), like("p3")
+    # ``third`` was applied and sent before: the inbox knows it.
+    await agent.handle_batch([Message(third.to_json(), b"p3", "t.c", 0, 0)])
+    messages = [first, first, b"{not json", second, third]
+    await agent.handle_batch([
+        Message(m if isinstance(m, bytes) else m.to_json(), b"k", "t.c", 0, n)
+        for n, m in enumerate(messages, start=1)])
+    assert batches == [[third.id], [first.id, second.id]]
+    caused = [json.loads(v) for t, _, v in sent if t == "t.picasso.reactions.events"]
+    assert sorted(e["data"]["picture_id"] for e in caused) == ["p1", "p2", "p3"]
+    letters = [json.loads(v)["data"] for t, _, v in sent if t == "t.picasso.deadletter"]
+    assert [(d["offset"], "not valid JSON" in d["reason"]) for d in letters] == [(3, True)]
+    processed = {d["_id"]: d["sent"] async for d in db["processed"].find()}
+    assert processed == {first.id: True, second.id: True, third.id: True}
+
+
+async def test_a_batch_with_a_defect_isolates_the_message_at_fault(db) -> None:
+    async def one_by_one(record, command):
+        if command.subject == "buggy":
+            raise ZeroDivisionError("a bug")
+        return [command.caused(PICTURE_LIKED.type, {**command.data, "like_count": 1}, "/t")]
+
+    async def batch(commands):
+        raise ZeroDivisionError("a bug somewhere in the batch")
+
+    agent, sent = make_agent(db, one_by_one)
+    agent.batch_handler = batch
+    good, buggy = like("good"), like("buggy")
+    await agent.handle_batch([Message(good.to_json(), b"good", "t.c", 0, 1),
+                              Message(buggy.to_json(), b"buggy", "t.c", 0, 2)])
+    topics = [(t, json.loads(v)["subject"]) for t, _, v in sent]
+    assert topics == [("t.picasso.reactions.events", "good"), ("t.picasso.deadletter", "buggy")]

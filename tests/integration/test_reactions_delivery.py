@@ -37,6 +37,13 @@ async def send_all(bootstrap: str, topic: str, commands: list[CloudEvent]) -> No
         await producer.stop()
 
 
+async def send_slowly(bootstrap: str, topic: str, commands: list[CloudEvent]) -> None:
+    """Send in small chunks over a few seconds."""
+    for start in range(0, len(commands), 20):
+        await send_all(bootstrap, topic, commands[start:start + 20])
+        await asyncio.sleep(0.1)
+
+
 async def wait_processed(db, command_ids: set[str], timeout_s: float) -> int:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -91,12 +98,14 @@ async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     worker.start()
     try:
         worker.wait_ready()
-        await send_all(settings.kafka_bootstrap, topic, commands)
+        # A steady stream (the worker applies batches, so all at once could be done in two).
+        trickle = asyncio.create_task(send_slowly(settings.kafka_bootstrap, topic, commands))
         ids = {c.id for c in commands}
         while await db[REACTIONS_PROCESSED].count_documents({}) < len(ids) // 4:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         worker.kill()  # SIGKILL mid-stream: no chance to commit or clean up
         killed_at = await db[REACTIONS_PROCESSED].count_documents({})
+        await trickle  # the rest arrives while the worker is down
         assert killed_at < len(ids), "the worker finished before it could be killed"
         worker.start()
         worker.wait_ready()
