@@ -532,6 +532,9 @@ class Stack:
 
     def _prepare_mariadb(self, port: int, workdir: Path, log_file: IO[bytes]) -> _Launch:
         datadir = workdir / "data"
+        # Its own temporary directory: servers of two test runs sharing /tmp clash there.
+        tmpdir = workdir / "tmp"
+        tmpdir.mkdir(parents=True, exist_ok=True)
         user = pwd.getpwuid(os.getuid()).pw_name
         marker = workdir / "initialized"
         if not marker.exists():
@@ -543,6 +546,7 @@ class Stack:
                     "--no-defaults",  # must come first; ignore /etc/mysql
                     f"--user={user}",
                     f"--datadir={datadir}",
+                    f"--tmpdir={tmpdir}",
                     # Root logs in with no password (over TCP too), not only as the OS root.
                     "--auth-root-authentication-method=normal",
                     "--skip-test-db",
@@ -566,6 +570,7 @@ class Stack:
                 "--no-defaults",  # must come first; Debian's /etc/mysql would bind elsewhere
                 f"--user={user}",
                 f"--datadir={datadir}",
+                f"--tmpdir={tmpdir}",
                 f"--socket={socket_path}",
                 f"--pid-file={workdir / 'mariadb.pid'}",
                 "--bind-address=127.0.0.1",
