@@ -167,7 +167,8 @@ class Mailer:
             return
         user = await self._recipient(user_id)
         if kind in NOTIFICATION_KINDS and user.get("preferences", {}).get(kind) is False:
-            await self._record(key, "skipped", reason="turned off by the recipient")
+            await self._record(key, "skipped", event_id=event.id, kind=kind, user_id=user_id,
+                               reason="turned off by the recipient")
             bound.info("mail_skipped_by_preference")
             return
         notice = Notice(kind, user_id, user["email"], user.get("display_name") or "", facts)
