@@ -1,7 +1,7 @@
 """The one Faust app of Picasso's workers: ``faust -A agents.app worker -l info``.
 
-Each domain package (uploads, reactions, users) registers its agents on this app when it
-is imported at the bottom of this module.
+Each domain package (uploads, reactions, purchases, mail, users) registers its agents on
+this app when it is imported at the bottom of this module.
 """
 
 from __future__ import annotations
@@ -110,6 +110,7 @@ def faust_topic(topic: Topic) -> faust.TopicT:
 
 
 # Importing the domains registers their agents on the app.
+import agents.mail.agent  # noqa: E402,F401
 import agents.purchases.agent  # noqa: E402,F401
 import agents.reactions.agent  # noqa: E402,F401
 import agents.uploads.agent  # noqa: E402,F401

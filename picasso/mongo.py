@@ -14,6 +14,9 @@ LIKE_COUNTS = "like_counts"  # reactions: like_count per picture
 REACTIONS_PROCESSED = "reactions_processed"  # reactions
 USERS = "users"  # users projection
 PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
+MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
+MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
+MAIL_DELIVERIES = "mail_deliveries"  # mail: one document per (event, kind of mail) sent
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

@@ -30,6 +30,18 @@ def _env(environ: Mapping[str, str], name: str, default: str) -> str:
     return value or default
 
 
+def _tristate(environ: Mapping[str, str], name: str) -> bool | None:
+    """``true``/``false`` (also 1/0, yes/no), or None when unset or ``auto``."""
+    value = environ.get(name, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true, false or auto, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where every part of Picasso is and how it behaves; built by :meth:`from_env`."""
@@ -63,6 +75,15 @@ class Settings:
     signing_key: str = "picasso-local-signing-key"
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
+    public_base_url: str = f"http://127.0.0.1:{LOCAL_PORTS['edge']}"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = LOCAL_PORTS["smtp"]
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool | None = None  # None: use STARTTLS when the relay offers it
+    smtp_timeout_s: float = 30.0
+    mail_from: str = "Picasso <no-reply@picasso.local>"
+    mail_user_wait_s: float = 30.0
     max_upload_bytes: int = 50 * 1024 * 1024
     log_format: str = "console"
     log_level: str = "info"
@@ -109,6 +130,15 @@ class Settings:
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
             edge_port=int(_env(e, "EDGE_PORT", str(d.edge_port))),
+            public_base_url=_env(e, "PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
+            smtp_host=_env(e, "SMTP_HOST", d.smtp_host),
+            smtp_port=int(_env(e, "SMTP_PORT", str(d.smtp_port))),
+            smtp_username=e.get("SMTP_USERNAME") or None,
+            smtp_password=e.get("SMTP_PASSWORD") or None,
+            smtp_starttls=_tristate(e, "SMTP_STARTTLS"),
+            smtp_timeout_s=float(_env(e, "SMTP_TIMEOUT_S", str(d.smtp_timeout_s))),
+            mail_from=_env(e, "MAIL_FROM", d.mail_from),
+            mail_user_wait_s=float(_env(e, "MAIL_USER_WAIT_S", str(d.mail_user_wait_s))),
             max_upload_bytes=int(_env(e, "MAX_UPLOAD_BYTES", str(d.max_upload_bytes))),
             log_format=_env(e, "LOG_FORMAT", "json" if production else d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),

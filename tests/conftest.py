@@ -45,6 +45,7 @@ def system_env(stack: Stack) -> dict[str, str]:
         "PICASSO_TOPIC_PREFIX": f"t{session}.",
         "MONGODB_DATABASE": f"picasso_{session}",
         "EDGE_PORT": str(EDGE_PORT),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{EDGE_PORT}",
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),

@@ -44,7 +44,9 @@ PAYMENTS_EVENTS = Topic(
     "purchase_id",
     "Stripe webhook facts: PaymentSucceeded, PaymentFailed, PaymentRefunded",
 )
-USERS_EVENTS = Topic("picasso.users.events", "user_id", "UserRegistered, UserUpdated")
+USERS_EVENTS = Topic(
+    "picasso.users.events", "user_id", "UserRegistered, UserUpdated, UserPreferencesChanged"
+)
 DEADLETTER = Topic(
     "picasso.deadletter",
     "original key",

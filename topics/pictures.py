@@ -76,7 +76,8 @@ PICTURE_DELETED = Record(
 PICTURE_REJECTED = Record(
     "pictures", "PictureRejected", PICTURES_EVENTS, "event",
     "An upload or a change was refused; reason says why in words a person can act on.",
-    {"picture_id": ID, "owner_id": ID, "command_id": ID, "reason": {"type": "string"}},
+    {"picture_id": ID, "owner_id": ID, "command_id": ID, "title": TITLE,
+     "reason": {"type": "string"}},
     ("picture_id", "reason"),
 )
 

@@ -18,4 +18,25 @@ USER_UPDATED = Record(
     ("user_id",),
 )
 
-RECORDS = (USER_REGISTERED, USER_UPDATED)
+
+# Mail a person may turn off (``PATCH /api/v1/me``). Receipts, payment-failed notices and the
+# welcome mail are always sent, so they are not listed.
+NOTIFICATION_KINDS: tuple[str, ...] = ("picture_published", "picture_rejected", "picture_sold")
+
+USER_PREFERENCES_CHANGED = Record(
+    "users", "UserPreferencesChanged", USERS_EVENTS, "event",
+    "A person turned kinds of notification mail on (true) or off (false); only the changed "
+    "kinds are present. Kinds never set are on.",
+    {
+        "user_id": ID,
+        "preferences": {
+            "type": "object",
+            "properties": {kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS},
+            "additionalProperties": False,
+            "minProperties": 1,
+        },
+    },
+    ("user_id", "preferences"),
+)
+
+RECORDS = (USER_REGISTERED, USER_UPDATED, USER_PREFERENCES_CHANGED)

@@ -16,6 +16,8 @@ import functools
 from typing import Any
 
 from agents.purchases.ledger import STATUSES as PURCHASE_STATUSES
+from picasso import unsubscribe
+from topics.users import NOTIFICATION_KINDS
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.validation import DESCRIPTION_MAX, PRICE_MAX, PRICE_MIN, TAGS_MAX, TITLE_MAX
@@ -62,6 +64,13 @@ Stripe `client_secret` to confirm the payment with; Stripe's webhook
 completes or fails it. The owner and buyers whose purchase completed may download the
 original: `GET /api/v1/pictures/{{picture_id}}/original` redirects to a signed, expiring
 link.
+
+**Mail.** Picasso mails a welcome, "your picture is live" or "rejected, because …",
+a receipt with the download link, a sale notice with the amount, and payment-failed
+notices. `PATCH /api/v1/me` with `{{"preferences": {{"picture_published": false}}}}` turns
+a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)}); receipts,
+payment-failed notices and the welcome mail always go. Every mail that can be turned off
+carries a one-click `List-Unsubscribe` link.
 
 **Operations.** `/healthz`, `/readyz` and `/metrics` are at the root, outside `/api/v1`.
 """
@@ -267,7 +276,29 @@ def component_schemas() -> dict[str, Schema]:
             "user_id": string(),
             "email": nullable(string(format="email")),
             "display_name": nullable(string()),
+            "preferences": schema_ref("Preferences"),
         }),
+        "Preferences": obj(
+            {kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS}, closed=True,
+            description="Which kinds of notification mail the caller gets (true: on). "
+                        "Receipts, payment-failed notices and the welcome mail always go."),
+        "PreferenceChanges": obj({
+            "preferences": {**obj({kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS},
+                                  required=[], closed=True), "minProperties": 1},
+        }, closed=True, description="The kinds to turn on (true) or off (false); kinds "
+                                    "not named stay as they are."),
+        "PreferencesAccepted": obj({
+            "user_id": string(),
+            "preferences": schema_ref("Preferences"),
+            "command_id": string(),
+        }, description="The change is on the broker; `preferences` is what they will be "
+                       "once it is applied (GET /api/v1/me shows it then)."),
+        "Unsubscribed": obj({
+            "user_id": string(),
+            "turned_off": {"type": "array",
+                           "items": string(enum=list(NOTIFICATION_KINDS))},
+            "command_id": string(),
+        }, description="The kinds of mail the link turned off."),
         "Accepted": obj({
             "picture_id": string(),
             "status": string("What the command does (edits and deletes only).",
@@ -485,8 +516,48 @@ def account_paths() -> dict[str, Any]:
             "getMe", "accounts", "The signed-in caller's profile",
             {"200": response("The caller.", schema_ref("Me")), **problems(401, 503)},
             security=SIGNED_IN,
+        ), "patch": operation(
+            "updateMyPreferences", "accounts", "Turn kinds of notification mail on or off",
+            {"202": response("The change is accepted; `Location` is the caller's profile.",
+                             schema_ref("PreferencesAccepted"),
+                             headers={"Location": {"description": "`/api/v1/me`",
+                                                   "schema": string()}}),
+             **problems(400, 401, 422, 503)},
+            description="Only `preferences` may be changed here. An unknown kind or a value "
+                        "that is not true or false is a 422 and changes nothing. Receipts, "
+                        "payment-failed notices and the welcome mail are always sent.",
+            security=SIGNED_IN, request_body=json_body(schema_ref("PreferenceChanges")),
         )},
+        **unsubscribe_paths(),
     }
+
+
+def unsubscribe_paths() -> dict[str, Any]:
+    link = [
+        query("user", string(), "The user the link was made for."),
+        query("kind", string(enum=[*NOTIFICATION_KINDS, unsubscribe.ALL]),
+              "The kind of mail to stop (`all`: every kind that can be turned off)."),
+        query("signature", string(), "The link's signature."),
+    ]
+    bad_link = ("The link in a mail's `List-Unsubscribe` header and footer: no bearer token; "
+                "403 when it is not a valid link.")
+    return {unsubscribe.PATH: {
+        "get": operation(
+            "unsubscribePage", "accounts", "The page of an unsubscribe link",
+            {"200": response("A page with one button that unsubscribes (changes nothing by "
+                             "itself, so link checkers are harmless).", string(),
+                             media_type="text/html"),
+             **problems(403)},
+            description=bad_link, parameters=link,
+        ),
+        "post": operation(
+            "unsubscribe", "accounts", "One-click unsubscribe (RFC 8058)",
+            {"202": response("The kinds are being turned off.", schema_ref("Unsubscribed")),
+             **problems(403, 503)},
+            description=f"{bad_link} Mail clients POST `List-Unsubscribe=One-Click` here.",
+            parameters=link,
+        ),
+    }}
 
 
 def picture_paths() -> dict[str, Any]:
@@ -707,7 +778,8 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "Picasso", "version": "1.0.0", "description": DESCRIPTION},
         "servers": [{"url": "/"}],
         "tags": [
-            {"name": "accounts", "description": "Sign-up, sign-in and the caller's profile."},
+            {"name": "accounts", "description": "Sign-up, sign-in, the caller's profile "
+                                                "and which mail they get."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
             {"name": "likes", "description": "Likes, each one a command."},
             {"name": "purchases", "description": "Buying originals, Stripe's webhook, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from topics.users import NOTIFICATION_KINDS
 from web.problems import invalid
 
 TITLE_MAX = 140
@@ -133,3 +134,23 @@ def credentials(body: dict[str, Any]) -> tuple[str, str]:
     if errors:
         raise invalid(errors)
     return email.strip().lower(), password
+
+
+def preference_changes(body: dict[str, Any]) -> dict[str, bool]:
+    """The notification kinds a PATCH /me turns on or off, or a 422 problem."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(body) - {"preferences"}):
+        errors[name] = "cannot be changed here (changeable: preferences)"
+    preferences = body.get("preferences")
+    kinds = ", ".join(NOTIFICATION_KINDS)
+    if not isinstance(preferences, dict) or not preferences:
+        errors["preferences"] = f"an object naming at least one of {kinds}, each true or false"
+        preferences = {}
+    for kind, on in preferences.items():
+        if kind not in NOTIFICATION_KINDS:
+            errors[f"preferences.{kind}"] = f"not a kind of notification (kinds: {kinds})"
+        elif not isinstance(on, bool):
+            errors[f"preferences.{kind}"] = "true or false"
+    if errors:
+        raise invalid(errors)
+    return dict(preferences)

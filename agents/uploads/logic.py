@@ -140,7 +140,7 @@ class Uploads:
             {"_id": picture_id}, {"$set": {"status": "rejected", "reason": reason}}
         )
         data = {"picture_id": picture_id, "owner_id": command.data["owner_id"],
-                "command_id": command.id, "reason": reason}
+                "command_id": command.id, "title": command.data["title"], "reason": reason}
         return [command.caused(PICTURE_REJECTED.type, data, SOURCE)]
 
     async def _owned(self, command: CloudEvent) -> dict:

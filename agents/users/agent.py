@@ -10,7 +10,7 @@ from agents.app import app, consume, faust_topic, resources, send, settings
 from agents.runtime import Agent
 from agents.users.logic import apply_user_event
 from topics import USERS_EVENTS
-from topics.users import USER_REGISTERED, USER_UPDATED
+from topics.users import USER_PREFERENCES_CHANGED, USER_REGISTERED, USER_UPDATED
 
 
 @app.agent(faust_topic(USERS_EVENTS), name="users")
@@ -18,7 +18,8 @@ async def users(stream: faust.StreamT) -> None:
     res = await resources()
     # Upserting a fact is idempotent on its own, so no inbox is needed.
     domain = Agent(
-        "users", (USER_REGISTERED, USER_UPDATED), partial(apply_user_event, res.db), send,
+        "users", (USER_REGISTERED, USER_UPDATED, USER_PREFERENCES_CHANGED),
+        partial(apply_user_event, res.db), send,
         settings.topic_prefix, None,
     )
     await consume(stream, domain)

@@ -1,9 +1,10 @@
 """``make run``: the whole of Picasso on this machine, in the foreground.
 
-Starts the embedded stack (Tansu, SecantusDB, MariaDB, the Firebase Auth emulator; pictures
-in a plain directory), then ``WORKERS`` Faust workers and ``EDGES`` edge processes sharing
-one port, prints where everything is, and on Ctrl-C or SIGTERM stops every process it
-started, by pid, and waits for each.
+Starts the embedded stack (Tansu, SecantusDB, MariaDB, the Firebase Auth emulator,
+localstripe, an SMTP server keeping mail in a Maildir; pictures in a plain directory), then
+``WORKERS`` Faust workers and ``EDGES`` edge processes sharing one port, prints where
+everything is, and on Ctrl-C or SIGTERM stops every process it started, by pid, and waits
+for each.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def main() -> int:
             "EDGE_PORT": str(edge_port),
             "PUBLIC_MEDIA_URL": os.environ.get("PUBLIC_MEDIA_URL",
                                                f"http://127.0.0.1:{edge_port}/media"),
+            # Where links in mails point (receipts' downloads, unsubscribe links).
+            "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL",
+                                              f"http://127.0.0.1:{edge_port}"),
         })
         logs = data_dir / "logs"
         processes += [
@@ -97,7 +101,8 @@ def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) 
         f"  MariaDB      127.0.0.1:{stack.ports['mariadb']}   (root, no password)",
         f"  Firebase     http://{settings.firebase_auth_emulator_host}   (Auth emulator)",
         f"  Stripe       {settings.stripe_api_base}   (localstripe; webhook to the edge)",
-        f"  mail         SMTP 127.0.0.1:{stack.ports['smtp']}, stored in {stack.maildir}",
+        f"  mail         SMTP 127.0.0.1:{stack.ports['smtp']}, stored in the Maildir "
+        f"{stack.maildir}   (read it: see README, \"Mail\")",
         f"  pictures     {settings.blob_dir}   (public ones at {settings.public_media_url})",
         f"  data, logs   {stack.data_dir}   ({stack.data_dir / 'logs'})",
         "  processes    " + ", ".join(f"{p.name} (pid {p.pid})" for p in processes),

@@ -126,6 +126,9 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/auth/login", None),
     ("POST", "/api/v1/auth/refresh", None),
     ("GET", "/api/v1/me", [{"bearer": []}]),
+    ("PATCH", "/api/v1/me", [{"bearer": []}]),
+    ("GET", "/api/v1/unsubscribe", None),
+    ("POST", "/api/v1/unsubscribe", None),
     ("POST", "/api/v1/pictures", [{"bearer": []}]),
     ("GET", "/api/v1/pictures", [{}, {"bearer": []}]),
     ("GET", "/api/v1/users/{user_id}/pictures", [{}, {"bearer": []}]),
@@ -186,6 +189,8 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("GET", "/api/v1/pictures/{picture_id}/original", {"302", "401", "403", "404"}),
     ("GET", "/api/v1/downloads/{picture_id}", {"200", "403", "404"}),
     ("GET", "/readyz", {"200", "503"}),
+    ("PATCH", "/api/v1/me", {"202", "401", "422"}),
+    ("POST", "/api/v1/unsubscribe", {"202", "403"}),
 ])
 def test_status_codes_of_the_contract(doc: dict[str, Any], method: str, path: str,
                                       statuses: set[str]) -> None:
@@ -387,3 +392,22 @@ def test_sales_match_the_schema(doc: dict[str, Any]) -> None:
     total = asdict(SellerTotal("usd", 1, 500))
     schema_validator(doc, "SalesReport").validate({"items": [sale], "totals": [total]})
     schema_validator(doc, "SalesReport").validate({"items": [], "totals": []})
+
+
+def test_the_mail_preferences(doc: dict[str, Any]) -> None:
+    kinds = {"picture_published", "picture_rejected", "picture_sold"}
+    preferences = resolve(doc, {"$ref": "#/components/schemas/Preferences"})
+    assert set(preferences["properties"]) == set(preferences["required"]) == kinds
+    me = schema_validator(doc, "Me")
+    me.validate({"user_id": "u1", "email": "a@b.co", "display_name": "A",
+                 "preferences": dict.fromkeys(kinds, True)})
+    changes = schema_validator(doc, "PreferenceChanges")
+    assert changes.is_valid({"preferences": {"picture_published": False}})
+    assert not changes.is_valid({"preferences": {}})
+    assert not changes.is_valid({"preferences": {"receipt": False}})
+    assert not changes.is_valid({"preferences": {"picture_sold": "no"}})
+    assert not changes.is_valid({"display_name": "B", "preferences": {"picture_sold": True}})
+    schema_validator(doc, "PreferencesAccepted").validate(
+        {"user_id": "u1", "preferences": dict.fromkeys(kinds, True), "command_id": "c1"})
+    schema_validator(doc, "Unsubscribed").validate(
+        {"user_id": "u1", "turned_off": ["picture_sold"], "command_id": "c1"})

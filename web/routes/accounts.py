@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from topics.users import USER_REGISTERED
+from picasso import unsubscribe
+from topics.users import NOTIFICATION_KINDS, USER_PREFERENCES_CHANGED, USER_REGISTERED
 from web import validation
 from web.problems import Problem
 from web.services import identity, json_object, services
@@ -42,6 +43,12 @@ async def refresh(request: web.Request) -> web.Response:
     return web.json_response(session.to_json())
 
 
+def _preferences(profile: dict) -> dict[str, bool]:
+    """Every notification kind with whether it is on; kinds never set are on."""
+    chosen = profile.get("preferences") or {}
+    return {kind: chosen.get(kind, True) is not False for kind in NOTIFICATION_KINDS}
+
+
 @routes.get("/api/v1/me")
 async def me(request: web.Request) -> web.Response:
     who = await identity(request)
@@ -50,4 +57,53 @@ async def me(request: web.Request) -> web.Response:
         "user_id": who.user_id,
         "email": profile.get("email", who.email),
         "display_name": profile.get("display_name", who.display_name),
+        "preferences": _preferences(profile),
     })
+
+
+@routes.patch("/api/v1/me")
+async def change_me(request: web.Request) -> web.Response:
+    """Turn kinds of notification mail on or off; applied once the event is consumed."""
+    who = await identity(request)
+    s = services(request)
+    changes = validation.preference_changes(await json_object(request))
+    event = await s.send(USER_PREFERENCES_CHANGED, who.user_id,
+                         {"user_id": who.user_id, "preferences": changes})
+    profile = await s.read.user(who.user_id) or {}
+    expected = {**_preferences(profile), **changes}
+    return web.json_response(
+        {"user_id": who.user_id, "preferences": expected, "command_id": event.id},
+        status=202, headers={"Location": "/api/v1/me"})
+
+
+def _unsubscribe_target(request: web.Request) -> tuple[str, list[str]]:
+    """The user and kinds a signed unsubscribe link names, or a 403 problem."""
+    user_id = request.query.get("user", "")
+    kind = request.query.get("kind", "")
+    kinds = list(NOTIFICATION_KINDS) if kind == unsubscribe.ALL else [kind]
+    secret = services(request).settings.signing_key
+    if (not user_id or not set(kinds) <= set(NOTIFICATION_KINDS)
+            or not unsubscribe.valid(secret, user_id, kind, request.query.get("signature", ""))):
+        raise Problem(403, "the unsubscribe link is not valid")
+    return user_id, kinds
+
+
+@routes.get(unsubscribe.PATH)
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    """A page with one button, so that a link checker opening the link changes nothing."""
+    _unsubscribe_target(request)
+    return web.Response(content_type="text/html", text=(
+        "<!doctype html><meta charset=utf-8><title>Unsubscribe</title>"
+        "<form method=post><p>Stop these mails from Picasso?</p>"
+        "<button name=List-Unsubscribe value=One-Click>Unsubscribe</button></form>"))
+
+
+@routes.post(unsubscribe.PATH)
+async def unsubscribe_now(request: web.Request) -> web.Response:
+    """RFC 8058 one-click unsubscribe: turns the link's kinds of mail off."""
+    user_id, kinds = _unsubscribe_target(request)
+    event = await services(request).send(
+        USER_PREFERENCES_CHANGED, user_id,
+        {"user_id": user_id, "preferences": {kind: False for kind in kinds}})
+    return web.json_response({"user_id": user_id, "turned_off": kinds,
+                              "command_id": event.id}, status=202)
