@@ -7,28 +7,27 @@ that only messages that do not parse go to the dead letters.
 
 from __future__ import annotations
 
-import asyncio
-
 import faust
 
-from agents.app import app, consume, faust_topic, resources, send, settings
+from agents.app import app, consume, faust_topic, opened_once, resources, send, settings
 from agents.mail.logic import Mailer
 from agents.runtime import Agent
 from topics import PICTURES_EVENTS, PURCHASES_EVENTS, USERS_EVENTS, Topic
 from topics.registry import RECORDS
 
-_mailer: Mailer | None = None
-_lock = asyncio.Lock()
+
+async def _open() -> Mailer:
+    return Mailer.from_settings((await resources()).db, settings)
+
+
+_mailer = opened_once(_open)
 
 
 async def _run(stream: faust.StreamT, topic: Topic) -> None:
-    global _mailer
-    async with _lock:
-        if _mailer is None:
-            _mailer = Mailer.from_settings((await resources()).db, settings)
+    mailer = await _mailer()
     accepted = [record for record in RECORDS.values() if record.topic is topic]
     # The delivery documents are the mail agent's inbox: no runtime Inbox on top.
-    domain = Agent("mail", accepted, _mailer.handle, send, settings.topic_prefix, None)
+    domain = Agent("mail", accepted, mailer.handle, send, settings.topic_prefix, None)
     await consume(stream, domain)
 
 
