@@ -74,7 +74,7 @@ async def send(topic: str, key: bytes, value: bytes) -> None:
 
 
 # A batching agent takes what has arrived, up to this many messages, waiting at most this long.
-BATCH_MAX = 500
+BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
 
 

@@ -11,6 +11,7 @@ recorded but not yet sent are sent then, with the same ids.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
@@ -18,8 +19,7 @@ import aiohttp
 import structlog
 from botocore.exceptions import BotoCoreError
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo import ReplaceOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from picasso.blobs import BlobStore, open_blob_store
 from picasso.kafka import MessageBus
@@ -111,13 +111,18 @@ class Inbox:
         found = self.collection.find({"_id": {"$in": command_ids}})
         return {doc["_id"]: doc async for doc in found}
 
-    async def record_many(self, done: list[tuple[CloudEvent, list[CloudEvent]]]) -> list[dict]:
-        docs = [{"_id": c.id, "subject": c.subject, "type": c.type,
-                 "events": [e.to_dict() for e in events], "sent": False} for c, events in done]
-        if docs:
-            await self.collection.bulk_write(
-                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
-        return docs
+    async def record_sent(self, done: list[tuple[CloudEvent, list[dict]]]) -> None:
+        """Record commands whose events went out already; one that is there stays as it is."""
+        docs = [{"_id": c.id, "subject": c.subject, "type": c.type, "events": events,
+                 "sent": True} for c, events in done]
+        if not docs:
+            return
+        try:
+            await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
+            if others:
+                raise
 
     async def mark_many_sent(self, command_ids: list[str]) -> None:
         if command_ids:
@@ -192,23 +197,33 @@ class Agent:
         if not parsed:
             return
         bound = log.bind(agent=self.name, batch=len(parsed))
+        began = time.perf_counter()
         try:
             await self._with_retries(lambda: self._apply_batch(list(parsed.values())), bound)
+            bound.debug("batch_applied", ms=round((time.perf_counter() - began) * 1000, 1))
         except Exception as exc:  # noqa: BLE001 - isolate the message at fault
             bound.warning("batch_failed_one_at_a_time", error=repr(exc))
             for _, _, m in parsed.values():
                 await self.handle(m.raw, m.key, m.topic, m.partition, m.offset)
 
     async def _apply_batch(self, items: list[tuple[Record, CloudEvent, Message]]) -> None:
+        """Apply, send, then record: the batch path needs no outbox round trip.
+
+        A batch handler is state-derived and its events' ids derive from the commands', so
+        a crash after sending and before recording only means the redelivered batch is
+        applied again (changing nothing) and its events sent again under the same ids,
+        which consumers deduplicate. Commands the one-at-a-time path recorded but had not
+        sent are sent from their outbox as usual.
+        """
         done = await self.inbox.find_many([event.id for _, event, _ in items])
         fresh = [(record, event) for record, event, _ in items if event.id not in done]
-        if fresh:
-            caused = await self.batch_handler(fresh)
-            recorded = await self.inbox.record_many(
-                [(event, events) for (_, event), events in zip(fresh, caused)])
-            done.update((doc["_id"], doc) for doc in recorded)
+        caused = await self.batch_handler(fresh) if fresh else []
+        outgoing = [(event, [e.to_dict() for e in events])
+                    for (_, event), events in zip(fresh, caused)]
         unsent = [doc for doc in done.values() if not doc["sent"]]
-        await asyncio.gather(*(self._send_all(doc["events"]) for doc in unsent))
+        await asyncio.gather(*(self._send_all(events) for _, events in outgoing),
+                             *(self._send_all(doc["events"]) for doc in unsent))
+        await self.inbox.record_sent(outgoing)
         await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
 
     async def _apply(self, record: Record, event: CloudEvent) -> None:

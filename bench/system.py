@@ -82,7 +82,7 @@ def running(*, workers: int = 1, edges: int = 1, services: tuple[str, ...] = SER
             edge.start()
             system.edges.append(edge)
         for edge in system.edges:
-            edge.wait_ready()
+            edge.wait_ready(timeout=180)
         for _ in range(workers):
             system.add_worker()
         yield system

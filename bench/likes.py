@@ -1,0 +1,264 @@
+"""Benchmark 2: likes end to end over HTTP, and the reactions agent against a raw loop.
+
+- Over HTTP: wrk sends ``PUT /pictures/{id}/like`` from many users on many pictures for a
+  while; meanwhile a probe likes one more picture every 100 ms as a new user and polls the
+  picture until ``like_count`` shows it (202 → visible). After the load, every accepted like
+  must be applied (the agent's inbox holds each command id); the drain time is reported.
+- The agent stage alone: the same likes put on the commands topic before a worker starts,
+  then applied by the worker, against a raw aiokafka consume → same MongoDB writes loop
+  (bulk upsert of likes, one recount, bulk set of counts per batch) over the same messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import UpdateOne
+
+from agents.reactions.logic import ensure_indexes
+from bench.system import System, machine, running
+from bench.wrk import wrk
+from picasso.kafka import ensure_topics
+from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
+from tests.helpers import Api, User, jpeg_with_gps
+from topics import REACTIONS_COMMANDS
+from topics.envelope import CloudEvent
+from topics.reactions import LIKE_PICTURE
+
+USERS, PICTURES, PROBES = 200, 40, 400
+LOAD_SECONDS, CONNECTIONS = 15, 64
+STAGE_COMMANDS = 20_000
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def _population(system: System) -> tuple[list[User], list[str], list[User], str]:
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, system.edge_url)
+        gate = asyncio.Semaphore(16)
+
+        async def register(n: int) -> User:
+            async with gate:
+                return await api.register(f"Fan{n}")
+
+        users = await asyncio.gather(*(register(n) for n in range(USERS + PROBES)))
+        owner = await api.register("Owner")
+        image = jpeg_with_gps(64, 48)
+        pictures = [(await api.published(owner, image, title=f"Picture {n}"))["picture_id"]
+                    for n in range(PICTURES + 1)]
+    return list(users[:USERS]), pictures[:PICTURES], list(users[USERS:]), pictures[-1]
+
+
+def _script(users: list[User], pictures: list[str]) -> Path:
+    tokens = ",".join(json.dumps(u.token) for u in users)
+    ids = ",".join(json.dumps(p) for p in pictures)
+    path = Path(tempfile.mkdtemp(prefix="picasso-wrk-")) / "likes.lua"
+    path.write_text(f"""
+local tokens = {{{tokens}}}
+local pictures = {{{ids}}}
+request = function()
+  local token = tokens[math.random(#tokens)]
+  local picture = pictures[math.random(#pictures)]
+  return wrk.format("PUT", "/api/v1/pictures/" .. picture .. "/like",
+                    {{["Authorization"] = "Bearer " .. token}})
+end
+""")
+    return path
+
+
+async def _probe(system: System, probes: list[User], picture: str, until: float) -> list[float]:
+    """202 → visible in ``like_count``, for one new like every 100 ms."""
+    latencies: list[float] = []
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, system.edge_url)
+        for n, user in enumerate(probes, start=1):
+            if time.monotonic() > until:
+                break
+            status, body, _ = await api.call("PUT", f"/api/v1/pictures/{picture}/like",
+                                             user=user)
+            accepted = time.monotonic()
+            assert status == 202, body
+            while True:
+                _, seen, _ = await api.call("GET", f"/api/v1/pictures/{picture}")
+                if seen["like_count"] >= n:
+                    latencies.append((time.monotonic() - accepted) * 1000)
+                    break
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - accepted)))
+    return latencies
+
+
+async def _drained(system: System, expected: int, timeout_s: float = 120.0) -> float:
+    db = AsyncIOMotorClient(system.settings.mongodb_url)[system.settings.mongodb_database]
+    began = time.monotonic()
+    while await db[REACTIONS_PROCESSED].count_documents({"sent": True}) < expected:
+        if time.monotonic() - began > timeout_s:
+            raise SystemExit("likes were accepted but not applied within the timeout")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - began
+
+
+def http_likes(workers: int, edges: int = 2) -> dict:
+    """Accepted likes/s over HTTP and 202 → visible latency, with ``workers`` workers."""
+    with running(workers=workers, edges=edges) as system:
+        users, pictures, probes, probe_picture = asyncio.run(_population(system))
+        script = _script(users, pictures)
+
+        async def load() -> tuple:
+            until = time.monotonic() + LOAD_SECONDS
+            probe = asyncio.create_task(_probe(system, probes, probe_picture, until))
+            result = await asyncio.to_thread(
+                wrk, f"{system.edge_url}/", connections=CONNECTIONS, seconds=LOAD_SECONDS,
+                script=script)
+            latencies = await probe
+            accepted = result.requests - result.errors + len(latencies)
+            drain = await _drained(system, accepted + PICTURES + 1)
+            return result, latencies, drain
+
+        result, latencies, drain = asyncio.run(load())
+    figures = {
+        "workers": workers, "edges": edges,
+        "accepted_per_s": result.per_second, "errors": result.errors,
+        "http_p99_ms": result.p99_ms,
+        "visible_p50_ms": statistics.median(latencies),
+        "visible_p99_ms": _percentile(latencies, 0.99), "probes": len(latencies),
+        "drain_after_load_s": drain,
+    }
+    print(f"likes over HTTP, {workers} worker(s), {edges} edge(s): "
+          f"{result.per_second:,.0f} accepted/s ({result.errors} errors, 202 p99 "
+          f"{result.p99_ms:.0f} ms); 202 → visible p50 {figures['visible_p50_ms']:.0f} ms, "
+          f"p99 {figures['visible_p99_ms']:.0f} ms over {len(latencies)} probes; "
+          f"backlog drained {drain:.1f} s after the load "
+          f"(target >= 2,000/s, p99 <= 1 s)", flush=True)
+    return figures
+
+
+def _commands(n: int) -> list[CloudEvent]:
+    rng = random.Random(11)
+    return [CloudEvent(type=LIKE_PICTURE.type, subject=f"pic-{rng.randrange(PICTURES)}",
+                       source="/bench",
+                       data={"picture_id": f"pic-{rng.randrange(PICTURES)}",
+                             "user_id": f"user-{rng.randrange(5_000)}"})
+            for _ in range(n)]
+
+
+async def _produce(bootstrap: str, topic: str, commands: list[CloudEvent]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=10)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, c.to_json(), key=c.data["picture_id"].encode())
+                   for c in commands]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _rate_of(count, total: int, timeout_s: float = 300.0) -> float:
+    """Messages per second from the first applied to the last (start-up excluded)."""
+    began = time.monotonic()
+    first_at, first_count = None, 0
+    while True:
+        done = await count()
+        now = time.monotonic()
+        if first_at is None and done > 0:
+            first_at, first_count = now, done
+        if done >= total:
+            break
+        if now - began > timeout_s:
+            raise SystemExit(f"only {done} of {total} applied within {timeout_s:.0f} s")
+        await asyncio.sleep(0.25)  # counting costs the database too: not too often
+    elapsed = max(now - first_at, 1e-3)
+    return (total - first_count) / elapsed if total > first_count else float("nan")
+
+
+async def _raw_loop(bootstrap: str, topic: str, db, total: int) -> float:
+    """The floor: consume, parse, and the same three MongoDB writes per batch."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_poll_records=500)
+    await consumer.start()
+    applied, first_at = 0, None
+    try:
+        while applied < total:
+            batches = await consumer.getmany(timeout_ms=20, max_records=500)
+            # One batch across partitions, as the agent takes them.
+            messages = [m for part in batches.values() for m in part]
+            if messages:
+                docs = [json.loads(m.value)["data"] for m in messages]
+                await db[LIKES].bulk_write([
+                    UpdateOne({"picture_id": d["picture_id"], "user_id": d["user_id"]},
+                              {"$setOnInsert": {"liked_at": "x"}}, upsert=True)
+                    for d in docs], ordered=False)
+                pictures = list({d["picture_id"] for d in docs})
+                counts = {r["_id"]: r["n"] async for r in db[LIKES].aggregate([
+                    {"$match": {"picture_id": {"$in": pictures}}},
+                    {"$group": {"_id": "$picture_id", "n": {"$sum": 1}}}])}
+                await db[LIKE_COUNTS].bulk_write(
+                    [UpdateOne({"_id": p}, {"$set": {"like_count": n}}, upsert=True)
+                     for p, n in counts.items()], ordered=False)
+                if first_at is None:
+                    first_at, first_count = time.monotonic(), len(docs)
+                applied += len(docs)
+    finally:
+        await consumer.stop()
+    return (total - first_count) / (time.monotonic() - first_at)
+
+
+def agent_stage() -> dict:
+    commands = _commands(STAGE_COMMANDS)
+    with running(workers=0, edges=1) as system:
+        settings = system.settings
+        topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
+
+        async def prepare() -> None:
+            await ensure_topics(settings)
+            await _produce(settings.kafka_bootstrap, topic, commands)
+
+        asyncio.run(prepare())
+        client_db = AsyncIOMotorClient
+
+        async def raw_rate() -> float:
+            db = client_db(settings.mongodb_url)["raw_floor"]
+            await ensure_indexes(db)  # the same collections, indexed the same way
+            return await _raw_loop(settings.kafka_bootstrap, topic, db, len(commands))
+
+        raw = asyncio.run(raw_rate())
+        system.add_worker()
+
+        async def agent_rate() -> float:
+            db = client_db(settings.mongodb_url)[settings.mongodb_database]
+            return await _rate_of(lambda: db[REACTIONS_PROCESSED].estimated_document_count(),
+                                  len(commands))
+
+        agent = asyncio.run(agent_rate())
+    ratio = agent / raw
+    print(f"reactions agent stage: {agent:,.0f} likes/s; raw aiokafka → MongoDB loop "
+          f"{raw:,.0f} likes/s; ratio {ratio:.2f}x over {len(commands):,} commands "
+          f"(target >= 0.5x)", flush=True)
+    return {"agent_per_s": agent, "raw_per_s": raw, "ratio": ratio}
+
+
+def main() -> dict:
+    print(f"benchmark 2, likes — machine: {machine()}", flush=True)
+    stage = agent_stage()
+    one = http_likes(workers=1)
+    two = http_likes(workers=2)
+    scale = two["accepted_per_s"] / one["accepted_per_s"]
+    print(f"likes over HTTP, 2 workers vs 1: {scale:.2f}x accepted/s", flush=True)
+    return {"stage": stage, "one_worker": one, "two_workers": two, "two_vs_one": scale}
+
+
+if __name__ == "__main__":
+    main()

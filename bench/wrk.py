@@ -1,0 +1,47 @@
+"""Running Debian's ``wrk`` and reading its figures."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx answers and socket errors
+    text: str
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def wrk(url: str, *, connections: int, seconds: int, threads: int = 2,
+        script: Path | None = None) -> WrkResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: `make bench` installs it (apt package wrk)")
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script is not None:
+        argv[1:1] = ["-s", str(script)]
+    text = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, re.M))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       text)
+    if socket:
+        errors += sum(int(n) for n in socket.groups())
+    return WrkResult(
+        requests=int(re.search(r"(\d+) requests in", text).group(1)),
+        per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        p50_ms=_ms(latency["50"]), p99_ms=_ms(latency["99"]), errors=errors, text=text,
+    )
