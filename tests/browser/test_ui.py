@@ -64,6 +64,7 @@ def test_sell_like_buy_and_download(new_page: Callable[..., Page], system: str,
     status = ada.get_by_test_id("upload-status")
     expect(status).to_contain_text("Published")  # no reload: the page followed processing
     expect(ada.get_by_label("Upload progress")).to_have_attribute("value", "100")
+    ada.screenshot(path=artifacts / "upload.png", full_page=True)
 
     ada.get_by_role("link", name="Explore").click()
     card = ada.locator(".picture-card", has_text=title)
