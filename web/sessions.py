@@ -17,6 +17,7 @@ import hmac
 import json
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -94,7 +95,8 @@ def has_session(request: web.Request) -> bool:
 def check_origin(request: web.Request) -> None:
     """Refuse a request whose ``Origin`` (when the browser sent one) is another site."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    # Hosts, not schemes, are compared: behind a proxy that ends TLS the edge sees http.
+    if origin is not None and urlsplit(origin).netloc != request.host:
         raise Problem(403, f"requests from {origin} may not use this session")
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         raise Problem(403, "requests from other sites may not use this session")

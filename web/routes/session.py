@@ -62,8 +62,8 @@ async def current_session(request: web.Request) -> web.Response:
     body: dict[str, Any] = {"signed_in": who is not None}
     if who is not None:
         body["user"] = await profile(s, who)
-        body["csrf_token"] = sessions.csrf_token(
-            s.settings, request.cookies.get(sessions.REFRESH_COOKIE, ""))
+    if who is not None and (refresh_token := request.cookies.get(sessions.REFRESH_COOKIE)):
+        body["csrf_token"] = sessions.csrf_token(s.settings, refresh_token)
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 

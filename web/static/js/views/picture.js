@@ -32,10 +32,12 @@ function likeButton(picture) {
   const label = h('span', {}, picture.liked_by_me ? 'Liked' : 'Like');
   const button = h('button', { type: 'button', class: 'like', 'aria-pressed': String(picture.liked_by_me) },
     '♥ ', label, ' ', count);
+  const problem = h('p', { class: 'form-error', role: 'alert' });
   button.addEventListener('click', async () => {
     if (!requireSignIn()) return;
     const liked = button.getAttribute('aria-pressed') === 'true';
     button.disabled = true;
+    problem.textContent = '';
     try {
       const { data } = await api(liked ? 'DELETE' : 'PUT', `/api/v1/pictures/${encodeURIComponent(picture.picture_id)}/like`);
       const seen = await fetchPicture(picture.picture_id, { after: data.command_id, wait: WAIT_MS });
@@ -43,12 +45,12 @@ function likeButton(picture) {
       label.textContent = seen.liked_by_me ? 'Liked' : 'Like';
       button.setAttribute('aria-pressed', String(seen.liked_by_me));
     } catch (error) {
-      button.after(h('p', { class: 'form-error', role: 'alert' }, `Could not change the like: ${error.message}`));
+      problem.textContent = `Could not change the like: ${error.message}`;
     } finally {
       button.disabled = false;
     }
   });
-  return button;
+  return h('div', { class: 'like-box' }, button, problem);
 }
 
 /** Wait until a purchase completes or fails (Stripe's webhook decides, not the page). */
@@ -57,7 +59,6 @@ async function settledPurchase(purchaseId, signal) {
   for (;;) {
     const { data } = await api('GET', `/api/v1/purchases/${encodeURIComponent(purchaseId)}?wait_ms=${WAIT_MS}`, { signal });
     if (['completed', 'failed', 'refunded'].includes(data.status) || Date.now() > deadline) return data;
-    if (data.status === 'awaiting_payment' && !data.client_secret) return data;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
