@@ -25,8 +25,11 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture(scope="module")
+def browser(system: str) -> Iterator[Browser]:
+    """Chromium for one module's tests. Playwright's synchronous API runs an event loop
+    of its own in this thread, so it is started only once the system is up and stopped
+    before the asynchronous tests of other modules run."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make install` (it installs Debian's)")
     with sync_playwright() as playwright:
