@@ -14,11 +14,12 @@ from picasso.blobs import open_blob_store
 from picasso.kafka import MessageBus, ensure_topics
 from picasso.mongo import connect
 from picasso.settings import Settings
+from web import sessions
 from web.auth import FirebaseAuth
 from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.readmodels import ReadModels
-from web.routes import accounts, likes, ops, pictures, purchases
+from web.routes import accounts, likes, ops, pictures, purchases, session, ui
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -45,6 +46,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         log.exception("request_failed", method=request.method, path=request.path)
         response = problem_response(500, f"something went wrong; request id {request_id}")
     response.headers["X-Request-ID"] = request_id
+    sessions.apply_cookies(request, response, request.app[SERVICES].settings)
     seconds = time.perf_counter() - started
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
@@ -80,6 +82,6 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, pictures, likes, purchases, ops):
+    for module in (accounts, session, pictures, likes, purchases, ops, ui):
         app.add_routes(module.routes)
     return app

@@ -20,6 +20,7 @@ from picasso import unsubscribe
 from topics.users import NOTIFICATION_KINDS
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
+from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 from web.validation import DESCRIPTION_MAX, PRICE_MAX, PRICE_MIN, TAGS_MAX, TITLE_MAX
 
 Schema = dict[str, Any]
@@ -45,6 +46,13 @@ Ids are opaque strings.
 register, login and refresh (or obtained from Firebase in a client, e.g. Google sign-in).
 A missing or bad token is 401; a valid token without the right is 403. Reads work without
 a token; with one they also tell what the caller liked (a bad token is still a 401).
+
+**Browser sessions.** Picasso's own pages sign in with `POST /api/v1/session`, which keeps
+the tokens in HttpOnly, `SameSite=Strict` cookies (`{ID_COOKIE}`, `{REFRESH_COOKIE}`) that
+page scripts cannot read; the edge refreshes the ID token before it expires. Every write
+made with these cookies must send the `{CSRF_HEADER}` header with the value of the readable
+`{CSRF_COOKIE}` cookie (also answered as `csrf_token`), and an `Origin`, when sent, must be
+the edge's own; otherwise it is 403. `DELETE /api/v1/session` signs out.
 
 **Writes are commands.** A write answers `202 Accepted` once its command is on the message
 broker (acknowledged, so it is not lost), before it is applied. The body carries the
@@ -147,8 +155,8 @@ def path_param(name: str, description: str) -> dict[str, Any]:
 
 
 # Who may call an operation (operations without ``security`` look at no token).
-SIGNED_IN = [{"bearer": []}]
-OPTIONAL_SIGN_IN = [{}, {"bearer": []}]
+SIGNED_IN = [{"bearer": []}, {"browserSession": []}]
+OPTIONAL_SIGN_IN = [{}, {"bearer": []}, {"browserSession": []}]
 
 # The shared problem responses, by status (``#/components/responses/<name>``).
 PROBLEMS: dict[int, tuple[str, str]] = {
@@ -156,7 +164,8 @@ PROBLEMS: dict[int, tuple[str, str]] = {
                         "body, an unknown cursor)."),
     401: ("Unauthorized", "No bearer token was sent where one is needed, or the token "
                           "(or the credentials) were refused."),
-    403: ("Forbidden", "The token is valid but the caller has no right to this."),
+    403: ("Forbidden", "The token is valid but the caller has no right to this (or a "
+                       "write with the browser session lacks its CSRF token)."),
     404: ("NotFound", "There is no such resource the caller may see."),
     409: ("Conflict", "The request conflicts with the resource's state."),
     413: ("PayloadTooLarge", "The upload or one of its form fields is too large."),
@@ -397,6 +406,27 @@ def component_schemas() -> dict[str, Schema]:
             "password": string(minLength=1),
         }),
         "RefreshRequest": obj({"refresh_token": string(minLength=1)}),
+        "BrowserSession": obj({
+            "signed_in": {"type": "boolean"},
+            "user": schema_ref("Me"),
+            "csrf_token": string(f"Send it as `{CSRF_HEADER}` with every write (it is "
+                                 f"also the `{CSRF_COOKIE}` cookie)."),
+        }, required=["signed_in"],
+            description="Who the browser session belongs to; `user` and `csrf_token` only "
+                        "when signed in."),
+        "ClientConfig": obj({
+            "max_upload_bytes": {"type": "integer", "minimum": 1},
+            "payments": obj({
+                "test_mode": {"type": "boolean",
+                              "description": "Stripe runs with test keys."},
+                "test_payment_methods": {
+                    "type": "array",
+                    "description": "Stripe test payment methods a page may offer (test "
+                                   "mode only): pass `id` as `payment_method`.",
+                    "items": obj({"id": string(), "label": string()}),
+                },
+            }),
+        }, description="What Picasso's pages need to know about this server."),
         "PictureChanges": {
             **obj({
                 "title": title_schema(),
@@ -448,6 +478,12 @@ def components() -> dict[str, Any]:
                 "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "A Firebase ID token, as answered by register, login and "
                                "refresh, or obtained from Firebase Auth in a client.",
+            },
+            "browserSession": {
+                "type": "apiKey", "in": "cookie", "name": ID_COOKIE,
+                "description": "The HttpOnly cookies set by POST /api/v1/session. Writes "
+                               f"also need the `{CSRF_HEADER}` header (the `{CSRF_COOKIE}` "
+                               "cookie's value).",
             },
         },
         "schemas": component_schemas(),
@@ -558,6 +594,47 @@ def unsubscribe_paths() -> dict[str, Any]:
             parameters=link,
         ),
     }}
+
+
+def session_paths() -> dict[str, Any]:
+    started = response("Signed in: the session cookies are set (HttpOnly; `Set-Cookie`).",
+                       schema_ref("BrowserSession"))
+    own_page = ("For Picasso's pages: the tokens stay in HttpOnly cookies. The body must be "
+                "`application/json` (415 otherwise), and an `Origin` other than the edge's "
+                "own is refused (403).")
+    return {
+        f"{API}/session": {
+            "post": operation(
+                "startSession", "accounts", "Sign in a browser",
+                {"200": started, **problems(400, 401, 403, 415, 422, 502)},
+                description=f"{own_page} 401 when the email or the password is wrong.",
+                request_body=json_body(schema_ref("Credentials")),
+            ),
+            "get": operation(
+                "getSession", "accounts", "Who the browser session belongs to",
+                {"200": response("The session (`signed_in: false` without one). The ID "
+                                 "token is refreshed here when it is about to expire.",
+                                 schema_ref("BrowserSession"))},
+                security=OPTIONAL_SIGN_IN,
+            ),
+            "delete": operation(
+                "endSession", "accounts", "Sign out a browser",
+                {"204": response("The session cookies are cleared."), **problems(403)},
+                description="Needs the CSRF header when a session is there (403 without).",
+                security=[{}, {"browserSession": []}],
+            ),
+        },
+        f"{API}/session/register": {"post": operation(
+            "registerAndStartSession", "accounts", "Create an account and sign in a browser",
+            {"201": started, **problems(400, 403, 409, 415, 422, 502)},
+            description=f"{own_page} 409 when the email has an account already.",
+            request_body=json_body(schema_ref("Registration")),
+        )},
+        f"{API}/config": {"get": operation(
+            "getClientConfig", "operations", "Settings for Picasso's pages",
+            {"200": response("What the pages need to know.", schema_ref("ClientConfig"))},
+        )},
+    }
 
 
 def picture_paths() -> dict[str, Any]:
@@ -787,7 +864,7 @@ def openapi_document() -> dict[str, Any]:
             {"name": "operations", "description": "Health, readiness, metrics and this "
                                                   "document."},
         ],
-        "paths": {**account_paths(), **picture_paths(), **like_paths(), **purchase_paths(),
-                  **ops_paths()},
+        "paths": {**account_paths(), **session_paths(), **picture_paths(), **like_paths(),
+                  **purchase_paths(), **ops_paths()},
         "components": components(),
     }

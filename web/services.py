@@ -19,6 +19,7 @@ from web.auth import FirebaseAuth, Identity
 from web.metrics import Metrics
 from web.problems import Problem
 from web.readmodels import MAX_WAIT_MS, ReadModels
+from web.sessions import cookie_token, ended
 
 SOURCE = "/picasso/web"
 log = structlog.get_logger()
@@ -71,21 +72,38 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-async def identity(request: web.Request) -> Identity:
-    """The signed-in caller, or a 401 problem."""
+async def optional_identity(request: web.Request) -> Identity | None:
+    """The caller, or None when nobody is signed in.
+
+    API clients send ``Authorization: Bearer`` (a bad token is a 401). Browsers carry the
+    session cookies (refreshed when due, CSRF-checked for writes); a session whose token
+    is refused is ended, and the browser is treated as signed out.
+    """
+    s = services(request)
     token = bearer_token(request)
-    if token is None:
-        raise Problem(401, "this needs a signed-in user: send 'Authorization: Bearer <token>'")
-    who = await services(request).auth.verify(token)
+    from_cookie = token is None
+    if from_cookie:
+        token = await cookie_token(request, s.settings, s.auth)
+        if token is None:
+            return None
+    try:
+        who = await s.auth.verify(token)
+    except Problem as problem:
+        if not from_cookie or problem.status_code != 401:
+            raise
+        ended(request)
+        return None
     structlog.contextvars.bind_contextvars(user_id=who.user_id)
     return who
 
 
-async def optional_identity(request: web.Request) -> Identity | None:
-    """The caller when a token is sent (a bad one is still a 401), else None."""
-    if bearer_token(request) is None:
-        return None
-    return await identity(request)
+async def identity(request: web.Request) -> Identity:
+    """The signed-in caller, or a 401 problem."""
+    who = await optional_identity(request)
+    if who is None:
+        raise Problem(401, "this needs a signed-in user: sign in, or send "
+                           "'Authorization: Bearer <token>'")
+    return who
 
 
 def wait_ms(request: web.Request) -> int:

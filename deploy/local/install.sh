@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Picasso needs on this machine, skipping what is there already:
-# Debian packages (MariaDB, and Chromium for the browser tests when asked), the Python
+# Debian packages (MariaDB, and Chromium for the browser tests), the Python
 # virtual environment from requirements.lock, and the Firebase Auth emulator from its
 # package-lock.json. Safe to run again; `make run` and `make test` call it.
 set -euo pipefail
@@ -10,9 +10,8 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 want_debs=()
 command -v mariadbd >/dev/null 2>&1 || want_debs+=(mariadb-server)
-if [ "${WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  want_debs+=(chromium)
-fi
+# The browser tests drive Debian's Chromium with Playwright (no browser download).
+command -v chromium >/dev/null 2>&1 || want_debs+=(chromium)
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "install: Debian packages ${want_debs[*]}"
   SUDO=""

@@ -94,6 +94,7 @@ def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) 
     lines = [
         "",
         f"Picasso is running (ready in {seconds:.1f}s). Press Ctrl-C to stop everything.",
+        f"  web UI       {edge}/   (open it in a browser)",
         f"  API          {edge}/api/v1   (OpenAPI: {edge}/api/v1/openapi.json)",
         f"  health       {edge}/healthz  {edge}/readyz  {edge}/metrics",
         f"  Kafka        {settings.kafka_bootstrap}   (Tansu, in memory)",

@@ -19,12 +19,16 @@ from web.openapi import openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
-from web.routes import accounts, likes, ops, pictures, purchases
+from web.routes import accounts, likes, ops, pictures, purchases, session, ui
 from web.validation import PRICE_MAX, PRICE_MIN, TITLE_MAX
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-# Serves previews and thumbnails of the local directory blob store: internal, not the API.
-UNDOCUMENTED = {("GET", "/media/{key}")}
+# Previews and thumbnails of the local directory blob store, and the browser UI's page and
+# files: served by the edge, but not the API.
+UNDOCUMENTED = {("GET", "/media/{key}"), ("GET", "/"), ("GET", "/app/{view}"),
+                ("GET", "/static/{path}")}
+SIGNED_IN = [{"bearer": []}, {"browserSession": []}]
+OPTIONAL = [{}, {"bearer": []}, {"browserSession": []}]
 
 
 def openapi_path(aiohttp_path: str) -> str:
@@ -35,7 +39,7 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, pictures, likes, purchases, ops):
+    for module in (accounts, session, pictures, likes, purchases, ops, ui):
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))
@@ -86,7 +90,7 @@ def test_the_document_is_built_once() -> None:
     assert openapi_document() is openapi_document()
 
 
-def test_the_media_route_is_the_only_one_left_out() -> None:
+def test_only_media_and_the_ui_pages_are_left_out() -> None:
     assert UNDOCUMENTED <= app_routes()
 
 
@@ -125,26 +129,30 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/auth/register", None),
     ("POST", "/api/v1/auth/login", None),
     ("POST", "/api/v1/auth/refresh", None),
-    ("GET", "/api/v1/me", [{"bearer": []}]),
-    ("PATCH", "/api/v1/me", [{"bearer": []}]),
+    ("GET", "/api/v1/me", SIGNED_IN),
+    ("PATCH", "/api/v1/me", SIGNED_IN),
     ("GET", "/api/v1/unsubscribe", None),
     ("POST", "/api/v1/unsubscribe", None),
-    ("POST", "/api/v1/pictures", [{"bearer": []}]),
-    ("GET", "/api/v1/pictures", [{}, {"bearer": []}]),
-    ("GET", "/api/v1/users/{user_id}/pictures", [{}, {"bearer": []}]),
-    ("GET", "/api/v1/pictures/{picture_id}", [{}, {"bearer": []}]),
-    ("PATCH", "/api/v1/pictures/{picture_id}", [{"bearer": []}]),
-    ("DELETE", "/api/v1/pictures/{picture_id}", [{"bearer": []}]),
-    ("PUT", "/api/v1/pictures/{picture_id}/like", [{"bearer": []}]),
-    ("DELETE", "/api/v1/pictures/{picture_id}/like", [{"bearer": []}]),
-    ("POST", "/api/v1/pictures/{picture_id}/purchases", [{"bearer": []}]),
-    ("GET", "/api/v1/purchases/{purchase_id}", [{"bearer": []}]),
-    ("GET", "/api/v1/me/purchases", [{"bearer": []}]),
-    ("GET", "/api/v1/me/sales", [{"bearer": []}]),
+    ("POST", "/api/v1/pictures", SIGNED_IN),
+    ("GET", "/api/v1/pictures", OPTIONAL),
+    ("GET", "/api/v1/users/{user_id}/pictures", OPTIONAL),
+    ("GET", "/api/v1/pictures/{picture_id}", OPTIONAL),
+    ("PATCH", "/api/v1/pictures/{picture_id}", SIGNED_IN),
+    ("DELETE", "/api/v1/pictures/{picture_id}", SIGNED_IN),
+    ("PUT", "/api/v1/pictures/{picture_id}/like", SIGNED_IN),
+    ("DELETE", "/api/v1/pictures/{picture_id}/like", SIGNED_IN),
+    ("POST", "/api/v1/pictures/{picture_id}/purchases", SIGNED_IN),
+    ("GET", "/api/v1/purchases/{purchase_id}", SIGNED_IN),
+    ("GET", "/api/v1/me/purchases", SIGNED_IN),
+    ("GET", "/api/v1/me/sales", SIGNED_IN),
     ("POST", "/api/v1/webhooks/stripe", None),
-    ("GET", "/api/v1/pictures/{picture_id}/original", [{"bearer": []}]),
+    ("GET", "/api/v1/pictures/{picture_id}/original", SIGNED_IN),
     ("GET", "/api/v1/downloads/{picture_id}", None),
     ("GET", "/healthz", None),
+    ("POST", "/api/v1/session", None),
+    ("POST", "/api/v1/session/register", None),
+    ("GET", "/api/v1/session", OPTIONAL),
+    ("GET", "/api/v1/config", None),
     ("GET", "/readyz", None),
     ("GET", "/metrics", None),
 ])

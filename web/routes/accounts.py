@@ -2,34 +2,56 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from picasso import unsubscribe
 from topics.users import NOTIFICATION_KINDS, USER_PREFERENCES_CHANGED, USER_REGISTERED
 from web import validation
+from web.auth import Identity, Session
 from web.problems import Problem
-from web.services import identity, json_object, services
+from web.services import Services, identity, json_object, services
 
 routes = web.RouteTableDef()
 
 
-@routes.post("/api/v1/auth/register")
-async def register(request: web.Request) -> web.Response:
-    s = services(request)
-    email, password, display_name = validation.registration(await json_object(request))
+async def create_account(s: Services, body: dict[str, Any]) -> Session:
+    """Sign a new user up and announce them (``UserRegistered``); their first session."""
+    email, password, display_name = validation.registration(body)
     session = await s.auth.sign_up(email, password, display_name)
     await s.send(USER_REGISTERED, session.user_id, {
         "user_id": session.user_id, "email": email, "display_name": display_name,
     })
+    return session
+
+
+async def sign_in(s: Services, body: dict[str, Any]) -> Session:
+    email, password = validation.credentials(body)
+    return await s.auth.sign_in(email, password)
+
+
+async def profile(s: Services, who: Identity) -> dict[str, Any]:
+    """The caller as ``GET /me`` shows them (the profile projection wins over the token)."""
+    doc = await s.read.user(who.user_id) or {}
+    return {
+        "user_id": who.user_id,
+        "email": doc.get("email", who.email),
+        "display_name": doc.get("display_name", who.display_name),
+        "preferences": _preferences(doc),
+    }
+
+
+@routes.post("/api/v1/auth/register")
+async def register(request: web.Request) -> web.Response:
+    session = await create_account(services(request), await json_object(request))
     return web.json_response(session.to_json(), status=201,
                              headers={"Location": "/api/v1/me"})
 
 
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
-    s = services(request)
-    email, password = validation.credentials(await json_object(request))
-    session = await s.auth.sign_in(email, password)
+    session = await sign_in(services(request), await json_object(request))
     return web.json_response(session.to_json())
 
 
@@ -52,13 +74,7 @@ def _preferences(profile: dict) -> dict[str, bool]:
 @routes.get("/api/v1/me")
 async def me(request: web.Request) -> web.Response:
     who = await identity(request)
-    profile = await services(request).read.user(who.user_id) or {}
-    return web.json_response({
-        "user_id": who.user_id,
-        "email": profile.get("email", who.email),
-        "display_name": profile.get("display_name", who.display_name),
-        "preferences": _preferences(profile),
-    })
+    return web.json_response(await profile(services(request), who))
 
 
 @routes.patch("/api/v1/me")

@@ -157,7 +157,11 @@ async def _signed_url(s: Services, key: str, picture_id: str) -> str:
     ttl = s.settings.download_ttl_s
     if isinstance(s.blobs, S3BlobStore):
         return await s.blobs.client.generate_presigned_url(
-            "get_object", Params={"Bucket": s.blobs.bucket, "Key": key}, ExpiresIn=ttl)
+            "get_object", ExpiresIn=ttl, Params={
+                "Bucket": s.blobs.bucket, "Key": key,
+                # A browser following the link saves the file instead of showing it.
+                "ResponseContentDisposition": f'attachment; filename="{picture_id}"',
+            })
     expires = int(time.time()) + ttl
     signature = sign_download(key, expires, s.settings.signing_key)
     return (f"http://{s.settings.edge_host}:{s.settings.edge_port}/api/v1/downloads/"

@@ -1,0 +1,83 @@
+// The explore feed (newest first) and "my pictures": pages of cards that load more as the
+// visitor scrolls, or with the "Load more" button.
+
+import { api } from '../api.js';
+import { h, money } from '../dom.js';
+import { state } from '../state.js';
+
+const PAGE = 12;
+
+export function pictureCard(picture) {
+  return h('li', { class: 'picture-card' },
+    h('a', { href: `/app/pictures/${encodeURIComponent(picture.picture_id)}` },
+      h('img', { src: picture.thumbnail_url, alt: picture.title, loading: 'lazy', width: 320, height: 240 }),
+      h('span', { class: 'title' }, picture.title)),
+    h('span', { class: 'meta' },
+      h('span', { class: 'price' }, money(picture.price_cents, picture.currency)),
+      h('span', { class: 'likes', 'aria-label': `${picture.like_count} likes` }, `♥ ${picture.like_count}`),
+      h('span', { class: 'owner' }, picture.owner.display_name || '')));
+}
+
+/** A grid of pictures from a feed address, a page at a time. */
+async function pictureGrid(main, { heading, address, empty, signal }) {
+  const list = h('ul', { class: 'grid', 'aria-label': heading });
+  const status = h('p', { class: 'muted', role: 'status' });
+  const more = h('button', { type: 'button', class: 'secondary' }, 'Load more');
+  main.append(h('h1', {}, heading), list, status, more);
+  let cursor = null;
+  let loading = false;
+  let done = false;
+
+  async function load() {
+    if (loading || done) return;
+    loading = true;
+    more.disabled = true;
+    status.textContent = 'Loading…';
+    const url = new URL(address, location.origin);
+    url.searchParams.set('limit', PAGE);
+    if (cursor) url.searchParams.set('cursor', cursor);
+    try {
+      const { data } = await api('GET', url.pathname + url.search, { signal });
+      list.append(...data.items.map(pictureCard));
+      cursor = data.next_cursor;
+      done = !cursor;
+      status.textContent = list.children.length ? (done ? 'That is everything.' : '') : empty;
+    } catch (error) {
+      if (signal.aborted) return;
+      status.textContent = `Could not load pictures: ${error.message}`;
+    } finally {
+      loading = false;
+      more.disabled = false;
+      more.hidden = done;
+    }
+  }
+
+  more.addEventListener('click', load);
+  // Load the next page as the button scrolls into view.
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting)) load();
+  }, { rootMargin: '400px' });
+  observer.observe(more);
+  signal.addEventListener('abort', () => observer.disconnect());
+  await load();
+}
+
+export function renderFeed(main, { query, signal }) {
+  const tag = query.get('tag');
+  const address = tag ? `/api/v1/pictures?tag=${encodeURIComponent(tag)}` : '/api/v1/pictures';
+  return pictureGrid(main, {
+    heading: tag ? `Pictures tagged “${tag}”` : 'Explore',
+    address,
+    empty: 'No pictures yet. Be the first to upload one!',
+    signal,
+  });
+}
+
+export function renderMyPictures(main, { signal }) {
+  return pictureGrid(main, {
+    heading: 'My pictures',
+    address: `/api/v1/users/${encodeURIComponent(state.user.user_id)}/pictures`,
+    empty: 'You have not published a picture yet.',
+    signal,
+  });
+}
