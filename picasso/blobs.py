@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
-from typing import AsyncIterator, Protocol
+from typing import IO, AsyncIterator, Protocol
 
 import aioboto3
 
@@ -177,46 +178,58 @@ class S3BlobStore:
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], content_type: str, max_bytes: int
     ) -> int:
-        """Stream into S3 holding at most one part in memory (multipart past 8 MiB)."""
-        buffer = bytearray()
+        """Stream into S3 through a temporary file, one part at a time (multipart past 8 MiB).
+
+        A part waits on local disk, not in memory, and is sent from the file in small
+        reads: the edge's memory stays flat however large the upload (a part held as
+        bytes costs it twice over, once more in the socket's send buffer).
+        """
         size = 0
         upload_id = None
         parts: list[dict] = []
-        try:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > max_bytes:
-                    raise BlobTooLarge(key)
-                buffer += chunk
-                if len(buffer) >= _PART_SIZE:
-                    if upload_id is None:
-                        created = await self.client.create_multipart_upload(
-                            Bucket=self.bucket, Key=key, ContentType=content_type
-                        )
-                        upload_id = created["UploadId"]
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
-                    buffer = bytearray()
-            if upload_id is None:
-                await self.put(key, bytes(buffer), content_type)
-                return size
-            if buffer:
-                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
-            await self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-            )
-            return size
-        except BaseException:
-            if upload_id is not None:
-                await self.client.abort_multipart_upload(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id
+        with tempfile.TemporaryFile(prefix="picasso-part-") as part:
+            try:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise BlobTooLarge(key)
+                    await asyncio.to_thread(part.write, chunk)
+                    if part.tell() >= _PART_SIZE:
+                        if upload_id is None:
+                            created = await self.client.create_multipart_upload(
+                                Bucket=self.bucket, Key=key, ContentType=content_type
+                            )
+                            upload_id = created["UploadId"]
+                        parts.append(await self._upload_part(key, upload_id, len(parts) + 1,
+                                                             part))
+                if upload_id is None:
+                    part.seek(0)
+                    await self.client.put_object(
+                        Bucket=self.bucket, Key=key, Body=part, ContentType=content_type
+                    )
+                    return size
+                if part.tell():
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, part))
+                await self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
                 )
-            raise
+                return size
+            except BaseException:
+                if upload_id is not None:
+                    await self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id
+                    )
+                raise
 
-    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytearray) -> dict:
+    async def _upload_part(self, key: str, upload_id: str, number: int, part: IO[bytes]) -> dict:
+        """Send what ``part`` holds as part ``number``, then empty it for the next one."""
+        part.seek(0)
         answer = await self.client.upload_part(
-            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(data)
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
         )
+        part.seek(0)
+        part.truncate()
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
     async def get(self, key: str) -> bytes:

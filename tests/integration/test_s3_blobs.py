@@ -1,0 +1,55 @@
+"""The S3 blob store streams uploads through a temporary file, in parts past 8 MiB."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import AsyncIterator
+
+import pytest
+
+from picasso import blobs
+from picasso.blobs import BlobTooLarge, S3BlobStore
+from picasso.settings import Settings
+
+CHUNK = 256 * 1024
+
+
+async def chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), CHUNK):
+        yield data[start:start + CHUNK]
+
+
+@pytest.fixture
+async def store(settings: Settings, system_env: dict[str, str],
+                monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[S3BlobStore]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, system_env[name])
+    the_store = S3BlobStore(settings)
+    await the_store.start()
+    yield the_store
+    await the_store.close()
+
+
+@pytest.mark.parametrize("size", [300 * 1024, 2 * blobs._PART_SIZE + 123_457],
+                         ids=["one-put", "three-parts"])
+async def test_put_stream_stores_every_byte(store: S3BlobStore, size: int) -> None:
+    data = os.urandom(size)
+    key = f"incoming/{uuid.uuid4().hex}"
+
+    assert await store.put_stream(key, chunks(data), "image/jpeg", size) == size
+
+    assert await store.get(key) == data
+    await store.delete(key)
+
+
+async def test_put_stream_too_large_keeps_nothing(store: S3BlobStore) -> None:
+    key = f"incoming/{uuid.uuid4().hex}"
+    limit = blobs._PART_SIZE + CHUNK  # past the first part, so a multipart upload is open
+
+    with pytest.raises(BlobTooLarge):
+        await store.put_stream(key, chunks(os.urandom(limit + CHUNK)), "image/jpeg", limit)
+
+    assert not await store.exists(key)
+    pending = await store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=key)
+    assert not pending.get("Uploads")
