@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint schemas clean
+.PHONY: install run test bench lint schemas clean
 
 install:
 	@bash deploy/local/install.sh
@@ -12,6 +12,12 @@ run: install
 
 test: install
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (figures, never pass/fail): wrk is the load generator.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq; $$SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	@$(PY) -m bench
 
 lint: install
 	@$(VENV)/bin/ruff check .

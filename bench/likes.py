@@ -79,25 +79,30 @@ end
 
 
 async def _probe(system: System, probes: list[User], picture: str, until: float) -> list[float]:
-    """202 → visible in ``like_count``, for one new like every 100 ms."""
-    latencies: list[float] = []
+    """202 → visible, for one more like every 100 ms, each followed on its own.
+
+    A probe reads the picture with ``after=<command_id>``, which answers once the reactions
+    agent has applied that like (its count written), or after 10 s."""
     async with aiohttp.ClientSession() as http:
         api = Api(http, system.edge_url)
-        for n, user in enumerate(probes, start=1):
-            if time.monotonic() > until:
-                break
+
+        async def one(user: User) -> float | None:
             status, body, _ = await api.call("PUT", f"/api/v1/pictures/{picture}/like",
                                              user=user)
             accepted = time.monotonic()
             assert status == 202, body
-            while True:
-                _, seen, _ = await api.call("GET", f"/api/v1/pictures/{picture}")
-                if seen["like_count"] >= n:
-                    latencies.append((time.monotonic() - accepted) * 1000)
-                    break
-                await asyncio.sleep(0.005)
-            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - accepted)))
-    return latencies
+            status, seen, _ = await api.call(
+                "GET", f"/api/v1/pictures/{picture}?after={body['command_id']}&wait_ms=10000")
+            assert status == 200, seen
+            return (time.monotonic() - accepted) * 1000
+
+        tasks = []
+        for user in probes:
+            if time.monotonic() > until:
+                break
+            tasks.append(asyncio.create_task(one(user)))
+            await asyncio.sleep(0.1)
+        return list(await asyncio.gather(*tasks))
 
 
 async def _drained(system: System, expected: int, timeout_s: float = 120.0) -> float:
@@ -135,12 +140,15 @@ def http_likes(workers: int, edges: int = 2) -> dict:
         "visible_p50_ms": statistics.median(latencies),
         "visible_p99_ms": _percentile(latencies, 0.99), "probes": len(latencies),
         "drain_after_load_s": drain,
+        # Every accepted like applied: over the load and the drain after it.
+        "applied_per_s": result.per_second * LOAD_SECONDS / (LOAD_SECONDS + drain),
     }
     print(f"likes over HTTP, {workers} worker(s), {edges} edge(s): "
           f"{result.per_second:,.0f} accepted/s ({result.errors} errors, 202 p99 "
           f"{result.p99_ms:.0f} ms); 202 → visible p50 {figures['visible_p50_ms']:.0f} ms, "
           f"p99 {figures['visible_p99_ms']:.0f} ms over {len(latencies)} probes; "
-          f"backlog drained {drain:.1f} s after the load "
+          f"backlog drained {drain:.1f} s after the load, so "
+          f"{figures['applied_per_s']:,.0f} applied/s "
           f"(target >= 2,000/s, p99 <= 1 s)", flush=True)
     return figures
 
@@ -255,8 +263,9 @@ def main() -> dict:
     stage = agent_stage()
     one = http_likes(workers=1)
     two = http_likes(workers=2)
-    scale = two["accepted_per_s"] / one["accepted_per_s"]
-    print(f"likes over HTTP, 2 workers vs 1: {scale:.2f}x accepted/s", flush=True)
+    scale = two["applied_per_s"] / one["applied_per_s"]
+    print(f"likes over HTTP, 2 workers vs 1: {scale:.2f}x applied/s, "
+          f"{two['accepted_per_s'] / one['accepted_per_s']:.2f}x accepted/s", flush=True)
     return {"stage": stage, "one_worker": one, "two_workers": two, "two_vs_one": scale}
 
 

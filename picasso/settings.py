@@ -72,6 +72,8 @@ class Settings:
     stripe_publishable_key: str = "pk_test_picasso_local"
     stripe_webhook_secret: str = "whsec_picasso_local"
     download_ttl_s: int = 300
+    # How long the edge serves a feed page before asking MongoDB again (0: not cached).
+    feed_cache_ttl_s: float = 1.0
     signing_key: str = "picasso-local-signing-key"
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
@@ -127,6 +129,7 @@ class Settings:
             stripe_publishable_key=_env(e, "STRIPE_PUBLISHABLE_KEY", d.stripe_publishable_key),
             stripe_webhook_secret=_env(e, "STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
             download_ttl_s=int(_env(e, "DOWNLOAD_TTL_S", str(d.download_ttl_s))),
+            feed_cache_ttl_s=float(_env(e, "FEED_CACHE_TTL_S", str(d.feed_cache_ttl_s))),
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
             edge_port=int(_env(e, "EDGE_PORT", str(d.edge_port))),

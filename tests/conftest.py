@@ -47,6 +47,8 @@ def system_env(stack: Stack) -> dict[str, str]:
         "EDGE_PORT": str(EDGE_PORT),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{EDGE_PORT}",
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        # Tests read their own writes at once; the page cache is tested on its own.
+        "FEED_CACHE_TTL_S": "0",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
     })

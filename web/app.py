@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from typing import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -26,10 +27,20 @@ log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Request ids: a random prefix per process and a counter, as unique as uuid4 for tracing
+# and without a system call per request (uuid4 showed up in the feed's profile).
+_REQUEST_PREFIX = os.urandom(6).hex()
+_request_numbers = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    return f"{_REQUEST_PREFIX}{next(_request_numbers):010x}"
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, one log line per request, metrics, and problem+json for every error."""
-    request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-ID") or _next_request_id()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
@@ -71,7 +82,8 @@ def create_app(settings: Settings) -> web.Application:
         await auth.start()
         ledger = await Ledger.open(list(settings.mysql_shards))
         app[SERVICES] = Services(
-            settings=settings, bus=bus, read=ReadModels(connect(settings), blobs, ledger),
+            settings=settings, bus=bus, read=ReadModels(connect(settings), blobs, ledger,
+                                                   settings.feed_cache_ttl_s),
             auth=auth, blobs=blobs, metrics=Metrics(), ledger=ledger,
         )
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)

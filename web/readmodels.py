@@ -58,13 +58,62 @@ async def wait_for(check: Callable[[], Awaitable[Any]], wait_ms: int) -> Any:
         delay = min(delay * 1.5, 0.1)
 
 
+class PageCache:
+    """Feed pages shared by every reader for ``ttl_s`` seconds, loaded once when missing.
+
+    The feed is eventually consistent already (the agents materialize it); serving a page
+    up to ``ttl_s`` old lets one query answer every reader of the hot first page, and
+    concurrent misses of one page wait for a single load instead of each querying. A page
+    past its time is still served (for up to ``STALE_FACTOR`` times ``ttl_s``) while one
+    reload runs in the background, so no reader waits for the reload. ``ttl_s = 0`` turns
+    caching off.
+    """
+
+    MAX_PAGES = 1024
+    STALE_FACTOR = 10
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._pages: dict[Any, tuple[float, Any]] = {}
+        self._loading: dict[Any, asyncio.Future] = {}
+
+    async def get(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        if self.ttl_s <= 0:
+            return await load()
+        now = time.monotonic()
+        hit = self._pages.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(load())
+            self._loading[key] = pending
+            pending.add_done_callback(lambda done: self._loaded(key, done))
+        if hit is not None and hit[0] + self.ttl_s * (self.STALE_FACTOR - 1) > now:
+            return hit[1]  # stale but recent: the reload above runs for the next readers
+        return await asyncio.shield(pending)  # one reader giving up does not stop the load
+
+    def _loaded(self, key: Any, done: asyncio.Future) -> None:
+        self._loading.pop(key, None)
+        if done.cancelled() or done.exception() is not None:
+            return
+        if len(self._pages) >= self.MAX_PAGES:
+            now = time.monotonic()
+            self._pages = {k: v for k, v in self._pages.items() if v[0] > now}
+            if len(self._pages) >= self.MAX_PAGES:
+                self._pages.clear()
+        self._pages[key] = (time.monotonic() + self.ttl_s, done.result())
+
+
 class ReadModels:
     """Queries over the materialized collections, shaped as the API's JSON."""
 
-    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, ledger=None) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, ledger=None,
+                 feed_cache_ttl_s: float = 0.0) -> None:
         self.db = db
         self.blobs = blobs
         self.ledger = ledger
+        self.pages = PageCache(feed_cache_ttl_s)
 
     async def ping(self) -> None:
         await self.db.command("ping")
@@ -83,6 +132,31 @@ class ReadModels:
 
     async def feed(self, *, limit: int, cursor: str | None, owner: str | None,
                    tag: str | None, viewer: str | None) -> dict:
+        """A page of published pictures, newest first; the same for everyone but the
+        viewer's own marks (liked, bought), which are added per request."""
+        page, _ = await self._cached_page(limit, cursor, owner, tag)
+        if viewer is None:
+            return page
+        return {**page, "items": await self.personal(page["items"], viewer)}
+
+    async def feed_json(self, *, limit: int, cursor: str | None, owner: str | None,
+                        tag: str | None, viewer: str | None) -> bytes:
+        """:meth:`feed` as the response body; anonymous readers get the cached bytes."""
+        if viewer is None:
+            return (await self._cached_page(limit, cursor, owner, tag))[1]
+        page = await self.feed(limit=limit, cursor=cursor, owner=owner, tag=tag, viewer=viewer)
+        return json.dumps(page).encode()
+
+    async def _cached_page(self, limit: int, cursor: str | None, owner: str | None,
+                           tag: str | None) -> tuple[dict, bytes]:
+        async def load() -> tuple[dict, bytes]:
+            page = await self._feed_page(limit, cursor, owner, tag)
+            return page, json.dumps(page).encode()
+
+        return await self.pages.get((limit, cursor, owner, tag), load)
+
+    async def _feed_page(self, limit: int, cursor: str | None, owner: str | None,
+                         tag: str | None) -> dict:
         query: dict[str, Any] = {"status": "published"}
         if owner:
             query["owner_id"] = owner
@@ -99,7 +173,7 @@ class ReadModels:
         ).limit(limit + 1).to_list(limit + 1)
         more = len(docs) > limit
         docs = docs[:limit]
-        items = await self.shape(docs, viewer)
+        items = await self.shape(docs, None)
         next_cursor = encode_cursor(docs[-1]["created_at"], docs[-1]["_id"]) if more else None
         return {"items": items, "next_cursor": next_cursor}
 
@@ -111,23 +185,29 @@ class ReadModels:
         owner_ids = list({d["owner_id"] for d in docs})
         users_q = self.db[USERS].find({"_id": {"$in": owner_ids}}, {"display_name": 1})
         counts_q = self.db[LIKE_COUNTS].find({"_id": {"$in": ids}})
-        lookups = [users_q.to_list(None), counts_q.to_list(None)]
-        if viewer:
-            mine = self.db[LIKES].find(
-                {"user_id": viewer, "picture_id": {"$in": ids}}, {"picture_id": 1}
-            )
-            lookups.append(mine.to_list(None))
-        if viewer and self.ledger is not None:
+        users, counts = await asyncio.gather(users_q.to_list(None), counts_q.to_list(None))
+        names = {u["_id"]: u.get("display_name") for u in users}
+        like_counts = {c["_id"]: c["like_count"] for c in counts}
+        items = [self._picture(d, names, like_counts) for d in docs]
+        return await self.personal(items, viewer) if viewer else items
+
+    async def personal(self, items: list[dict], viewer: str) -> list[dict]:
+        """Copies of ``items`` marked with whether ``viewer`` likes and has bought each."""
+        if not items:
+            return items
+        ids = [item["picture_id"] for item in items]
+        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
+                                   {"picture_id": 1})
+        lookups = [mine.to_list(None)]
+        if self.ledger is not None:
             lookups.append(self.ledger.licensed(viewer, ids))
         found = await asyncio.gather(*lookups)
-        names = {u["_id"]: u.get("display_name") for u in found[0]}
-        counts = {c["_id"]: c["like_count"] for c in found[1]}
-        liked = {m["picture_id"] for m in found[2]} if viewer else set()
-        bought = found[3] if viewer and self.ledger is not None else set()
-        return [self._picture(d, names, counts, liked, bought) for d in docs]
+        liked = {m["picture_id"] for m in found[0]}
+        bought = found[1] if self.ledger is not None else set()
+        return [{**item, "liked_by_me": item["picture_id"] in liked,
+                 "purchased_by_me": item["picture_id"] in bought} for item in items]
 
-    def _picture(self, d: dict, names: dict, counts: dict, liked: set,
-                 bought: set = frozenset()) -> dict:
+    def _picture(self, d: dict, names: dict, counts: dict) -> dict:
         published = d["status"] == "published" or d.get("thumbnail_key")
         picture = {
             "picture_id": d["_id"],
@@ -143,8 +223,8 @@ class ReadModels:
             "thumbnail_url": self.blobs.public_url(d["thumbnail_key"]) if published else None,
             "preview_url": self.blobs.public_url(d["preview_key"]) if published else None,
             "like_count": counts.get(d["_id"], 0),
-            "liked_by_me": d["_id"] in liked,
-            "purchased_by_me": d["_id"] in bought,
+            "liked_by_me": False,
+            "purchased_by_me": False,
             "created_at": d["created_at"],
         }
         if d["status"] == "rejected":

@@ -117,12 +117,12 @@ def _limit(request: web.Request) -> int:
 
 async def _feed(request: web.Request, owner: str | None) -> web.Response:
     viewer = await optional_identity(request)
-    page = await services(request).read.feed(
+    body = await services(request).read.feed_json(
         limit=_limit(request), cursor=request.query.get("cursor") or None,
         owner=owner, tag=(request.query.get("tag") or "").lower() or None,
         viewer=viewer.user_id if viewer else None,
     )
-    return web.json_response(page)
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/v1/pictures")

@@ -1,0 +1,41 @@
+"""``make bench``: every benchmark, each against its floor measured in the same run.
+
+Prints each figure as it is measured and a summary at the end; ``BENCH=feed,likes`` runs a
+subset. docs/benchmarks.md records the latest figures and what limits each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from bench import feed, image_pipeline, likes, upload_memory
+from bench.system import machine
+
+BENCHMARKS = {
+    "feed": feed.main,
+    "likes": likes.main,
+    "images": image_pipeline.main,
+    "upload_memory": upload_memory.main,
+}
+
+
+def main() -> None:
+    chosen = [name.strip() for name in os.environ.get("BENCH", ",".join(BENCHMARKS)).split(",")
+              if name.strip()]
+    unknown = set(chosen) - set(BENCHMARKS)
+    if unknown:
+        raise SystemExit(f"unknown benchmarks {sorted(unknown)}; choose from {list(BENCHMARKS)}")
+    print(f"Picasso benchmarks on {machine()}", flush=True)
+    began = time.monotonic()
+    results = {}
+    for name in chosen:
+        print(f"\n== {name}", flush=True)
+        results[name] = BENCHMARKS[name]()
+    print(f"\nall done in {time.monotonic() - began:.0f} s", flush=True)
+    print(json.dumps(results, indent=1, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()

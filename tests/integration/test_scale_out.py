@@ -1,0 +1,88 @@
+"""Two workers share the reactions partitions; one stops mid-stream and comes back.
+
+No command may be lost or applied twice, and the work must really be shared: each worker's
+log shows the batches it applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import uuid
+
+import pytest
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from deploy.local.processes import Worker
+from deploy.local.stack import Stack
+from picasso.kafka import ensure_topics
+from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
+from picasso.settings import Settings
+from tests.integration.test_reactions_delivery import like_command, send_slowly, wait_processed
+from topics import REACTIONS_COMMANDS
+
+APPLIED = re.compile(rb'"batch": (\d+)[^\n]*"event": "batch_applied"')  # LOG_FORMAT=json
+
+
+def applied_by(worker: Worker) -> int:
+    """How many commands this worker applied, from its own log (all its runs)."""
+    return sum(int(n) for n in APPLIED.findall(worker.log_path.read_bytes()))
+
+
+@pytest.mark.slow
+async def test_two_workers_one_stopped_and_restarted_lose_and_repeat_nothing(
+    stack: Stack, system_env: dict[str, str]
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    env = {**system_env, "PICASSO_APP_ID": f"picasso-scale-{run}",
+           "PICASSO_TOPIC_PREFIX": f"scale{run}.", "MONGODB_DATABASE": f"scale_{run}",
+           "LOG_LEVEL": "debug"}
+    settings = Settings.from_env(env)
+    assert settings.topic_partitions >= 2
+    await ensure_topics(settings)
+    db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
+
+    rng = random.Random(3)
+    pictures = [f"p{i}-{run}" for i in range(12)]  # keys spread over every partition
+    commands, last = [], {}
+    for _ in range(900):
+        picture, user = rng.choice(pictures), f"u{rng.randrange(40)}"
+        is_like = rng.random() < 0.7
+        commands.append(like_command(picture, user, is_like))
+        last[(picture, user)] = is_like
+    ids = {c.id for c in commands}
+    topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
+
+    logs = stack.data_dir / "logs"
+    first, second = (Worker(f"scale-{n}-{run}", env, logs / f"scale-{n}-{run}.log",
+                            stack.data_dir / f"s{n}-{run}") for n in (1, 2))
+    try:
+        for worker in (first, second):
+            worker.start()
+        for worker in (first, second):
+            worker.wait_ready()
+        stream = asyncio.create_task(send_slowly(settings.kafka_bootstrap, topic, commands))
+        while await db[REACTIONS_PROCESSED].count_documents({}) < len(ids) // 4:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        second.stop()  # SIGTERM mid-stream: its partitions go to the first worker
+        stopped_at = await db[REACTIONS_PROCESSED].count_documents({})
+        await asyncio.sleep(8)  # the first worker takes over while the stream goes on
+        second.start()
+        second.wait_ready()
+        await stream
+        assert await wait_processed(db, ids, 120) == len(ids)
+    finally:
+        for worker in (first, second):
+            worker.stop()
+    assert stopped_at < len(ids), "the stream ended before the worker was stopped"
+    # Each applied its share, and together exactly the commands sent (none twice: the inbox
+    # has one record per command and the counts match the likes).
+    assert applied_by(first) > 0 and applied_by(second) > 0
+    assert await db[REACTIONS_PROCESSED].count_documents({}) == len(ids)
+    expected = {p: sum(1 for (q, _), liked in last.items() if q == p and liked)
+                for p in pictures}
+    counts = {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()}
+    assert counts == expected
+    for picture in pictures:
+        assert await db[LIKES].count_documents({"picture_id": picture}) == expected[picture]
