@@ -27,7 +27,7 @@ from picasso.mongo import connect
 from picasso.settings import Settings
 from topics import DEADLETTER
 from topics.deadletter import MESSAGE_REJECTED
-from topics.envelope import CloudEvent, InvalidMessage
+from topics.envelope import CloudEvent, InvalidMessage, utc_now
 from topics.record import Record
 from topics.registry import RECORDS, parse
 
@@ -100,6 +100,7 @@ class Inbox:
             "type": command.type,
             "events": [e.to_dict() for e in events],
             "sent": False,
+            "applied_at": utc_now(),
         }
         await self.collection.replace_one({"_id": command.id}, doc, upsert=True)
         return doc
@@ -113,8 +114,9 @@ class Inbox:
 
     async def record_sent(self, done: list[tuple[CloudEvent, list[dict]]]) -> None:
         """Record commands whose events went out already; one that is there stays as it is."""
+        now = utc_now()
         docs = [{"_id": c.id, "subject": c.subject, "type": c.type, "events": events,
-                 "sent": True} for c, events in done]
+                 "sent": True, "applied_at": now} for c, events in done]
         if not docs:
             return
         try:

@@ -16,8 +16,7 @@ async def _react(request: web.Request, record: Record) -> web.Response:
     who = await identity(request)
     s = services(request)
     picture_id = request.match_info["picture_id"]
-    doc = await s.read.picture_doc(picture_id)
-    if doc is None or doc["status"] != "published":
+    if not await s.read.likeable(picture_id):
         raise Problem(404, f"there is no published picture {picture_id}")
     command = await s.send(record, picture_id, {"picture_id": picture_id, "user_id": who.user_id})
     return web.json_response(
