@@ -69,6 +69,15 @@ def _script(users: list[User], pictures: list[str]) -> Path:
     path.write_text(f"""
 local tokens = {{{tokens}}}
 local pictures = {{{ids}}}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  -- each thread its own sequence (the same seed would send every like once per thread)
+  math.randomseed(os.time() * 1000 + id)
+end
 request = function()
   local token = tokens[math.random(#tokens)]
   local picture = pictures[math.random(#pictures)]

@@ -4,9 +4,9 @@
 incremented, so a redelivered command or a crash between the two writes can never make the
 count drift from the number of distinct users who like the picture.
 
-The worker applies likes in batches (:func:`apply_reactions`): a batch's last word per
-(picture, user) is written in one bulk write, the touched pictures are recounted in one
-aggregation and their counts set in one more bulk write, whatever the batch's size.
+The worker applies likes in batches (:func:`apply_reactions`): the touched pictures' likes
+are read in one query, the batch's real changes written in one bulk write and the counts
+set in one more, whatever the batch's size.
 """
 
 from __future__ import annotations
@@ -50,27 +50,34 @@ async def apply_reactions(db: AsyncIOMotorDatabase,
                           commands: list[tuple[Record, CloudEvent]]) -> list[list[CloudEvent]]:
     """Apply many Like/UnlikePicture commands at once, in order; one event per command.
 
-    Each event carries the picture's count after the whole batch.
+    The likes of the touched pictures are read once; only the batch's real changes are
+    written (a like of a liked picture writes nothing), and each count is set to the size
+    of the picture's likes after the batch. A redelivered batch reads the state its first
+    attempt left, so it changes nothing and sets the same counts. Each event carries the
+    picture's count after the whole batch.
     """
     last: dict[tuple[str, str], tuple[Record, CloudEvent]] = {}
     for record, command in commands:
         last[(command.data["picture_id"], command.data["user_id"])] = (record, command)
-    writes = []
+    pictures = list({picture_id for picture_id, _ in last})
+    likers: dict[str, set[str]] = {picture_id: set() for picture_id in pictures}
+    found = db[LIKES].find({"picture_id": {"$in": pictures}},
+                           {"_id": 0, "picture_id": 1, "user_id": 1})
+    async for doc in found:
+        likers[doc["picture_id"]].add(doc["user_id"])
+    writes: list[UpdateOne | DeleteOne] = []
     for (picture_id, user_id), (record, command) in last.items():
         key = {"picture_id": picture_id, "user_id": user_id}
-        if record is LIKE_PICTURE:
+        if record is LIKE_PICTURE and user_id not in likers[picture_id]:
             writes.append(UpdateOne(key, {"$setOnInsert": {"liked_at": command.time}},
                                     upsert=True))
-        else:
+            likers[picture_id].add(user_id)
+        elif record is not LIKE_PICTURE and user_id in likers[picture_id]:
             writes.append(DeleteOne(key))
-    await db[LIKES].bulk_write(writes, ordered=False)
-    pictures = list({picture_id for picture_id, _ in last})
-    counts = dict.fromkeys(pictures, 0)
-    async for row in db[LIKES].aggregate([
-        {"$match": {"picture_id": {"$in": pictures}}},
-        {"$group": {"_id": "$picture_id", "n": {"$sum": 1}}},
-    ]):
-        counts[row["_id"]] = row["n"]
+            likers[picture_id].discard(user_id)
+    if writes:
+        await db[LIKES].bulk_write(writes, ordered=False)
+    counts = {picture_id: len(users) for picture_id, users in likers.items()}
     await db[LIKE_COUNTS].bulk_write(
         [UpdateOne({"_id": p}, {"$set": {"like_count": n}}, upsert=True)
          for p, n in counts.items()], ordered=False)
