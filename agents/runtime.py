@@ -93,15 +93,13 @@ class Inbox:
     async def find(self, command_id: str) -> dict | None:
         return await self.collection.find_one({"_id": command_id})
 
+    @staticmethod
+    def _doc(command: CloudEvent, events: list[dict], sent: bool, applied_at: str) -> dict:
+        return {"_id": command.id, "subject": command.subject, "type": command.type,
+                "events": events, "sent": sent, "applied_at": applied_at}
+
     async def record(self, command: CloudEvent, events: list[CloudEvent]) -> dict:
-        doc = {
-            "_id": command.id,
-            "subject": command.subject,
-            "type": command.type,
-            "events": [e.to_dict() for e in events],
-            "sent": False,
-            "applied_at": utc_now(),
-        }
+        doc = self._doc(command, [e.to_dict() for e in events], False, utc_now())
         await self.collection.replace_one({"_id": command.id}, doc, upsert=True)
         return doc
 
@@ -115,8 +113,7 @@ class Inbox:
     async def record_sent(self, done: list[tuple[CloudEvent, list[dict]]]) -> None:
         """Record commands whose events went out already; one that is there stays as it is."""
         now = utc_now()
-        docs = [{"_id": c.id, "subject": c.subject, "type": c.type, "events": events,
-                 "sent": True, "applied_at": now} for c, events in done]
+        docs = [self._doc(command, events, True, now) for command, events in done]
         if not docs:
             return
         try:

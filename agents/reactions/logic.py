@@ -29,21 +29,9 @@ async def ensure_indexes(db: AsyncIOMotorDatabase) -> None:
 
 async def apply_reaction(db: AsyncIOMotorDatabase, record: Record,
                          command: CloudEvent) -> list[CloudEvent]:
-    """Apply a LikePicture or UnlikePicture command; returns the event it causes."""
-    picture_id = command.data["picture_id"]
-    user_id = command.data["user_id"]
-    key = {"picture_id": picture_id, "user_id": user_id}
-    if record is LIKE_PICTURE:
-        await db[LIKES].update_one(key, {"$setOnInsert": {"liked_at": command.time}}, upsert=True)
-        outcome = PICTURE_LIKED
-    else:
-        await db[LIKES].delete_one(key)
-        outcome = PICTURE_UNLIKED
-    count = await db[LIKES].count_documents({"picture_id": picture_id})
-    await db[LIKE_COUNTS].update_one(
-        {"_id": picture_id}, {"$set": {"like_count": count}}, upsert=True
-    )
-    return [command.caused(outcome.type, {**key, "like_count": count}, SOURCE)]
+    """Apply one LikePicture or UnlikePicture command; returns the event it causes."""
+    [caused] = await apply_reactions(db, [(record, command)])
+    return caused
 
 
 async def apply_reactions(db: AsyncIOMotorDatabase,

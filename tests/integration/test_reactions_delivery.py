@@ -26,6 +26,23 @@ def like_command(picture_id: str, user_id: str, like: bool = True) -> CloudEvent
                       data={"picture_id": picture_id, "user_id": user_id})
 
 
+def random_reactions(seed: int, pictures: list[str], users: int,
+                     n: int) -> tuple[list[CloudEvent], dict[str, int]]:
+    """``n`` likes and unlikes by random users of ``pictures``, and each picture's count
+    once all are applied (the last word of each user on each picture counts)."""
+    rng = random.Random(seed)
+    commands: list[CloudEvent] = []
+    last: dict[tuple[str, str], bool] = {}
+    for _ in range(n):
+        picture, user = rng.choice(pictures), f"u{rng.randrange(users)}"
+        is_like = rng.random() < 0.7
+        commands.append(like_command(picture, user, is_like))
+        last[(picture, user)] = is_like
+    expected = {p: sum(1 for (q, _), liked in last.items() if q == p and liked)
+                for p in pictures}
+    return commands, expected
+
+
 async def send_all(bootstrap: str, topic: str, commands: list[CloudEvent]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
@@ -79,18 +96,8 @@ async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     await ensure_topics(settings)
     db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
 
-    rng = random.Random(7)
     pictures = [f"p{i}-{run}" for i in range(8)]
-    users = [f"u{i}" for i in range(30)]
-    commands: list[CloudEvent] = []
-    last: dict[tuple[str, str], bool] = {}
-    for _ in range(600):
-        picture, user = rng.choice(pictures), rng.choice(users)
-        is_like = rng.random() < 0.7
-        commands.append(like_command(picture, user, is_like))
-        last[(picture, user)] = is_like
-    expected = {p: sum(1 for (q, _), liked in last.items() if q == p and liked)
-                for p in pictures}
+    commands, expected = random_reactions(7, pictures, 30, 600)
     topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
 
     logs = stack.data_dir / "logs"
@@ -114,6 +121,6 @@ async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
         worker.stop()
     counts = {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()}
     assert counts == {p: n for p, n in expected.items() if p in counts}
-    assert set(counts) == {p for p in pictures if any(q == p for q, _ in last)}
+    assert set(counts) == {c.data["picture_id"] for c in commands}  # every picture touched
     for picture in pictures:
         assert await db[LIKES].count_documents({"picture_id": picture}) == expected[picture]

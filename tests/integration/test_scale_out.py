@@ -7,7 +7,6 @@ log shows the batches it applied.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import uuid
 
@@ -19,7 +18,11 @@ from deploy.local.stack import Stack
 from picasso.kafka import ensure_topics
 from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from picasso.settings import Settings
-from tests.integration.test_reactions_delivery import like_command, send_slowly, wait_processed
+from tests.integration.test_reactions_delivery import (
+    random_reactions,
+    send_slowly,
+    wait_processed,
+)
 from topics import REACTIONS_COMMANDS
 
 APPLIED = re.compile(rb'"batch": (\d+)[^\n]*"event": "batch_applied"')  # LOG_FORMAT=json
@@ -43,14 +46,8 @@ async def test_two_workers_one_stopped_and_restarted_lose_and_repeat_nothing(
     await ensure_topics(settings)
     db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
 
-    rng = random.Random(3)
     pictures = [f"p{i}-{run}" for i in range(12)]  # keys spread over every partition
-    commands, last = [], {}
-    for _ in range(900):
-        picture, user = rng.choice(pictures), f"u{rng.randrange(40)}"
-        is_like = rng.random() < 0.7
-        commands.append(like_command(picture, user, is_like))
-        last[(picture, user)] = is_like
+    commands, expected = random_reactions(3, pictures, 40, 900)
     ids = {c.id for c in commands}
     topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
 
@@ -80,8 +77,6 @@ async def test_two_workers_one_stopped_and_restarted_lose_and_repeat_nothing(
     # has one record per command and the counts match the likes).
     assert applied_by(first) > 0 and applied_by(second) > 0
     assert await db[REACTIONS_PROCESSED].count_documents({}) == len(ids)
-    expected = {p: sum(1 for (q, _), liked in last.items() if q == p and liked)
-                for p in pictures}
     counts = {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()}
     assert counts == expected
     for picture in pictures:
