@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
-import aiohttp
 import structlog
-from botocore.exceptions import BotoCoreError
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError
 
 from picasso.blobs import BlobStore, open_blob_store
+from picasso.failures import is_transient
 from picasso.kafka import MessageBus
 from picasso.mongo import connect
 from picasso.settings import Settings
@@ -34,8 +33,6 @@ from topics.registry import RECORDS, parse
 log = structlog.get_logger()
 
 SOURCE = "/picasso/agents"
-# Failures of our own stores or network, worth trying again.
-TRANSIENT = (PyMongoError, OSError, asyncio.TimeoutError, BotoCoreError, aiohttp.ClientError)
 # Backoff for failures of our own stores (database or blob store down): the message is
 # retried until it goes through, never skipped, so nothing accepted is lost.
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -247,7 +244,9 @@ class Agent:
         for n in range(10**9):
             try:
                 return await attempt()
-            except TRANSIENT as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
                 delay = RETRY_DELAYS[min(n, len(RETRY_DELAYS) - 1)]
                 bound.warning("store_unavailable_retrying", error=repr(exc), delay_s=delay)
                 await asyncio.sleep(delay)

@@ -62,6 +62,8 @@ import aiomysql
 import pymysql
 import structlog
 
+from picasso.failures import MYSQL_TRANSIENT_CODES
+
 __all__ = [
     "MIGRATIONS_DIR",
     "STATUSES",
@@ -109,8 +111,6 @@ _INIT_COMMAND = (
     "SET SESSION sql_mode = 'TRADITIONAL', SESSION time_zone = '+00:00'; "
     "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
 )
-# Deadlock, lock wait timeout, server gone away, lost connection during a query.
-_TRANSIENT_ERRORS = frozenset({1205, 1213, 2006, 2013})
 _ATTEMPTS = 4
 _DUPLICATE_KEY = 1062
 _MIGRATION_LOCK_SECONDS = 60
@@ -922,7 +922,7 @@ class Ledger:
                 if last:
                     raise LedgerError("gave up after losing the same race repeatedly") from None
             except pymysql.err.OperationalError as exc:
-                if last or exc.args[0] not in _TRANSIENT_ERRORS:
+                if last or exc.args[0] not in MYSQL_TRANSIENT_CODES:
                     raise
                 log.info("ledger.retry", shard=shard, error=exc.args[0], attempt=attempt + 1)
                 await asyncio.sleep(0.005 * 2**attempt)

@@ -269,6 +269,42 @@ class Stack:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
 
+    def stop_service(self, name: str) -> None:
+        """Stop one running server (SIGTERM, then SIGKILL after the grace period); its port
+        and files stay reserved for :meth:`start_service`. Used by the supervisor and by
+        fault tests; does nothing if ``name`` is not running."""
+        with self._lock:
+            running = self._running.pop(name, None)
+        if running is not None:
+            self._terminate(running)
+
+    def kill_service(self, name: str) -> None:
+        """SIGKILL one running server, as a crash would, and reap it."""
+        with self._lock:
+            running = self._running.pop(name, None)
+        if running is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(running.proc.pid, signal.SIGKILL)  # its own group (see _spawn)
+            running.proc.wait()
+            self._log(f"stack: {name} (pid {running.proc.pid}) killed")
+
+    def start_service(self, name: str) -> None:
+        """Start one server of this stack again on its port and data directory, and return
+        once it answers a real request (raises :class:`StackError` otherwise)."""
+        if name not in self.services:
+            raise StackError(f"{name} is not one of this stack's services")
+        with self._lock:
+            if name in self._running:
+                raise StackError(f"{name} is running already")
+            self._stopping.clear()
+        self._start_service(name)
+
+    def running(self, name: str) -> bool:
+        """Whether the server ``name`` that this stack started is still alive."""
+        with self._lock:
+            running = self._running.get(name)
+        return running is not None and _exit_status(running.proc.pid) is None
+
     def env(self) -> dict[str, str]:
         """Environment variables that make ``Settings.from_env`` use these servers."""
         env = {
