@@ -10,6 +10,7 @@ import asyncio
 from typing import Awaitable, Callable, TypeVar
 
 import faust
+import structlog
 
 from agents.runtime import Agent, Message, Resources
 from picasso.logging import configure as configure_logging
@@ -18,6 +19,7 @@ from topics import Topic
 
 settings = Settings.from_env()
 configure_logging(settings)
+log = structlog.get_logger()
 
 app = faust.App(
     settings.app_id,
@@ -76,22 +78,50 @@ async def send(topic: str, key: bytes, value: bytes) -> None:
 # A batching agent takes what has arrived, up to this many messages, waiting at most this long.
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
+# Agents that handle one message at a time still take what has arrived in small batches
+# (so acknowledging stays in our hands), and handle those one by one.
+SINGLE_MAX = 100
+# How often each worker sends events that were recorded but never sent, and how old such a
+# record must be (younger ones belong to a handler that is sending them right now).
+OUTBOX_SWEEP_INTERVAL_S = 5.0
+OUTBOX_SWEEP_AGE_S = 5.0
+
+# Every agent with an outbox, for the sweeper.
+_domains: list[Agent] = []
 
 
 async def consume(stream: faust.StreamT, domain: Agent) -> None:
     """Feed the messages of a Faust stream to ``domain``; the body of every agent.
 
-    Agents with a batch handler get the messages in batches (Faust acknowledges a batch
-    only after it was handled), the others one at a time."""
-    if domain.batch_handler is not None:
-        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
-            await domain.handle_batch([_message(event) for event in events])
-        return
-    async for event in stream.events():
-        message = event.message
-        await domain.handle(
-            event.value, message.key, message.topic, message.partition, message.offset
-        )
+    Messages are acknowledged here, and only after ``domain`` has applied or dead-lettered
+    them: Faust's own ``take``/``take_events`` acknowledge a batch even when its handling
+    was cut short (an exception, or a worker stopping mid-batch), which would let Kafka
+    commit past work that was never done. Agents with a batch handler get whole batches,
+    the others one message at a time.
+    """
+    if domain.inbox is not None:
+        await domain.inbox.ensure_indexes()
+        _domains.append(domain)
+    most = BATCH_MAX if domain.batch_handler is not None else SINGLE_MAX
+    async for events in stream.noack_take(most, within=BATCH_WITHIN_S):
+        messages = [_message(event) for event in events]
+        if domain.batch_handler is not None:
+            await domain.handle_batch(messages)
+        else:
+            for m in messages:
+                await domain.handle(m.raw, m.key, m.topic, m.partition, m.offset)
+        for event in events:
+            await stream.ack(event)
+
+
+@app.timer(OUTBOX_SWEEP_INTERVAL_S)
+async def sweep_outboxes() -> None:
+    """Send events recorded in an outbox but never sent (their worker died in between)."""
+    for domain in list(_domains):
+        try:
+            await domain.send_unsent(OUTBOX_SWEEP_AGE_S)
+        except Exception as exc:  # noqa: BLE001 - a store away now; the next sweep tries again
+            log.warning("outbox_sweep_failed", agent=domain.name, error=repr(exc))
 
 
 def _message(event: faust.EventT) -> Message:

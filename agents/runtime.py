@@ -5,27 +5,36 @@ the reason and the stream goes on), skip it if its command id was applied before
 record the command id together with the events it caused (an outbox in the same store), then
 send those events and mark them sent. A crash anywhere in between is repaired by the
 redelivery that at-least-once consumption guarantees: applying is idempotent, and events
-recorded but not yet sent are sent then, with the same ids.
+recorded but not yet sent are sent then, with the same ids, or earlier by the outbox
+sweeper (:meth:`Agent.send_unsent`), which a timer runs in every worker.
+
+Failures are sorted by :func:`picasso.failures.is_transient`: a dependency's passing failure
+(a database restarting, a broker away, a 5xx) is retried with backoff until it goes through;
+anything else ends that message alone in the dead letters. ``handle`` and ``handle_batch``
+never raise for a message, so the caller acknowledges a message only once it was applied or
+dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Awaitable, Callable, Iterable, TypeVar
 
 import structlog
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo.errors import BulkWriteError
 
 from picasso.blobs import BlobStore, open_blob_store
-from picasso.failures import is_transient
+from picasso.failures import describe, is_transient
 from picasso.kafka import MessageBus
 from picasso.mongo import connect
 from picasso.settings import Settings
 from topics import DEADLETTER
-from topics.deadletter import MESSAGE_REJECTED
+from topics.deadletter import KEY_EXCERPT_BYTES, MESSAGE_REJECTED, PAYLOAD_EXCERPT_BYTES
 from topics.envelope import CloudEvent, InvalidMessage, utc_now
 from topics.record import Record
 from topics.registry import RECORDS, parse
@@ -46,6 +55,7 @@ class Rejected(Exception):
         self.reason = reason
 
 
+T = TypeVar("T")
 Send = Callable[[str, bytes, bytes], Awaitable[None]]
 Handler = Callable[[Record, CloudEvent], Awaitable[list[CloudEvent]]]
 # Applies many commands at once; returns the events each one caused, in the same order.
@@ -86,6 +96,17 @@ class Inbox:
 
     def __init__(self, collection: AsyncIOMotorCollection) -> None:
         self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        """The outbox sweeper looks for unsent records by age."""
+        await self.collection.create_index([("sent", 1), ("applied_at", 1)])
+
+    async def find_unsent(self, older_than_s: float, limit: int = 500) -> list[dict]:
+        """Records whose events were not marked sent ``older_than_s`` after being applied."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
+        stamp = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        found = self.collection.find({"sent": False, "applied_at": {"$lt": stamp}}).limit(limit)
+        return [doc async for doc in found]
 
     async def find(self, command_id: str) -> dict | None:
         return await self.collection.find_one({"_id": command_id})
@@ -149,12 +170,16 @@ class Agent:
 
     async def handle(self, raw: bytes | None, key: bytes | None, topic: str, partition: int,
                      offset: int) -> None:
-        """Process one message from ``topic``; never raises for a bad message."""
-        try:
-            record, event = parse(raw, self.accepted)
-        except InvalidMessage as exc:
-            await self.dead_letter(exc.reason, raw, key, topic, partition, offset, None)
+        """Process one message from ``topic``; never raises for a bad message.
+
+        It returns once the message was applied (its events sent) or dead-lettered; a
+        transient failure of a store or of the broker is retried until it goes through.
+        """
+        m = Message(raw, key, topic, partition, offset)
+        parsed = await self._read(m)
+        if parsed is None:
             return
+        record, event = parsed
         bound = log.bind(agent=self.name, command_id=event.id, type=event.type,
                          subject=event.subject)
         try:
@@ -162,10 +187,21 @@ class Agent:
         except Rejected as exc:
             bound.info("message_rejected", reason=exc.reason)
             await self.dead_letter(exc.reason, raw, key, topic, partition, offset, event.id)
-        except Exception as exc:  # a defect: keep the message for replay, keep the stream going
+        except Exception as exc:  # noqa: BLE001 - a defect: keep the message for replay, go on
             bound.exception("message_failed")
-            await self.dead_letter(f"internal error: {exc!r}", raw, key, topic, partition,
-                                   offset, event.id)
+            await self.dead_letter(f"internal error: {describe(exc)}", raw, key, topic,
+                                   partition, offset, event.id)
+
+    async def _read(self, m: Message) -> tuple[Record, CloudEvent] | None:
+        """Parse and validate one message, or dead-letter it and answer None."""
+        try:
+            return parse(m.raw, self.accepted)
+        except InvalidMessage as exc:
+            reason = exc.reason
+        except Exception as exc:  # noqa: BLE001 - e.g. a validator's RecursionError
+            reason = f"message could not be read: {describe(exc)}"
+        await self.dead_letter(reason, m.raw, m.key, m.topic, m.partition, m.offset, None)
+        return None
 
     async def handle_batch(self, messages: list[Message]) -> None:
         """Process many messages with a few round trips; never raises for a bad message.
@@ -183,12 +219,10 @@ class Agent:
             return
         parsed: dict[str, tuple[Record, CloudEvent, Message]] = {}
         for m in messages:
-            try:
-                record, event = parse(m.raw, self.accepted)
-            except InvalidMessage as exc:
-                await self.dead_letter(exc.reason, m.raw, m.key, m.topic, m.partition,
-                                       m.offset, None)
+            read = await self._read(m)
+            if read is None:
                 continue
+            record, event = read
             parsed.setdefault(event.id, (record, event, m))  # a command twice: once
         if not parsed:
             return
@@ -240,7 +274,25 @@ class Agent:
             raw = CloudEvent.from_dict(doc).to_json()
             await self.send(record.topic.name(self.prefix), doc["subject"].encode(), raw)
 
-    async def _with_retries(self, attempt: Callable[[], Awaitable[None]], bound) -> None:
+    async def send_unsent(self, older_than_s: float = 5.0) -> int:
+        """Send the events of commands applied at least ``older_than_s`` ago but never marked
+        sent (a worker that died between recording and sending); answers how many commands.
+
+        Runs from a timer in every worker, so events do not wait for the command to be
+        redelivered. Two sweepers, or a sweeper and the handler, may send the same events
+        twice; they keep their ids, and consumers deduplicate by id.
+        """
+        if self.inbox is None:
+            return 0
+        unsent = await self.inbox.find_unsent(older_than_s)
+        for doc in unsent:
+            await self._send_all(doc["events"])
+            await self.inbox.mark_sent(doc["_id"])
+            log.info("outbox_swept", agent=self.name, command_id=doc["_id"],
+                     events=len(doc["events"]))
+        return len(unsent)
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], bound) -> T:
         for n in range(10**9):
             try:
                 return await attempt()
@@ -248,27 +300,50 @@ class Agent:
                 if not is_transient(exc):
                     raise
                 delay = RETRY_DELAYS[min(n, len(RETRY_DELAYS) - 1)]
-                bound.warning("store_unavailable_retrying", error=repr(exc), delay_s=delay)
+                bound.warning("dependency_unavailable_retrying", error=describe(exc),
+                              delay_s=delay, attempt=n + 1)
                 await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def dead_letter(self, reason: str, raw: bytes | None, key: bytes | None, topic: str,
                           partition: int, offset: int, original_id: str | None) -> None:
-        """Put a message the agent cannot accept on ``picasso.deadletter`` with ``reason``."""
-        text_key = key.decode("utf-8", "replace") if key is not None else None
-        data = {
-            "reason": reason,
-            "agent": self.name,
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": text_key,
-            "payload": (raw or b"").decode("utf-8", "replace"),
-            "original_id": original_id,
-        }
+        """Put a message the agent cannot accept on ``picasso.deadletter`` with ``reason``.
+
+        The letter always fits: a huge payload is cut to an excerpt, with the whole one's
+        size and digest. Sending is retried while the broker is away, so the message is
+        acknowledged only once its letter is on the topic.
+        """
+        data = dead_letter_data(self.name, reason, raw, key, topic, partition, offset,
+                                original_id)
         letter = CloudEvent(
-            type=MESSAGE_REJECTED.type, subject=text_key or "", data=data, source=SOURCE,
+            type=MESSAGE_REJECTED.type, subject=data["key"] or "", data=data, source=SOURCE,
             id=f"{topic}/{partition}/{offset}",
         )
         log.warning("dead_lettered", agent=self.name, topic=topic, partition=partition,
-                    offset=offset, reason=reason)
-        await self.send(DEADLETTER.name(self.prefix), key or b"", letter.to_json())
+                    offset=offset, reason=reason[:500])
+        bound = log.bind(agent=self.name, topic=topic, partition=partition, offset=offset)
+        body = letter.to_json()
+        await self._with_retries(
+            lambda: self.send(DEADLETTER.name(self.prefix), (key or b"")[:KEY_EXCERPT_BYTES],
+                              body), bound)
+
+
+def dead_letter_data(agent: str, reason: str, raw: bytes | None, key: bytes | None, topic: str,
+                     partition: int, offset: int, original_id: str | None) -> dict:
+    """The body of a dead letter, bounded in size whatever the message was."""
+    payload = raw or b""
+    excerpt = payload[:PAYLOAD_EXCERPT_BYTES]
+    short_key = key[:KEY_EXCERPT_BYTES] if key is not None else None
+    return {
+        "reason": reason[:4000],
+        "agent": agent,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": short_key.decode("utf-8", "replace") if short_key is not None else None,
+        "payload": excerpt.decode("utf-8", "replace"),
+        "payload_bytes": len(payload),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "payload_truncated": len(excerpt) < len(payload),
+        "original_id": original_id,
+    }

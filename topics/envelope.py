@@ -92,6 +92,8 @@ def decode(raw: bytes | str | None) -> dict[str, Any]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidMessage(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidMessage("JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise InvalidMessage("not a JSON object")
     return doc

@@ -5,15 +5,19 @@ Sending is captured in a list here; the e2e tests cover the same path through th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
+import pymysql
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from agents.runtime import Agent, Inbox, Message, Rejected
 from picasso.settings import Settings
-from topics.envelope import CloudEvent
+from topics.deadletter import PAYLOAD_EXCERPT_BYTES
+from topics.envelope import CloudEvent, utc_now
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED
 
 
@@ -151,3 +155,89 @@ async def test_a_batch_with_a_defect_isolates_the_message_at_fault(db) -> None:
                               Message(buggy.to_json(), b"buggy", "t.c", 0, 2)])
     topics = [(t, json.loads(v)["subject"]) for t, _, v in sent]
     assert topics == [("t.picasso.reactions.events", "good"), ("t.picasso.deadletter", "buggy")]
+
+
+async def test_a_message_nested_too_deeply_is_dead_lettered_alone(db) -> None:
+    """Deep nesting makes the JSON decoder raise RecursionError; the batch goes on."""
+    async def batch(commands):
+        return [[c.caused(PICTURE_LIKED.type, {**c.data, "like_count": 1}, "/t")]
+                for _, c in commands]
+
+    agent, sent = make_agent(db, None)
+    agent.batch_handler = batch
+    deep = b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    good = like("after-the-deep-one")
+    await agent.handle_batch([Message(deep, b"k", "t.c", 0, 1),
+                              Message(good.to_json(), b"k", "t.c", 0, 2)])
+    letters = [json.loads(v)["data"] for t, _, v in sent if t == "t.picasso.deadletter"]
+    assert [(d["offset"], d["reason"]) for d in letters] == [(1, "JSON nested too deeply")]
+    liked = [json.loads(v)["subject"] for t, _, v in sent if t == "t.picasso.reactions.events"]
+    assert liked == ["after-the-deep-one"]
+
+
+async def test_a_huge_message_gets_a_dead_letter_of_bounded_size(db) -> None:
+    agent, sent = make_agent(db, None)
+    huge = b"x" * (3 * PAYLOAD_EXCERPT_BYTES + 17)
+    await agent.handle(huge, b"k" * 5000, "t.c", 0, 7)
+    [(topic, key, value)] = sent
+    letter = json.loads(value)["data"]
+    assert topic == "t.picasso.deadletter" and len(key) == 1024
+    assert letter["payload"] == "x" * PAYLOAD_EXCERPT_BYTES and letter["payload_truncated"]
+    assert letter["payload_bytes"] == len(huge)
+    assert letter["payload_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert len(value) < PAYLOAD_EXCERPT_BYTES + 4096
+
+
+async def test_a_dead_letter_waits_for_the_broker_instead_of_being_dropped(db) -> None:
+    """Sending the letter fails while the broker is away; the agent retries until it goes."""
+    attempts: list[int] = []
+    sent: list[bytes] = []
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise KafkaConnectionError("broker away")
+        sent.append(value)
+
+    agent = Agent("reactions", [LIKE_PICTURE], None, send, "t.", Inbox(db["processed"]))
+    await agent.handle(b"{not json", b"k", "t.c", 0, 1)
+    assert len(attempts) == 3 and len(sent) == 1
+
+
+async def test_a_dependency_down_is_retried_and_a_permanent_error_is_not(db) -> None:
+    """A MariaDB connection error (transient) is retried until the command goes through;
+    a programming error (permanent) dead-letters at once."""
+    calls: list[str] = []
+
+    async def handler(record, command):
+        calls.append(command.subject)
+        if command.subject == "flaky" and calls.count("flaky") < 3:
+            raise pymysql.err.OperationalError(2003, "Can't connect to MySQL server")
+        if command.subject == "broken":
+            raise pymysql.err.ProgrammingError(1064, "syntax error")
+        return [command.caused(PICTURE_LIKED.type, {**command.data, "like_count": 1}, "/t")]
+
+    agent, sent = make_agent(db, handler)
+    await agent.handle(like("flaky").to_json(), b"flaky", "t.c", 0, 1)
+    await agent.handle(like("broken").to_json(), b"broken", "t.c", 0, 2)
+    assert calls == ["flaky", "flaky", "flaky", "broken"]
+    outcome = [(t.rsplit(".", 1)[-1], json.loads(v)["subject"]) for t, _, v in sent]
+    assert outcome == [("events", "flaky"), ("deadletter", "broken")]
+
+
+async def test_the_sweeper_sends_events_recorded_but_never_sent(db) -> None:
+    """A worker died after recording a command's events and before sending them; the
+    sweeper sends them without waiting for a redelivery, once they are old enough."""
+    agent, sent = make_agent(db, None)
+    await agent.inbox.ensure_indexes()
+    stale, fresh = like("stale"), like("fresh")
+    for command, applied_at in ((stale, "2026-01-01T00:00:00.000Z"), (fresh, utc_now())):
+        event = command.caused(PICTURE_LIKED.type, {**command.data, "like_count": 1}, "/t")
+        await db["processed"].insert_one({
+            "_id": command.id, "subject": command.subject, "type": command.type,
+            "events": [event.to_dict()], "sent": False, "applied_at": applied_at})
+    assert await agent.send_unsent(older_than_s=5.0) == 1
+    assert [json.loads(v)["subject"] for _, _, v in sent] == ["stale"]
+    assert (await db["processed"].find_one({"_id": stale.id}))["sent"] is True
+    assert (await db["processed"].find_one({"_id": fresh.id}))["sent"] is False
+    assert await agent.send_unsent(older_than_s=5.0) == 0
