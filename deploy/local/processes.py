@@ -49,6 +49,9 @@ class Process:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, cwd=self.cwd,
+                # Its own session: a Ctrl-C in the launcher's terminal reaches the launcher
+                # only, which then stops the edges, drains and stops the workers in order.
+                start_new_session=True,
             )
 
     def running(self) -> bool:
@@ -121,11 +124,19 @@ class Edge(Process):
         try:
             with urllib.request.urlopen(f"{self.url}/readyz", timeout=5) as answer:
                 return answer.status == 200
-        except (urllib.error.URLError, OSError):
+        except urllib.error.HTTPError as exc:
+            self.last_answer = exc.read().decode("utf-8", "replace")[:500]
+            return False
+        except (urllib.error.URLError, OSError) as exc:
+            self.last_answer = repr(exc)
             return False
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        self.wait_until(self._ready, timeout, "ready")
+        self.last_answer = ""
+        try:
+            self.wait_until(self._ready, timeout, "ready")
+        except ProcessError as exc:
+            raise ProcessError(f"{exc}\nlast /readyz answer: {self.last_answer}") from None
 
 
 def child_env(base: Mapping[str, str]) -> dict[str, str]:

@@ -3,7 +3,12 @@
 Starts the embedded stack (Tansu, SecantusDB, MariaDB, the Firebase Auth emulator,
 localstripe, an SMTP server keeping mail in a Maildir; pictures in a plain directory), then
 ``WORKERS`` Faust workers and ``EDGES`` edge processes sharing one port, prints where
-everything is, and on Ctrl-C or SIGTERM stops every process it started, by pid, and waits
+everything is, and keeps them running: a server, worker or edge that dies is started again
+(:mod:`deploy.local.supervisor`) and the others go on.
+
+On Ctrl-C or SIGTERM it stops the edges first (nothing new is accepted), waits up to
+``DRAIN_TIMEOUT_S`` (30 s) until the workers have applied every command already accepted
+(a second Ctrl-C stops at once), then stops the workers and the servers, by pid, and waits
 for each.
 """
 
@@ -11,16 +16,27 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Mapping
 
-from deploy.local.processes import Edge, ProcessError, Worker, child_env
+from deploy.local.processes import BIN, Edge, ProcessError, Worker, child_env
 from deploy.local.stack import Stack, StackError
+from deploy.local.supervisor import Supervisor
 from picasso.settings import LOCAL_PORTS, Settings
 
 RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp")
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, str(default))
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number of seconds, not {value!r}") from None
 
 
 def _count(name: str) -> int:
@@ -33,18 +49,27 @@ def _count(name: str) -> int:
 def main() -> int:
     data_dir = Path(os.environ.get("PICASSO_DATA_DIR") or "data").absolute()
     workers_wanted, edges_wanted = _count("WORKERS"), _count("EDGES")
+    drain_timeout = _seconds("DRAIN_TIMEOUT_S", 30.0)
     stopping = threading.Event()
+    hurry = threading.Event()  # a second Ctrl-C: stop without draining
 
     def on_signal(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            hurry.set()
+            return
         stopping.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     began = time.monotonic()
     edge_port = int(os.environ.get("EDGE_PORT", LOCAL_PORTS["edge"]))
     stack = Stack(data_dir, services=RUN_SERVICES, log=lambda line: print(line, flush=True),
                   stripe_webhook_url=f"http://127.0.0.1:{edge_port}/api/v1/webhooks/stripe")
-    processes: list[Worker | Edge] = []
+    workers: list[Worker] = []
+    edges: list[Edge] = []
+    supervisor: Supervisor | None = None
+    env: dict[str, str] = {}
     try:
         stack.start()
         env = child_env({
@@ -57,22 +82,23 @@ def main() -> int:
                                               f"http://127.0.0.1:{edge_port}"),
         })
         logs = data_dir / "logs"
-        processes += [
+        workers += [
             Worker(f"worker-{n}", env, logs / f"worker-{n}.log", data_dir / "faust" / str(n))
             for n in range(1, workers_wanted + 1)
         ]
-        processes += [Edge(f"edge-{n}", env, logs / f"edge-{n}.log")
-                      for n in range(1, edges_wanted + 1)]
-        for process in processes:
+        edges += [Edge(f"edge-{n}", env, logs / f"edge-{n}.log")
+                  for n in range(1, edges_wanted + 1)]
+        for process in [*workers, *edges]:
             process.start()
-        for process in processes:
+        for process in [*workers, *edges]:
             process.wait_ready()
         settings = Settings.from_env(env)
-        print(_summary(settings, stack, processes, time.monotonic() - began), flush=True)
+        supervisor = Supervisor(stack, [*workers, *edges], settings,
+                                log=lambda line: print(line, flush=True))
+        print(_summary(settings, stack, [*workers, *edges], time.monotonic() - began),
+              flush=True)
         while not stopping.is_set():
-            for process in processes:
-                if not process.running():
-                    raise ProcessError(f"{process.name} exited:\n{process.tail()}")
+            supervisor.tick()
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\npicasso: stopping …", flush=True)
@@ -80,13 +106,63 @@ def main() -> int:
         print(f"picasso: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
+        stopping.set()
+        for edge in edges:  # nothing new is accepted from here on
+            if supervisor is not None:
+                supervisor.unwatch(edge.name)
+            edge.stop()
+        if supervisor is not None and not hurry.is_set():
+            _drain(env, supervisor, hurry, drain_timeout)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stop itself is not cut short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for process in reversed(processes):
-            process.stop()
+        for worker in workers:
+            worker.stop()
         stack.stop()
+        if supervisor is not None and supervisor.restarts:
+            counts = ", ".join(f"{name} {n}x" for name, n in supervisor.restarts.items())
+            print(f"picasso: restarted while running: {counts}", flush=True)
         print("picasso: stopped", flush=True)
     return 0
+
+
+def _drain(env: Mapping[str, str], supervisor: Supervisor, hurry: threading.Event,
+           timeout: float) -> None:
+    """Wait until the workers have applied what the edges accepted, at most ``timeout``.
+
+    The workers keep running (and are restarted if they die) meanwhile; a second Ctrl-C
+    stops waiting."""
+    print(f"picasso: waiting up to {timeout:.0f}s until every accepted command is applied "
+          "(Ctrl-C again to stop now) …", flush=True)
+    argv = [str(BIN / "faust"), "-A", "agents.app", "lag", "--wait", str(timeout)]
+    with subprocess.Popen(argv, env=dict(env), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                          start_new_session=True) as lag:
+        lines: list[str] = []
+        reader = threading.Thread(target=_echo_lag, args=(lag.stdout, lines), daemon=True)
+        reader.start()
+        while lag.poll() is None:
+            if hurry.is_set():
+                lag.terminate()
+                print("picasso: stopping without waiting for the rest", flush=True)
+                break
+            supervisor.tick()
+            time.sleep(0.2)
+        lag.wait()
+        reader.join(timeout=2)
+    if lag.returncode == 0:
+        print("picasso: every accepted command is applied", flush=True)
+    elif not hurry.is_set():
+        last = lines[-1] if lines else "no answer from the broker"
+        print(f"picasso: stopping with work left ({last}); the broker keeps it in memory "
+              "only, so it is lost (README, \"Reliability\")", flush=True)
+
+
+def _echo_lag(stream, lines: list[str]) -> None:
+    for raw in stream:
+        line = raw.decode("utf-8", "replace").rstrip()
+        if line.startswith("lag: "):
+            lines.append(line)
+            print(f"picasso: {line[5:]}", flush=True)
 
 
 def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) -> str:

@@ -674,6 +674,12 @@ class Stack:
         # The emulator takes its address from firebase.json only: write this run's copy.
         config = json.loads((FIREBASE_DIR / "firebase.json").read_text())
         config["emulators"]["auth"].update(host=HOST, port=port)
+        # Its hub and log server would take 4400 and 4500 (or the next free ones); two
+        # stacks starting at once (tests beside `make run`) then race for them and one
+        # emulator dies after saying it is ready. Free ports of their own avoid the race.
+        helper_ports = free_ports(["hub", "logging"])
+        config["emulators"]["hub"].update(host=HOST, port=helper_ports["hub"])
+        config["emulators"]["logging"].update(host=HOST, port=helper_ports["logging"])
         config_path = workdir / "firebase.json"
         config_path.write_text(json.dumps(config, indent=2) + "\n")
         tmp = workdir / "tmp"

@@ -1,0 +1,252 @@
+"""Crashes under load, kept running by ``make run``'s supervisor, with exact outcomes.
+
+Each test runs its own broker (a one-server stack) so that killing it does not disturb the
+other tests, and its own worker and edge on it; the session's MongoDB, MariaDB, Firebase
+emulator and the rest are shared. The supervisor is the one ``make run`` uses
+(:class:`deploy.local.supervisor.Supervisor`), ticking in a thread as the launcher does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from deploy.local.processes import BIN, Edge, Worker
+from deploy.local.stack import Stack, free_ports
+from deploy.local.supervisor import Supervisor
+from picasso.kafka import ensure_topics
+from picasso.mongo import LIKE_COUNTS, LIKES
+from picasso.settings import Settings
+from tests.helpers import Api, User, jpeg_with_gps, produce
+from topics import REACTIONS_COMMANDS
+from topics.envelope import CloudEvent
+from topics.reactions import LIKE_PICTURE
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class System:
+    """A broker of its own, one worker and one edge on it, and the supervisor over them."""
+
+    broker: Stack
+    worker: Worker
+    edge: Edge
+    supervisor: Supervisor
+    settings: Settings
+    env: dict[str, str]
+    log: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def own_system(stack: Stack, system_env: dict[str, str], tmp_path: Path) -> Iterator[System]:
+    run = uuid.uuid4().hex[:8]
+    log: list[str] = []
+    broker = Stack(tmp_path / "broker", ports=free_ports(["kafka"]), services=["kafka"],
+                   log=log.append)
+    broker.start()
+    env = {**system_env, **broker.env(), "PICASSO_DATA_DIR": system_env["PICASSO_DATA_DIR"],
+           "PICASSO_APP_ID": f"picasso-sup-{run}", "MONGODB_DATABASE": f"sup_{run}",
+           "EDGE_PORT": str(free_ports(["edge"])["edge"])}
+    settings = Settings.from_env(env)
+    asyncio.run(ensure_topics(settings))
+    worker = Worker(f"sup-worker-{run}", env, tmp_path / "worker.log", tmp_path / "faust")
+    edge = Edge(f"sup-edge-{run}", env, tmp_path / "edge.log")
+    supervisor = Supervisor(broker, [worker, edge], settings, log=log.append)
+    stop = threading.Event()
+
+    def supervise() -> None:
+        while not stop.is_set():
+            supervisor.tick()
+            stop.wait(0.2)
+
+    watching = threading.Thread(target=supervise, daemon=True)
+    try:
+        worker.start()
+        edge.start()
+        worker.wait_ready()
+        edge.wait_ready()
+        watching.start()
+        yield System(broker, worker, edge, supervisor, settings, env, log)
+    finally:
+        stop.set()
+        if watching.is_alive():
+            watching.join()
+        edge.stop()
+        worker.stop()
+        broker.stop()
+        asyncio.run(_drop(settings))
+
+
+async def _drop(settings: Settings) -> None:
+    client = AsyncIOMotorClient(settings.mongodb_url)
+    await client.drop_database(settings.mongodb_database)
+
+
+async def _likers_and_pictures(api: Api, users: int, pictures: int) -> tuple[list[User],
+                                                                             list[str]]:
+    owner = await api.register("Owner")
+    made = [await api.published(owner, jpeg_with_gps(64 + n, 48)) for n in range(pictures)]
+    likers = await asyncio.gather(*(api.register(f"Liker{n}") for n in range(users)))
+    return list(likers), [p["picture_id"] for p in made]
+
+
+async def _like(api: Api, user: User, picture_id: str) -> int:
+    status, _, _ = await api.call("PUT", f"/api/v1/pictures/{picture_id}/like", user=user)
+    return status
+
+
+async def _counts(settings: Settings, pictures: list[str]) -> tuple[dict, dict]:
+    db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
+    counts = {d["_id"]: d["like_count"]
+              async for d in db[LIKE_COUNTS].find({"_id": {"$in": pictures}})}
+    docs: dict[str, set[str]] = {p: set() for p in pictures}
+    async for like in db[LIKES].find({"picture_id": {"$in": pictures}}):
+        docs[like["picture_id"]].add(like["user_id"])
+    return counts, docs
+
+
+async def _until(check, timeout_s: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.25)
+    return await check()
+
+
+async def test_a_worker_killed_in_a_like_storm_is_restarted_and_every_accepted_like_counts(
+        own_system: System) -> None:
+    s = own_system
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, s.edge.url)
+        likers, pictures = await _likers_and_pictures(api, users=40, pictures=5)
+        storm = [(u, p) for u in likers for p in pictures]
+        random.Random(3).shuffle(storm)
+        accepted: list[tuple[User, str]] = []
+        gate = asyncio.Semaphore(16)
+        killed = asyncio.Event()
+
+        async def like(user: User, picture_id: str) -> None:
+            async with gate:
+                if await _like(api, user, picture_id) == 202:
+                    accepted.append((user, picture_id))
+                if len(accepted) >= len(storm) // 2 and not killed.is_set():
+                    killed.set()
+                    s.worker.kill()  # SIGKILL halfway through the storm
+
+        await asyncio.gather(*(like(u, p) for u, p in storm))
+        assert killed.is_set()
+        # The edge kept accepting while the worker was down: every like was accepted.
+        assert len(accepted) == len(storm)
+        expected = {p: {u.user_id for u, q in accepted if q == p} for p in pictures}
+
+        async def all_applied() -> bool:
+            counts, docs = await _counts(s.settings, pictures)
+            return docs == expected and counts == {p: len(v) for p, v in expected.items()}
+
+        assert await _until(all_applied, 90), await _counts(s.settings, pictures)
+    assert s.supervisor.restarts == {s.worker.name: 1}
+    assert any("was killed by signal 9" in line for line in s.log), s.log
+    # Nothing is pending: the drain `make run` does on Ctrl-C finds the work all applied.
+    lag = await asyncio.create_subprocess_exec(
+        str(BIN / "faust"), "-A", "agents.app", "lag", "--wait", "30", env=s.env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(lag.communicate(), 90)
+    assert lag.returncode == 0, out.decode()
+    assert "lag: 0 accepted message(s) not applied yet" in out.decode()
+
+
+async def test_the_broker_killed_with_commands_in_flight_comes_back_and_counts_stay_exact(
+        own_system: System) -> None:
+    s = own_system
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, s.edge.url)
+        likers, pictures = await _likers_and_pictures(api, users=30, pictures=4)
+        storm = [(u, p) for u in likers for p in pictures]
+        random.Random(5).shuffle(storm)
+        before, after = storm[: len(storm) // 2], storm[len(storm) // 2:]
+        statuses: list[int] = []
+        gate = asyncio.Semaphore(16)
+
+        async def like(user: User, picture_id: str) -> int:
+            async with gate:
+                status = await _like(api, user, picture_id)
+                statuses.append(status)
+                return status
+
+        # Half the storm in flight while the broker is killed.
+        first = asyncio.gather(*(like(u, p) for u, p in before))
+        await asyncio.sleep(0.3)
+        s.broker.kill_service("kafka")
+        await first
+
+        async def broker_back() -> bool:
+            return s.broker.running("kafka") and s.supervisor.restarts.get("kafka") == 1
+
+        assert await _until(broker_back, 30), s.log
+        # The rest after it is back; the edge answers 503 until its producer reconnects,
+        # and a client tries again, as API.md says for 503.
+        accepted_after: list[tuple[User, str]] = []
+        for user, picture_id in after:
+            for _ in range(60):
+                status = await like(user, picture_id)
+                if status == 202:
+                    accepted_after.append((user, picture_id))
+                    break
+                assert status == 503, status
+                await asyncio.sleep(0.5)
+        assert len(accepted_after) == len(after)
+        assert set(statuses) <= {202, 503}
+
+        must = {p: {u.user_id for u, q in accepted_after if q == p} for p in pictures}
+        may = {p: {u.user_id for u, q in before if q == p} for p in pictures}
+
+        async def settled() -> bool:
+            counts, docs = await _counts(s.settings, pictures)
+            return all(must[p] <= docs[p] for p in pictures)
+
+        assert await _until(settled, 90), await _counts(s.settings, pictures)
+        counts, docs = await _counts(s.settings, pictures)
+        for p in pictures:
+            # Exact: the count is the number of distinct likers, and only real likers count.
+            assert counts.get(p, 0) == len(docs[p])
+            assert docs[p] <= must[p] | may[p]
+    # The worker and the edge found the new broker by themselves: neither was restarted.
+    assert s.supervisor.restarts == {"kafka": 1}
+    assert s.worker.running() and s.edge.running()
+
+
+async def test_lag_counts_accepted_commands_no_worker_has_applied(
+        system_env: dict[str, str], tmp_path: Path) -> None:
+    """With no worker running, the drain check sees every accepted command as pending."""
+    broker = Stack(tmp_path / "broker", ports=free_ports(["kafka"]), services=["kafka"],
+                   log=lambda line: None)
+    broker.start()
+    try:
+        env = {**system_env, "KAFKA_BOOTSTRAP": broker.env()["KAFKA_BOOTSTRAP"],
+               "PICASSO_APP_ID": f"picasso-lag-{uuid.uuid4().hex[:8]}"}
+        settings = Settings.from_env(env)
+        await ensure_topics(settings)
+        topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
+        likes = [CloudEvent(type=LIKE_PICTURE.type, subject="p", source="/tests",
+                            data={"picture_id": "p", "user_id": f"u{n}"}) for n in range(5)]
+        for like in likes:
+            await produce(settings.kafka_bootstrap, topic, like.to_json(), b"p")
+        lag = await asyncio.create_subprocess_exec(
+            str(BIN / "faust"), "-A", "agents.app", "lag", "--wait", "2", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(lag.communicate(), 60)
+    finally:
+        broker.stop()
+    assert lag.returncode == 1, out.decode()
+    assert f"lag: 5 accepted message(s) not applied yet: {topic}[" in out.decode()
