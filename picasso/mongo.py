@@ -16,7 +16,9 @@ USERS = "users"  # users projection
 PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
-MAIL_DELIVERIES = "mail_deliveries"  # mail: one document per (event, kind of mail) sent
+# mail: one document per (event, kind of mail): its status, what is needed to write it
+# again, and ``due_at``, when the sweeper next acts on it (retry, lease, give up).
+MAIL_DELIVERIES = "mail_deliveries"
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

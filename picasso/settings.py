@@ -42,6 +42,18 @@ def _tristate(environ: Mapping[str, str], name: str) -> bool | None:
     raise ValueError(f"{name} must be true, false or auto, not {value!r}")
 
 
+def _seconds_list(environ: Mapping[str, str], name: str,
+                  default: tuple[float, ...]) -> tuple[float, ...]:
+    """A comma-separated list of seconds, e.g. ``1,5,30``; at least one, none negative."""
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    seconds = tuple(float(part) for part in value.split(",") if part.strip())
+    if not seconds or min(seconds) < 0:
+        raise ValueError(f"{name} must be a comma-separated list of seconds, not {value!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where every part of Picasso is and how it behaves; built by :meth:`from_env`."""
@@ -85,7 +97,21 @@ class Settings:
     smtp_starttls: bool | None = None  # None: use STARTTLS when the relay offers it
     smtp_timeout_s: float = 30.0
     mail_from: str = "Picasso <no-reply@picasso.local>"
-    mail_user_wait_s: float = 30.0
+    # Mail that could not go yet waits in ``mail_deliveries`` with a due time, outside the
+    # stream; a sweeper on every worker sends it when it is due (README, "Mail").
+    # Waits after the 1st, 2nd, … attempt that got a 4xx or found the relay unreachable;
+    # the last one repeats. Given up (``failed``, with the last reply) once the next try
+    # would come later than MAIL_RETRY_FOR_S after the first attempt.
+    mail_retry_delays_s: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0)
+    mail_retry_for_s: float = 24 * 3600.0
+    # How long a mail for a user the mail agent has not heard of waits for their
+    # UserRegistered before it goes to the dead letters (replayable from there).
+    mail_user_wait_s: float = 24 * 3600.0
+    # How often each worker looks for mail that is due.
+    mail_sweep_interval_s: float = 1.0
+    # How long a worker holds a delivery it is sending; past that, another worker may take
+    # it over (the first one died). A send is cut off at half of it.
+    mail_send_lease_s: float = 120.0
     max_upload_bytes: int = 50 * 1024 * 1024
     log_format: str = "console"
     log_level: str = "info"
@@ -141,7 +167,12 @@ class Settings:
             smtp_starttls=_tristate(e, "SMTP_STARTTLS"),
             smtp_timeout_s=float(_env(e, "SMTP_TIMEOUT_S", str(d.smtp_timeout_s))),
             mail_from=_env(e, "MAIL_FROM", d.mail_from),
+            mail_retry_delays_s=_seconds_list(e, "MAIL_RETRY_DELAYS_S", d.mail_retry_delays_s),
+            mail_retry_for_s=float(_env(e, "MAIL_RETRY_FOR_S", str(d.mail_retry_for_s))),
             mail_user_wait_s=float(_env(e, "MAIL_USER_WAIT_S", str(d.mail_user_wait_s))),
+            mail_sweep_interval_s=float(_env(e, "MAIL_SWEEP_INTERVAL_S",
+                                             str(d.mail_sweep_interval_s))),
+            mail_send_lease_s=float(_env(e, "MAIL_SEND_LEASE_S", str(d.mail_send_lease_s))),
             max_upload_bytes=int(_env(e, "MAX_UPLOAD_BYTES", str(d.max_upload_bytes))),
             log_format=_env(e, "LOG_FORMAT", "json" if production else d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),

@@ -3,21 +3,30 @@
 One Faust agent per topic, all sharing one :class:`~agents.mail.logic.Mailer`. Every record
 type of those topics is accepted (the ones mail has nothing to say about are ignored), so
 that only messages that do not parse go to the dead letters.
+
+Mail that cannot go at once waits in its delivery document; a timer on every worker sweeps
+what is due (:meth:`~agents.mail.logic.Mailer.sweep`), outside the streams.
 """
 
 from __future__ import annotations
 
 import faust
+import structlog
 
 from agents.app import app, consume, faust_topic, opened_once, resources, send, settings
 from agents.mail.logic import Mailer
 from agents.runtime import Agent
+from picasso.failures import is_transient
 from topics import PICTURES_EVENTS, PURCHASES_EVENTS, USERS_EVENTS, Topic
 from topics.registry import RECORDS
 
+log = structlog.get_logger()
+
 
 async def _open() -> Mailer:
-    return Mailer.from_settings((await resources()).db, settings)
+    mailer = Mailer.from_settings((await resources()).db, settings, send)
+    await mailer.ensure_indexes()
+    return mailer
 
 
 _mailer = opened_once(_open)
@@ -44,3 +53,15 @@ async def mail_pictures(stream: faust.StreamT) -> None:
 @app.agent(faust_topic(PURCHASES_EVENTS), name="mail-purchases")
 async def mail_purchases(stream: faust.StreamT) -> None:
     await _run(stream, PURCHASES_EVENTS)
+
+
+@app.timer(interval=settings.mail_sweep_interval_s, name="mail-sweeper")
+async def mail_sweeper() -> None:
+    """Send the mail that is due: retries, and mail whose recipient became known."""
+    try:
+        await (await _mailer()).sweep()
+    except Exception as exc:  # the timer must outlive any one pass; the next one retries
+        if is_transient(exc):
+            log.warning("mail_sweep_interrupted", error=repr(exc))
+        else:
+            log.exception("mail_sweep_failed")

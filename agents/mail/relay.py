@@ -1,10 +1,11 @@
 """Handing a message to the SMTP relay (aiosmtplib), and what its answer means.
 
 Three outcomes besides success: the relay refused this message for now (a 4xx reply:
-:class:`SmtpRefused` with ``temporary``), refused it for good (5xx: not ``temporary``), or
-could not be used at all (no connection, a dropped one, a login or TLS refused:
-:class:`RelayUnavailable`, an ``OSError`` so the agent runtime retries it like any store
-that is down).
+:class:`SmtpRefused`), refused it for good (a 5xx: :class:`SmtpRefused` too), or could not
+be used at all (no connection, a dropped one, a login or TLS refused:
+:class:`RelayUnavailable`). Which of them are worth trying again is decided by
+:func:`picasso.failures.is_transient`, as for every other dependency: 4xx replies and an
+unavailable relay are, 5xx replies are not.
 """
 
 from __future__ import annotations
@@ -28,18 +29,19 @@ def wire_bytes(message: EmailMessage) -> bytes:
     return message.as_bytes(policy=WIRE_POLICY)
 
 
-class SmtpRefused(Exception):
-    """The relay answered with an error code for this message."""
+class SmtpRefused(aiosmtplib.SMTPResponseException):
+    """The relay answered with an error code for this message.
+
+    An aiosmtplib response error, so that :func:`picasso.failures.is_transient` classifies
+    it by its code like any other SMTP reply.
+    """
 
     def __init__(self, code: int, text: str) -> None:
-        super().__init__(f"{code} {text}".strip())
-        self.code = code
+        super().__init__(code, text)
         self.text = text
 
-    @property
-    def temporary(self) -> bool:
-        """A 4xx reply: the same message may be accepted later."""
-        return 400 <= self.code < 500
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
 
 
 class RelayUnavailable(ConnectionError):

@@ -19,8 +19,9 @@ from picasso.mongo import MAIL_DELIVERIES, MAIL_USERS
 from picasso.settings import Settings
 from tests.e2e.test_purchases import settled
 from tests.helpers import Api, User, jpeg_with_gps, produce
-from topics import USERS_EVENTS
+from topics import PICTURES_EVENTS, USERS_EVENTS
 from topics.envelope import CloudEvent
+from topics.pictures import PICTURE_PUBLISHED
 from topics.users import USER_REGISTERED, USER_UPDATED
 
 WAIT_S = 20.0  # how long a mail may take to arrive before a test gives up on it
@@ -48,9 +49,10 @@ def mails_to(maildir: Path, address: str) -> list[EmailMessage]:
     return sorted(found, key=lambda m: m["Date"].datetime)
 
 
-async def wait_for_mails(maildir: Path, address: str, kinds: set[str]) -> dict[str, list]:
+async def wait_for_mails(maildir: Path, address: str, kinds: set[str],
+                         wait_s: float = WAIT_S) -> dict[str, list]:
     """The mails to ``address`` by kind, once every kind in ``kinds`` has arrived."""
-    deadline = asyncio.get_running_loop().time() + WAIT_S
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         by_kind: dict[str, list[EmailMessage]] = {}
         for message in mails_to(maildir, address):
@@ -191,3 +193,51 @@ async def test_the_same_event_produced_twice_sends_one_mail(stack, settings: Set
     assert [m["Subject"] for m in mails] == ["Welcome to Picasso, Eve"]
     record = await db[MAIL_DELIVERIES].find_one({"_id": f"{registered.id}/welcome"})
     assert record["status"] == "sent" and record["attempts"] == 1
+
+
+async def test_mail_waits_while_the_relay_is_down_and_goes_once_it_is_back(
+        api: Api, stack, db) -> None:
+    stack.stop_service("smtp")
+    try:
+        fay = await api.register("Fay")
+
+        async def parked() -> bool:
+            found = await db[MAIL_DELIVERIES].find_one({"kind": "welcome",
+                                                        "user_id": fay.user_id})
+            return found is not None and found["status"] == "waiting"
+        await wait_until(parked, "Fay's welcome mail waits for the relay")
+    finally:
+        stack.start_service("smtp")
+    # The worker's sweeper sends it on the default schedule (1, 5, 30 s after the tries).
+    mails = await wait_for_mails(stack.maildir, fay.email, {"welcome"}, wait_s=60.0)
+    assert len(mails["welcome"]) == 1
+    record = await db[MAIL_DELIVERIES].find_one({"kind": "welcome", "user_id": fay.user_id})
+    assert record["status"] == "sent" and record["attempts"] >= 2
+    assert mails["welcome"][0]["Message-ID"] == record["message_id"]
+
+
+async def test_mail_for_a_user_registered_later_goes_when_they_are(
+        stack, settings: Settings, db, system: str) -> None:
+    user_id = f"ext-{uuid.uuid4().hex[:12]}"
+    address = f"{user_id}@example.com"
+    picture_id = uuid.uuid4().hex
+    live = CloudEvent(type=PICTURE_PUBLISHED.type, subject=picture_id, source="/elsewhere",
+                      data={"picture_id": picture_id, "owner_id": user_id, "currency": "usd",
+                            "title": "Before anyone knew", "description": "",
+                            "price_cents": 500, "tags": [], "width": 10, "height": 10,
+                            "format": "jpeg", "original_key": "o", "thumbnail_key": "t",
+                            "preview_key": "p", "created_at": "2026-01-01T00:00:00Z"})
+    await produce(settings.kafka_bootstrap, PICTURES_EVENTS.name(settings.topic_prefix),
+                  live.to_json(), picture_id.encode())
+
+    async def waiting() -> bool:
+        found = await db[MAIL_DELIVERIES].find_one({"_id": f"{live.id}/picture_published"})
+        return found is not None and found["status"] == "waiting_for_user"
+    await wait_until(waiting, "the mail waits for its recipient")
+    registered = CloudEvent(type=USER_REGISTERED.type, subject=user_id, source="/elsewhere",
+                            data={"user_id": user_id, "email": address, "display_name": "Gil"})
+    await produce(settings.kafka_bootstrap, USERS_EVENTS.name(settings.topic_prefix),
+                  registered.to_json(), user_id.encode())
+    mails = await wait_for_mails(stack.maildir, address, {"welcome", "picture_published"})
+    assert {k: len(v) for k, v in mails.items()} == {"welcome": 1, "picture_published": 1}
+    assert mails["picture_published"][0]["Subject"] == "Your picture “Before anyone knew” is live"
