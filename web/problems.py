@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from aiohttp import web
 
@@ -30,7 +30,8 @@ class Problem(web.HTTPException):
     """An error answer as ``application/problem+json``; raise it from any handler."""
 
     def __init__(self, status: int, detail: str, *, type_: str | None = None,
-                 title: str | None = None, **extra: Any) -> None:
+                 title: str | None = None, headers: Mapping[str, str] | None = None,
+                 **extra: Any) -> None:
         self.status_code = status
         body = {
             "type": PROBLEM_TYPE_BASE + (type_ or _slug(_TITLES.get(status, "error"))),
@@ -39,7 +40,7 @@ class Problem(web.HTTPException):
             "detail": detail,
             **extra,
         }
-        super().__init__(text=json.dumps(body), content_type=CONTENT_TYPE)
+        super().__init__(text=json.dumps(body), content_type=CONTENT_TYPE, headers=headers)
         self.body_dict = body
 
 

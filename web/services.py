@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,6 +12,7 @@ from aiokafka.errors import KafkaError
 
 from agents.purchases.ledger import Ledger
 from picasso.blobs import BlobStore
+from picasso.failures import is_transient
 from picasso.kafka import MessageBus
 from picasso.settings import Settings
 from topics.envelope import CloudEvent
@@ -22,6 +24,8 @@ from web.readmodels import MAX_WAIT_MS, ReadModels
 from web.sessions import cookie_token, ended
 
 SOURCE = "/picasso/web"
+# How long a write may keep trying the broker before it answers 503 (with Retry-After).
+SEND_RETRY_S = 5.0
 log = structlog.get_logger()
 
 
@@ -45,11 +49,25 @@ class Services:
         event = CloudEvent(type=record.type, subject=subject, data=data, source=SOURCE)
         if event_id:
             event = replace(event, id=event_id)
-        try:
-            await self.bus.send(record, event)
-        except KafkaError as exc:
-            log.error("command_not_sent", type=record.type, command_id=event.id, error=repr(exc))
-            raise Problem(503, "the message broker is unavailable; nothing was changed") from None
+        # A broker restarting or a leader moving passes in a few seconds: try again within
+        # the request rather than fail it; past that, the client is told to come back.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SEND_RETRY_S
+        delay = 0.05
+        while True:
+            try:
+                await asyncio.wait_for(self.bus.send(record, event),
+                                       max(0.1, deadline - loop.time()))
+                break
+            except (TimeoutError, KafkaError) as exc:
+                if not is_transient(exc) or loop.time() + delay >= deadline:
+                    log.error("command_not_sent", type=record.type, command_id=event.id,
+                              error=repr(exc))
+                    raise Problem(503, "the message broker is unavailable; nothing was "
+                                       "changed; try again shortly",
+                                  headers={"Retry-After": "2"}) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
         self.metrics.command_sent(record.type)
         log.info("command_sent", type=record.type, command_id=event.id, subject=subject)
         return event

@@ -101,7 +101,10 @@ async def _likers_and_pictures(api: Api, users: int, pictures: int) -> tuple[lis
 
 
 async def _like(api: Api, user: User, picture_id: str) -> int:
-    status, _, _ = await api.call("PUT", f"/api/v1/pictures/{picture_id}/like", user=user)
+    status, body, answer = await api.call("PUT", f"/api/v1/pictures/{picture_id}/like",
+                                          user=user)
+    if status == 503:  # the broker is away: nothing was changed, and the client is told when
+        assert answer.headers["Retry-After"] == "2" and "try again" in body["detail"], body
     return status
 
 
