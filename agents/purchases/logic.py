@@ -72,15 +72,15 @@ class Purchases:
     async def handle(self, record: Record, message: CloudEvent) -> list[CloudEvent]:
         """Apply one command or payment fact; returns the events it causes."""
         handlers = {
-            PURCHASE_PICTURE: self.purchase, REFUND_PURCHASE: self.refund,
-            EXPIRE_PURCHASE: self.expire, PAYMENT_SUCCEEDED: self.paid,
-            PAYMENT_FAILED: self.payment_failed, PAYMENT_REFUNDED: self.refunded,
-            PAYMENT_DISPUTED: self.disputed,
+            PURCHASE_PICTURE.type: self.purchase, REFUND_PURCHASE.type: self.refund,
+            EXPIRE_PURCHASE.type: self.expire, PAYMENT_SUCCEEDED.type: self.paid,
+            PAYMENT_FAILED.type: self.payment_failed, PAYMENT_REFUNDED.type: self.refunded,
+            PAYMENT_DISPUTED.type: self.disputed,
         }
-        for known, handler in handlers.items():
-            if record is known:
-                return await handler(message)
-        raise Rejected(f"the purchases agent does not handle {record.type}")
+        handler = handlers.get(record.type)
+        if handler is None:
+            raise Rejected(f"the purchases agent does not handle {record.type}")
+        return await handler(message)
 
     async def purchase(self, command: CloudEvent) -> list[CloudEvent]:
         """PurchasePicture: record it, create (and with a payment method, confirm) its
