@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from bench import feed, image_pipeline, likes, upload_memory
+from bench import crash_storm, feed, image_pipeline, likes, upload_memory
 from bench.system import machine
 
 BENCHMARKS = {
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "likes": likes.main,
     "images": image_pipeline.main,
     "upload_memory": upload_memory.main,
+    "crash_storm": crash_storm.main,
 }
 
 

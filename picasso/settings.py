@@ -54,6 +54,18 @@ def _seconds_list(environ: Mapping[str, str], name: str,
     return seconds
 
 
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A number of seconds greater than zero; anything else is refused with the name."""
+    raw = _env(environ, name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0 seconds, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where every part of Picasso is and how it behaves; built by :meth:`from_env`."""
@@ -84,6 +96,10 @@ class Settings:
     stripe_publishable_key: str = "pk_test_picasso_local"
     stripe_webhook_secret: str = "whsec_picasso_local"
     download_ttl_s: int = 300
+    # A purchase awaiting payment this long is expired: its PaymentIntent is cancelled and
+    # the buyer may buy again. The purchases service looks for such purchases this often.
+    purchase_payment_timeout_s: float = 1800.0
+    purchase_expiry_sweep_s: float = 30.0
     # How long the edge serves a feed page before asking MongoDB again (0: not cached).
     feed_cache_ttl_s: float = 1.0
     signing_key: str = "picasso-local-signing-key"
@@ -155,6 +171,10 @@ class Settings:
             stripe_publishable_key=_env(e, "STRIPE_PUBLISHABLE_KEY", d.stripe_publishable_key),
             stripe_webhook_secret=_env(e, "STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
             download_ttl_s=int(_env(e, "DOWNLOAD_TTL_S", str(d.download_ttl_s))),
+            purchase_payment_timeout_s=_positive(e, "PURCHASE_PAYMENT_TIMEOUT_S",
+                                                 d.purchase_payment_timeout_s),
+            purchase_expiry_sweep_s=_positive(e, "PURCHASE_EXPIRY_SWEEP_S",
+                                              d.purchase_expiry_sweep_s),
             feed_cache_ttl_s=float(_env(e, "FEED_CACHE_TTL_S", str(d.feed_cache_ttl_s))),
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),

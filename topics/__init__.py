@@ -33,16 +33,19 @@ PICTURES_EVENTS = Topic(
 )
 REACTIONS_COMMANDS = Topic("picasso.reactions.commands", "picture_id", "LikePicture, UnlikePicture")
 REACTIONS_EVENTS = Topic("picasso.reactions.events", "picture_id", "PictureLiked, PictureUnliked")
-PURCHASES_COMMANDS = Topic("picasso.purchases.commands", "purchase_id", "PurchasePicture")
+PURCHASES_COMMANDS = Topic(
+    "picasso.purchases.commands", "purchase_id", "PurchasePicture, RefundPurchase, ExpirePurchase"
+)
 PURCHASES_EVENTS = Topic(
     "picasso.purchases.events",
     "purchase_id",
-    "PurchaseAwaitingPayment, PurchaseCompleted, PurchaseFailed, PurchaseRefunded",
+    "PurchaseAwaitingPayment, PurchaseCompleted, PurchaseFailed, PurchaseRefunded, "
+    "PurchaseDisputed",
 )
 PAYMENTS_EVENTS = Topic(
     "picasso.payments.events",
     "purchase_id",
-    "Stripe webhook facts: PaymentSucceeded, PaymentFailed, PaymentRefunded",
+    "Stripe webhook facts: PaymentSucceeded, PaymentFailed, PaymentRefunded, PaymentDisputed",
 )
 USERS_EVENTS = Topic(
     "picasso.users.events", "user_id", "UserRegistered, UserUpdated, UserPreferencesChanged"

@@ -1,9 +1,9 @@
-"""Purchase records: buying an original, and the payment facts Stripe tells us."""
+"""Purchase records: buying an original, refunding it, and the payment facts Stripe tells us."""
 
 from __future__ import annotations
 
 from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS, PURCHASES_EVENTS
-from topics.record import COUNT, CURRENCY, ID, TITLE, Record
+from topics.record import COUNT, CURRENCY, ID, TIMESTAMP, TITLE, Record
 
 _AMOUNT = {"amount_cents": COUNT, "currency": CURRENCY}
 
@@ -38,10 +38,39 @@ PURCHASE_FAILED = Record(
     {**_PURCHASE, "reason": {"type": "string"}},
     ("purchase_id", "picture_id", "buyer_id", "reason"),
 )
+REFUND_PURCHASE = Record(
+    "purchases", "RefundPurchase", PURCHASES_COMMANDS, "command",
+    "The seller gives the buyer their money back for a completed purchase; the purchases "
+    "agent asks Stripe for the refund (one per purchase, whatever the redeliveries).",
+    {"purchase_id": ID, "buyer_id": ID, "seller_id": ID},
+    ("purchase_id", "buyer_id", "seller_id"),
+)
+EXPIRE_PURCHASE = Record(
+    "purchases", "ExpirePurchase", PURCHASES_COMMANDS, "command",
+    "A purchase awaited its payment longer than PURCHASE_PAYMENT_TIMEOUT_S: cancel its "
+    "PaymentIntent and fail it. Sent by the purchases service's timer; the id derives from "
+    "the purchase, so several workers sweeping at once send one command.",
+    {"purchase_id": ID, "buyer_id": ID},
+    ("purchase_id", "buyer_id"),
+)
+_REFUND_REASONS = ["refunded_by_seller", "refunded_at_stripe", "dispute_lost"]
 PURCHASE_REFUNDED = Record(
     "purchases", "PurchaseRefunded", PURCHASES_EVENTS, "event",
-    "The payment was refunded; the licence is withdrawn.",
-    dict(_PURCHASE), tuple(_PURCHASE),
+    "The payment went back to the buyer (a refund, or a dispute the seller lost): the licence "
+    "is withdrawn and the sale no longer counts in the seller's totals. Once per purchase.",
+    {**_PURCHASE, "title": TITLE, "reason": {"enum": _REFUND_REASONS},
+     "refunded_at": TIMESTAMP},
+    (*_PURCHASE, "reason"),
+)
+PURCHASE_DISPUTED = Record(
+    "purchases", "PurchaseDisputed", PURCHASES_EVENTS, "event",
+    "The buyer disputed the payment with their bank (state opened), or the dispute ended "
+    "(state closed, outcome is Stripe's final dispute status: won, lost, warning_closed, "
+    "prevented). A lost dispute is followed by PurchaseRefunded.",
+    {**_PURCHASE, "title": TITLE, "dispute_id": {"type": "string", "minLength": 1},
+     "state": {"enum": ["opened", "closed"]}, "outcome": {"type": "string"},
+     "reason": {"type": "string"}, "disputed_cents": COUNT},
+    (*_PURCHASE, "dispute_id", "state"),
 )
 
 _PAYMENT = {
@@ -59,11 +88,23 @@ PAYMENT_FAILED = Record(
 )
 PAYMENT_REFUNDED = Record(
     "payments", "PaymentRefunded", PAYMENTS_EVENTS, "event",
-    "Stripe's verified charge.refunded webhook.",
-    _PAYMENT, ("purchase_id", "payment_intent_id"),
+    "Stripe's verified charge.refunded webhook; amount_cents is the charge's amount refunded "
+    "so far (a partial refund is less than the price). The message id is Stripe's event id.",
+    {**_PAYMENT, "charge_id": {"type": "string"}}, ("purchase_id", "payment_intent_id",
+                                                      "amount_cents"),
+)
+PAYMENT_DISPUTED = Record(
+    "payments", "PaymentDisputed", PAYMENTS_EVENTS, "event",
+    "Stripe's verified charge.dispute.created (state opened) or charge.dispute.closed (state "
+    "closed, outcome the dispute's final status) webhook. The message id is Stripe's event id.",
+    {**_PAYMENT, "dispute_id": {"type": "string", "minLength": 1},
+     "state": {"enum": ["opened", "closed"]}, "outcome": {"type": "string"},
+     "reason": {"type": "string"}},
+    ("purchase_id", "payment_intent_id", "dispute_id", "state", "amount_cents"),
 )
 
 RECORDS = (
-    PURCHASE_PICTURE, PURCHASE_AWAITING_PAYMENT, PURCHASE_COMPLETED, PURCHASE_FAILED,
-    PURCHASE_REFUNDED, PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REFUNDED,
+    PURCHASE_PICTURE, REFUND_PURCHASE, EXPIRE_PURCHASE, PURCHASE_AWAITING_PAYMENT,
+    PURCHASE_COMPLETED, PURCHASE_FAILED, PURCHASE_REFUNDED, PURCHASE_DISPUTED,
+    PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_DISPUTED,
 )

@@ -18,6 +18,14 @@ PRICE_CENTS = {
     "description": "integer cents; 0 is free, otherwise at least 50",
 }
 CURRENCY = {"type": "string", "pattern": "^[a-z]{3}$", "description": "ISO 4217, lower case"}
+# The currencies a picture can be priced in: the one list, read by the edge's upload check
+# and by UploadPicture's schema. Each is a Stripe presentment currency whose minimum charge is
+# at most 50 of its smallest unit, so every non-zero price the contract allows (50 and more)
+# can be charged. (Stripe checks the minimum again after converting to the settlement
+# currency; a refusal there fails the purchase with Stripe's reason.) Facts about sales keep
+# CURRENCY (any ISO code), so that shortening this list never makes a recorded event invalid.
+CURRENCIES: tuple[str, ...] = ("aud", "cad", "chf", "eur", "gbp", "jpy", "nzd", "sgd", "usd")
+SALE_CURRENCY = {"enum": list(CURRENCIES), "description": "a currency Picasso sells in"}
 TAGS = {
     "type": "array",
     "maxItems": 20,

@@ -17,6 +17,7 @@ from typing import Any
 
 from agents.purchases.ledger import STATUSES as PURCHASE_STATUSES
 from picasso import unsubscribe
+from topics.record import CURRENCIES
 from topics.users import NOTIFICATION_KINDS
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
@@ -69,13 +70,18 @@ with `wait_ms` waits until it is published or rejected.
 `wait_ms` to wait until it leaves `pending`): while `awaiting_payment` it carries the
 Stripe `client_secret` to confirm the payment with; Stripe's webhook
 (`POST /api/v1/webhooks/stripe`, signed with `Stripe-Signature`, no bearer token) then
-completes or fails it. The owner and buyers whose purchase completed may download the
-original: `GET /api/v1/pictures/{{picture_id}}/original` redirects to a signed, expiring
-link.
+completes or fails it. A purchase still `awaiting_payment` after the payment deadline
+fails with `payment not completed in time`, and the buyer may buy again. The owner and
+buyers whose purchase completed may download the original:
+`GET /api/v1/pictures/{{picture_id}}/original` redirects to a signed, expiring link.
+The seller may give the money back with `POST /api/v1/purchases/{{purchase_id}}/refund`;
+a refund (also one made at Stripe, or a dispute the seller lost) withdraws the buyer's
+licence and takes the sale off the seller's list and totals.
 
 **Mail.** Picasso mails a welcome, "your picture is live" or "rejected, because …",
-a receipt with the download link, a sale notice with the amount, and payment-failed
-notices. `PATCH /api/v1/me` with `{{"preferences": {{"picture_published": false}}}}` turns
+a receipt with the download link, a sale notice with the amount, payment-failed
+notices, refund notices to buyer and seller, and dispute notices to the seller.
+`PATCH /api/v1/me` with `{{"preferences": {{"picture_published": false}}}}` turns
 a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)}); receipts,
 payment-failed notices and the welcome mail always go. Every mail that can be turned off
 carries a one-click `List-Unsubscribe` link.
@@ -391,6 +397,11 @@ def component_schemas() -> dict[str, Schema]:
             "totals": {"type": "array", "items": schema_ref("SellerTotal")},
         }, description="The caller's sales, newest first (at most 100), and totals by "
                        "currency."),
+        "RefundAccepted": obj({
+            "command_id": string("The RefundPurchase command's id."),
+            "purchase_id": string(),
+        }, description="The refund command was accepted by the broker; the purchase turns "
+                       "`refunded` once Stripe has given the money back."),
         "WebhookReceipt": obj({
             "received": {"type": "boolean", "const": True},
             "used": {"type": "boolean", "description": "False for events the purchases "
@@ -442,8 +453,11 @@ def component_schemas() -> dict[str, Schema]:
             "title": title_schema(),
             "description": description_schema(),
             "price_cents": price_schema(),
-            "currency": string("ISO 4217 code, e.g. usd or eur (case does not matter).",
-                               pattern="^[A-Za-z]{3}$", default="usd"),
+            "currency": string(
+                f"ISO 4217 code of a currency Picasso sells in: {', '.join(CURRENCIES)} "
+                "(lower or upper case); others are refused with 422.",
+                pattern="^(" + "|".join(f"{c}|{c.upper()}" for c in CURRENCIES) + ")$",
+                default="usd"),
             "tags": tags_text_schema(),
         }, required=["file", "title", "price_cents"], closed=True),
     }
@@ -769,6 +783,20 @@ def purchase_paths() -> dict[str, Any]:
              **problems(401)},
             security=SIGNED_IN,
         )},
+        f"{API}/purchases/{{purchase_id}}/refund": {"post": operation(
+            "refundPurchase", "purchases", "Refund a sale",
+            {"202": response(
+                "The refund is accepted; the sale leaves `GET /api/v1/me/sales` once "
+                "Stripe has refunded it.", schema_ref("RefundAccepted"),
+                headers={"Location": {"description": "`/api/v1/me/sales`",
+                                      "schema": string(format="uri-reference")}}),
+             **problems(401, 403, 404, 409, 503)},
+            description="Only the purchase's seller may refund it (403 for anyone else, "
+                        "404 for an unknown purchase); 409 unless the purchase is "
+                        "completed and was paid. The buyer's licence is withdrawn, the "
+                        "buyer and the seller are mailed, and the buyer may buy again.",
+            security=SIGNED_IN, parameters=[purchase_id],
+        )},
         f"{API}/webhooks/stripe": {"post": operation(
             "stripeWebhook", "purchases", "Stripe's payment events",
             {"200": response("The event was received; `used` tells whether it concerned "
@@ -776,9 +804,12 @@ def purchase_paths() -> dict[str, Any]:
              **problems(400, 503)},
             description="Called by Stripe, not by clients: no bearer token; the raw body "
                         "is checked against `Stripe-Signature` (400 when it does not "
-                        "match). `payment_intent.succeeded` completes a purchase and "
-                        "`payment_intent.payment_failed` fails it; other events are "
-                        "acknowledged and ignored.",
+                        "match). `payment_intent.succeeded` completes a purchase, "
+                        "`payment_intent.payment_failed` fails it, `charge.refunded` (in "
+                        "full) refunds it, `charge.dispute.created` and "
+                        "`charge.dispute.closed` tell of a dispute (one lost refunds it); "
+                        "other events are acknowledged and ignored. An event delivered "
+                        "twice is applied once.",
             parameters=[header_param("Stripe-Signature", string(),
                                      "Stripe's signature of the raw body.", required=True)],
             request_body=json_body({"type": "object",
@@ -859,8 +890,8 @@ def openapi_document() -> dict[str, Any]:
                                                 "and which mail they get."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
             {"name": "likes", "description": "Likes, each one a command."},
-            {"name": "purchases", "description": "Buying originals, Stripe's webhook, "
-                                                 "purchases, sales and downloads."},
+            {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
+                                                 "webhook, purchases, sales and downloads."},
             {"name": "operations", "description": "Health, readiness, metrics and this "
                                                   "document."},
         ],

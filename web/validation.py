@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from topics.record import CURRENCIES
 from topics.users import NOTIFICATION_KINDS
 from web.problems import invalid
 
@@ -14,7 +15,6 @@ PRICE_MIN = 50
 PRICE_MAX = 100_000_000
 TAGS_MAX = 20
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_CURRENCY = re.compile(r"^[a-z]{3}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EDITABLE = ("title", "description", "price_cents", "tags")
 
@@ -87,8 +87,8 @@ def new_picture(form: dict[str, str]) -> dict[str, Any]:
         "tags": _tags(form.get("tags", ""), errors),
     }
     currency = form.get("currency", "usd").strip().lower()
-    if not _CURRENCY.match(currency):
-        errors["currency"] = "an ISO 4217 code such as usd or eur"
+    if currency not in CURRENCIES:
+        errors["currency"] = f"one of the currencies Picasso sells in: {', '.join(CURRENCIES)}"
     if errors:
         raise invalid(errors)
     return {**fields, "currency": currency}

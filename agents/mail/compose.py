@@ -27,10 +27,13 @@ SUBJECTS: dict[str, str] = {
     "receipt": "Your receipt for “{title}”",
     "picture_sold": "You sold “{title}” for {amount}",
     "payment_failed": "Your payment for “{title}” did not go through",
+    "refund_buyer": "You were refunded {amount} for “{title}”",
+    "refund_seller": "Your sale of “{title}” was refunded",
+    "sale_disputed": "A buyer disputed the payment for “{title}”",
 }
 # Mail about the account or the pictures of a person, which they may turn off: they carry
-# List-Unsubscribe. The welcome mail's link turns off all of them. Receipts and
-# payment-failed notices are about money the person spent, and always go.
+# List-Unsubscribe. The welcome mail's link turns off all of them. Receipts, payment-failed,
+# refund and dispute notices are about money the person spent or earned, and always go.
 UNSUBSCRIBE_KIND: dict[str, str] = {
     "welcome": unsubscribe.ALL,
     "picture_published": "picture_published",

@@ -47,7 +47,12 @@ from topics import DEADLETTER
 from topics.deadletter import MESSAGE_REJECTED
 from topics.envelope import CloudEvent, derived_id, utc_now
 from topics.pictures import PICTURE_PUBLISHED, PICTURE_REJECTED, PICTURE_UPDATED
-from topics.purchases import PURCHASE_COMPLETED, PURCHASE_FAILED
+from topics.purchases import (
+    PURCHASE_COMPLETED,
+    PURCHASE_DISPUTED,
+    PURCHASE_FAILED,
+    PURCHASE_REFUNDED,
+)
 from topics.record import Record
 from topics.registry import RECORDS
 from topics.users import (
@@ -116,6 +121,8 @@ class Mailer:
             PICTURE_REJECTED.type: self.picture_rejected,
             PURCHASE_COMPLETED.type: self.purchase_completed,
             PURCHASE_FAILED.type: self.purchase_failed,
+            PURCHASE_REFUNDED.type: self.purchase_refunded,
+            PURCHASE_DISPUTED.type: self.purchase_disputed,
         }
 
     @classmethod
@@ -213,6 +220,25 @@ class Mailer:
         await self.notify(event, "payment_failed", d["buyer_id"], {
             "title": await self._title(d["picture_id"]), "amount": amount,
             "reason": d["reason"], "purchase_id": d["purchase_id"],
+        })
+
+    async def purchase_refunded(self, event: CloudEvent) -> None:
+        d = event.data
+        facts = {
+            "title": d.get("title") or await self._title(d["picture_id"]),
+            "amount": money(d["amount_cents"], d["currency"]),
+            "purchase_id": d["purchase_id"], "reason": d["reason"],
+        }
+        await self.notify(event, "refund_buyer", d["buyer_id"], facts)
+        await self.notify(event, "refund_seller", d["seller_id"], facts)
+
+    async def purchase_disputed(self, event: CloudEvent) -> None:
+        d = event.data
+        await self.notify(event, "sale_disputed", d["seller_id"], {
+            "title": d.get("title") or await self._title(d["picture_id"]),
+            "amount": money(d["amount_cents"], d["currency"]),
+            "purchase_id": d["purchase_id"], "state": d["state"],
+            "outcome": d.get("outcome") or "", "reason": d.get("reason") or "",
         })
 
     # -- delivery -------------------------------------------------------------------------

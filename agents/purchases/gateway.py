@@ -1,4 +1,4 @@
-"""Stripe, through the official SDK: one PaymentIntent per purchase.
+"""Stripe, through the official SDK: one PaymentIntent per purchase, at most one refund.
 
 The same code talks to api.stripe.com in production and to localstripe locally; only
 ``STRIPE_API_BASE`` and the keys differ.
@@ -32,8 +32,22 @@ def _intent(obj: stripe.PaymentIntent) -> Intent:
     return Intent(obj.id, obj.client_secret or "", obj.status)
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    """Stripe's refund of a purchase's payment: its id, status (succeeded, pending,
+    requires_action, failed, canceled) and the total refunded on the intent so far."""
+
+    id: str
+    status: str
+    amount_refunded_cents: int
+
+
+# Refunds that still give, or already gave, the money back (failed and canceled do not).
+_LIVE_REFUNDS = ("succeeded", "pending", "requires_action")
+
+
 class PaymentGateway:
-    """Creates and confirms PaymentIntents."""
+    """Creates, confirms and cancels PaymentIntents, and refunds them."""
 
     def __init__(self, settings: Settings) -> None:
         base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
@@ -79,3 +93,40 @@ class PaymentGateway:
 
     async def retrieve(self, intent_id: str) -> Intent:
         return _intent(await self.client.v1.payment_intents.retrieve_async(intent_id))
+
+    async def cancel(self, intent_id: str) -> Intent:
+        """Cancel an intent that has not been paid, so that it can no longer be.
+
+        Returns the intent as Stripe holds it afterwards: ``canceled``, or, when Stripe
+        refused because the intent has moved on (succeeded, processing, canceled before),
+        its current state, which the caller judges. Other refusals raise.
+        """
+        try:
+            return _intent(await self.client.v1.payment_intents.cancel_async(intent_id))
+        except stripe.InvalidRequestError:
+            current = await self.retrieve(intent_id)
+            if current.status in ("canceled", "succeeded", "processing"):
+                return current
+            raise
+
+    async def refund(self, intent_id: str, purchase_id: str, amount_cents: int) -> RefundResult:
+        """Give a purchase's payment back, in full, once.
+
+        The idempotency key derives from the purchase id, so a retried call gets the same
+        Refund from Stripe. Refunds already made on the intent (an earlier try, or one from
+        Stripe's dashboard) are counted first and only what is missing is refunded: that
+        also keeps a server that ignores idempotency keys (localstripe) from refunding twice.
+        """
+        listed = await self.client.v1.refunds.list_async(params={"payment_intent": intent_id})
+        live = [r for r in listed.data if r.status in _LIVE_REFUNDS]
+        given = sum(r.amount for r in live)
+        if live and given >= amount_cents:
+            newest = max(live, key=lambda r: r.created)
+            return RefundResult(newest.id, newest.status, given)
+        created = await self.client.v1.refunds.create_async(
+            params={"payment_intent": intent_id, "amount": amount_cents - given,
+                    "metadata": {"purchase_id": purchase_id}},
+            options={"idempotency_key": f"picasso-refund-{purchase_id}"},
+        )
+        return RefundResult(created.id, created.status or "pending",
+                            given + (created.amount or 0))

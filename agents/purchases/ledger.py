@@ -53,7 +53,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -590,6 +590,11 @@ class Ledger:
                 # The same money (same or unnamed intent) announced again under a new event id.
                 return False, purchase, sale_recorded
             received = purchase.amount_cents if amount_cents is None else amount_cents
+            if problem is None and purchase.status == "failed" and await _has_payment(
+                    cur, purchase_id, "expired"):
+                # Its PaymentIntent was cancelled when the deadline passed, so this should
+                # not happen at Stripe; if it does, the buyer was told it failed: give back.
+                problem = "paid after the purchase expired"
             if problem is None and purchase.status == "failed":
                 try:
                     await cur.execute(
@@ -680,23 +685,162 @@ class Ledger:
 
         return await self._run(self.shard_for(buyer_id), work)
 
+    async def expire(self, purchase_id: str, buyer_id: str, reason: str) -> bool:
+        """Fail a purchase whose payment did not arrive in time, if it still awaits payment.
+
+        Conditional under the row lock, so several workers expiring the same purchase fail it
+        once: only the call that did returns True. The ``expired`` payments row marks it, so
+        that money arriving later is recorded as a refund due (see :meth:`complete`). The
+        caller cancels the PaymentIntent at Stripe first.
+        """
+        reason = (reason or "expired")[:_REASON_MAX]
+
+        async def work(cur: aiomysql.Cursor) -> bool:
+            purchase, _ = await _lock_purchase(cur, purchase_id, buyer_id)
+            if purchase.status != "awaiting_payment":
+                return False
+            now = _now()
+            await _insert_payment(cur, f"expired-{purchase_id}", purchase, "expired", 0,
+                                  purchase.payment_intent_id, reason, now)
+            await cur.execute(
+                "UPDATE purchases SET status = 'failed', live_picture_id = NULL, "
+                "failure_reason = %s, client_secret = NULL, updated_at = %s "
+                "WHERE purchase_id = %s",
+                (reason, now, purchase_id),
+            )
+            return True
+
+        return await self._run(self.shard_for(buyer_id), work)
+
+    async def request_refund(self, purchase_id: str, buyer_id: str) -> None:
+        """Note that the seller asked for this purchase's refund (once; repeats are no-ops),
+        so the refund is told as the seller's whichever Stripe fact applies it first."""
+
+        async def work(cur: aiomysql.Cursor) -> None:
+            purchase, _ = await _lock_purchase(cur, purchase_id, buyer_id)
+            event_id = f"refund-requested-{purchase_id}"
+            if not await _event_seen(cur, event_id):
+                await _insert_payment(cur, event_id, purchase, "refund_requested", 0,
+                                      purchase.payment_intent_id, None, _now())
+
+        await self._run(self.shard_for(buyer_id), work)
+
+    async def refund(
+        self,
+        purchase_id: str,
+        buyer_id: str,
+        stripe_id: str,
+        amount_refunded_cents: int,
+        reason: str,
+    ) -> bool:
+        """Apply money that went back to the buyer: the purchase becomes ``refunded``, the
+        licence goes, the sale leaves the seller's list and totals. Returns True if this call
+        did it.
+
+        ``stripe_id`` is the Stripe event id (``charge.refunded``, a lost dispute) or the
+        Refund object's id (a refund Picasso created and Stripe reported succeeded); a
+        repeat of it changes nothing, and a second fact about the same refund (the webhook
+        after the Refund object, or the other way round) finds the purchase refunded and
+        changes nothing either. ``amount_refunded_cents`` is the charge's total refunded so
+        far: less than the price is recorded as ``refund_partial`` and withdraws nothing.
+        Money back for a purchase that never completed (a refund due) is recorded as
+        ``refund_unapplied``. ``reason`` (refunded_at_stripe, refunded_by_seller,
+        dispute_lost) becomes refunded_by_seller when the seller had asked for it.
+
+        Across two shards the sale is removed as :meth:`complete` adds it: buyer's side
+        first, then the seller's, with the ``sale_recorded`` flag as the outbox.
+        """
+        _check_id("stripe_id", stripe_id, _KEY_MAX)
+        _check_cents(amount_refunded_cents)
+        buyer_shard = self.shard_for(buyer_id)
+
+        async def work(cur: aiomysql.Cursor) -> tuple[bool, Purchase, bool]:
+            purchase, sale_recorded = await _lock_purchase(cur, purchase_id, buyer_id)
+            if await _event_seen(cur, stripe_id) or purchase.status == "refunded":
+                return False, purchase, sale_recorded
+            now = _now()
+            intent = purchase.payment_intent_id
+            if purchase.status != "completed":
+                await _insert_payment(cur, stripe_id, purchase, "refund_unapplied",
+                                      amount_refunded_cents, intent,
+                                      f"{reason} while {purchase.status}", now)
+                return False, purchase, sale_recorded
+            if amount_refunded_cents < purchase.amount_cents:
+                await _insert_payment(
+                    cur, stripe_id, purchase, "refund_partial", amount_refunded_cents, intent,
+                    f"{amount_refunded_cents} of {purchase.amount_cents} refunded; the "
+                    "licence stays", now)
+                return False, purchase, sale_recorded
+            told = reason
+            if told == "refunded_at_stripe" and await _has_payment(
+                    cur, purchase_id, "refund_requested"):
+                told = "refunded_by_seller"
+            same_shard = self.shard_for(purchase.seller_id) == buyer_shard
+            await _insert_payment(cur, stripe_id, purchase, "refunded", amount_refunded_cents,
+                                  intent, told, now)
+            await cur.execute(
+                "UPDATE purchases SET status = 'refunded', live_picture_id = NULL, "
+                "updated_at = %s, sale_recorded = %s WHERE purchase_id = %s",
+                (now, same_shard, purchase_id),
+            )
+            await cur.execute(
+                "DELETE FROM licences WHERE buyer_id = %s AND picture_id = %s "
+                "AND purchase_id = %s",
+                (buyer_id, purchase.picture_id, purchase_id),
+            )
+            refunded = _replace(purchase, status="refunded", updated_at=_aware(now))
+            if same_shard:
+                await _delete_sale(cur, refunded)
+            return True, refunded, same_shard
+
+        refunded_now, purchase, sale_recorded = await self._run(buyer_shard, work)
+        if purchase.status == "refunded" and not sale_recorded:
+            await self._unrecord_sale(purchase)
+        return refunded_now
+
+    async def record_dispute(
+        self, purchase_id: str, buyer_id: str, stripe_event_id: str, state: str,
+        amount_cents: int, note: str,
+    ) -> bool:
+        """Record a dispute's opening or closing (``state``); True the first time this event
+        is recorded. What a lost dispute means is the caller's: :meth:`refund`."""
+        _check_id("stripe_event_id", stripe_event_id, _KEY_MAX)
+        _check_cents(amount_cents)
+        if state not in ("opened", "closed"):
+            raise ValueError(f"a dispute is opened or closed, not {state!r}")
+
+        async def work(cur: aiomysql.Cursor) -> bool:
+            purchase, _ = await _lock_purchase(cur, purchase_id, buyer_id)
+            if await _event_seen(cur, stripe_event_id):
+                return False
+            await _insert_payment(cur, stripe_event_id, purchase, f"dispute_{state}",
+                                  amount_cents, purchase.payment_intent_id, note, _now())
+            return True
+
+        return await self._run(self.shard_for(buyer_id), work)
+
     async def reconcile_sales(self, limit: int = 1000) -> int:
         """Write the sales that a crash between the two shards' transactions left unrecorded
-        (completed purchases whose ``sale_recorded`` is still false); returns how many were
-        repaired. Safe to run at any time, from any number of workers."""
+        (completed purchases whose ``sale_recorded`` is still false) and remove the sales of
+        refunded ones likewise left behind; returns how many were repaired. Safe to run at
+        any time, from any number of workers."""
         repaired = 0
         for shard in range(self.shard_count):
 
             async def pending(cur: aiomysql.Cursor) -> list[Purchase]:
                 await cur.execute(
                     f"SELECT {_PURCHASE_COLUMNS} FROM purchases "
-                    "WHERE sale_recorded = FALSE AND status = 'completed' LIMIT %s",
+                    "WHERE sale_recorded = FALSE AND status IN ('completed', 'refunded') "
+                    "LIMIT %s",
                     (limit,),
                 )
                 return [_purchase(row) for row in await cur.fetchall()]
 
             for purchase in await self._run(shard, pending):
-                await self._record_sale(purchase)
+                if purchase.status == "completed":
+                    await self._record_sale(purchase)
+                else:
+                    await self._unrecord_sale(purchase)
                 repaired += 1
         return repaired
 
@@ -724,6 +868,34 @@ class Ledger:
 
         found = await asyncio.gather(*(self._run(s, work) for s in range(self.shard_count)))
         return next((purchase for purchase in found if purchase is not None), None)
+
+    async def find_by_intent(self, payment_intent_id: str) -> Purchase | None:
+        """The purchase paid through that PaymentIntent, asking every shard.
+
+        For Stripe's charge and dispute webhooks, whose objects need not carry the intent's
+        metadata; rare enough that a scatter over the shards is fine."""
+
+        async def work(cur: aiomysql.Cursor) -> Purchase | None:
+            return await _select_purchase(cur, "payment_intent_id = %s", (payment_intent_id,))
+
+        found = await asyncio.gather(*(self._run(s, work) for s in range(self.shard_count)))
+        return next((purchase for purchase in found if purchase is not None), None)
+
+    async def overdue(self, older_than_s: float, limit: int = 100) -> list[Purchase]:
+        """Purchases awaiting payment for more than ``older_than_s`` seconds (since their
+        PaymentIntent was attached), oldest first, from every shard."""
+        cutoff = _naive(datetime.now(UTC)) - timedelta(seconds=older_than_s)
+
+        async def work(cur: aiomysql.Cursor) -> list[Purchase]:
+            await cur.execute(
+                f"SELECT {_PURCHASE_COLUMNS} FROM purchases WHERE status = 'awaiting_payment' "
+                "AND updated_at < %s ORDER BY updated_at LIMIT %s",
+                (cutoff, _check_limit(limit)),
+            )
+            return [_purchase(row) for row in await cur.fetchall()]
+
+        found = await asyncio.gather(*(self._run(s, work) for s in range(self.shard_count)))
+        return sorted((p for part in found for p in part), key=lambda p: p.updated_at)[:limit]
 
     async def purchases_of(self, buyer_id: str, limit: int = 50) -> list[Purchase]:
         """The buyer's purchases, newest first, from the buyer's shard alone."""
@@ -841,9 +1013,32 @@ class Ledger:
         async def on_seller_shard(cur: aiomysql.Cursor) -> None:
             await _insert_sale(cur, purchase)
 
+        async def flag(cur: aiomysql.Cursor) -> str:
+            current, _ = await _lock_purchase(cur, purchase.purchase_id, purchase.buyer_id)
+            if current.status == "completed":
+                await cur.execute(
+                    "UPDATE purchases SET sale_recorded = TRUE WHERE purchase_id = %s",
+                    (purchase.purchase_id,),
+                )
+            return current.status
+
+        await self._run(self.shard_for(purchase.seller_id), on_seller_shard)
+        if await self._run(self.shard_for(purchase.buyer_id), flag) == "refunded":
+            # Refunded while this sale was being written: the refund's own removal may have
+            # run before the insert, so remove it again (exactly once, see _delete_sale).
+            await self._unrecord_sale(purchase)
+
+    async def _unrecord_sale(self, purchase: Purchase) -> None:
+        """Second step of a cross-shard refund: the sale off the seller's shard, then the
+        outbox flag on the buyer's. Both steps are idempotent."""
+
+        async def on_seller_shard(cur: aiomysql.Cursor) -> None:
+            await _delete_sale(cur, purchase)
+
         async def flag(cur: aiomysql.Cursor) -> None:
             await cur.execute(
-                "UPDATE purchases SET sale_recorded = TRUE WHERE purchase_id = %s",
+                "UPDATE purchases SET sale_recorded = TRUE WHERE purchase_id = %s "
+                "AND status = 'refunded'",
                 (purchase.purchase_id,),
             )
 
@@ -1057,6 +1252,13 @@ async def _event_seen(cur: aiomysql.Cursor, event_id: str) -> bool:
     return await cur.fetchone() is not None
 
 
+async def _has_payment(cur: aiomysql.Cursor, purchase_id: str, kind: str) -> bool:
+    await cur.execute(
+        "SELECT 1 FROM payments WHERE purchase_id = %s AND kind = %s LIMIT 1", (purchase_id, kind)
+    )
+    return await cur.fetchone() is not None
+
+
 async def _insert_payment(
     cur: aiomysql.Cursor,
     event_id: str,
@@ -1100,6 +1302,22 @@ async def _insert_sale(cur: aiomysql.Cursor, purchase: Purchase) -> None:
         "gross_cents = gross_cents + %s, updated_at = %s",
         (purchase.seller_id, purchase.currency, purchase.amount_cents, completed_at,
          purchase.amount_cents, completed_at),
+    )
+
+
+async def _delete_sale(cur: aiomysql.Cursor, purchase: Purchase) -> None:
+    """The sale row and its share of the seller's totals, removed once: only the DELETE that
+    finds the row takes its amount off the totals."""
+    await cur.execute(
+        "DELETE FROM sales WHERE seller_id = %s AND purchase_id = %s",
+        (purchase.seller_id, purchase.purchase_id),
+    )
+    if cur.rowcount != 1:
+        return  # never recorded, or removed already
+    await cur.execute(
+        "UPDATE seller_totals SET sales_count = sales_count - 1, "
+        "gross_cents = gross_cents - %s, updated_at = %s WHERE seller_id = %s AND currency = %s",
+        (purchase.amount_cents, _now(), purchase.seller_id, purchase.currency),
     )
 
 

@@ -1,33 +1,57 @@
-"""The purchases domain: a purchase from command to completion, in the MariaDB ledger.
+"""The purchases domain: a purchase from command to completion or refund, in the MariaDB ledger.
 
 Money moves only on Stripe's verified word: a purchase completes on a
 ``payment_intent.succeeded`` webhook (turned into ``PaymentSucceeded`` by the edge), never
 on the client's. Free pictures complete at once, without Stripe.
+
+Money goes back on Stripe's word too. A seller's refund is final when Stripe's Refund object
+says ``succeeded`` (localstripe, our local Stripe, never sends ``charge.refunded``, and real
+Stripe says so at once for cards); a ``charge.refunded`` webhook, from that refund or one
+made in Stripe's dashboard, is final as well, and whichever comes second finds the purchase
+refunded and changes nothing. A dispute lost counts as a refund.
+
+Stripe's failures are sorted by :func:`picasso.failures.is_transient`: transient ones are
+raised for the runtime to retry; a permanent one on creating or confirming the PaymentIntent
+fails the purchase with Stripe's reason, so it never stays pending and blocks the buyer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
+import stripe
+import structlog
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
-from agents.purchases.gateway import PaymentDeclined, PaymentGateway
+from agents.purchases.gateway import Intent, PaymentDeclined, PaymentGateway
 from agents.purchases.ledger import AlreadyOwned, Ledger, Purchase
 from agents.runtime import Rejected
 from picasso.failpoints import failpoint
+from picasso.failures import describe, is_transient
 from picasso.mongo import PICTURES
 from topics.envelope import CloudEvent, utc_now
 from topics.purchases import (
+    EXPIRE_PURCHASE,
+    PAYMENT_DISPUTED,
     PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
     PAYMENT_SUCCEEDED,
     PURCHASE_AWAITING_PAYMENT,
     PURCHASE_COMPLETED,
+    PURCHASE_DISPUTED,
     PURCHASE_FAILED,
     PURCHASE_PICTURE,
+    PURCHASE_REFUNDED,
+    REFUND_PURCHASE,
 )
 from topics.record import Record
 
+log = structlog.get_logger()
+
 SOURCE = "/picasso/agents/purchases"
+EXPIRED_REASON = "payment not completed in time"
+_REFUND_REASONS = PURCHASE_REFUNDED.properties["reason"]["enum"]
 
 
 def _facts(p: Purchase) -> dict:
@@ -46,15 +70,21 @@ class Purchases:
     gateway: PaymentGateway
 
     async def handle(self, record: Record, message: CloudEvent) -> list[CloudEvent]:
-        if record is PURCHASE_PICTURE:
-            return await self.purchase(message)
-        if record is PAYMENT_SUCCEEDED:
-            return await self.paid(message)
-        if record is PAYMENT_FAILED:
-            return await self.payment_failed(message)
-        raise Rejected(f"the purchases agent does not handle {record.type}")
+        """Apply one command or payment fact; returns the events it causes."""
+        handlers = {
+            PURCHASE_PICTURE.type: self.purchase, REFUND_PURCHASE.type: self.refund,
+            EXPIRE_PURCHASE.type: self.expire, PAYMENT_SUCCEEDED.type: self.paid,
+            PAYMENT_FAILED.type: self.payment_failed, PAYMENT_REFUNDED.type: self.refunded,
+            PAYMENT_DISPUTED.type: self.disputed,
+        }
+        handler = handlers.get(record.type)
+        if handler is None:
+            raise Rejected(f"the purchases agent does not handle {record.type}")
+        return await handler(message)
 
     async def purchase(self, command: CloudEvent) -> list[CloudEvent]:
+        """PurchasePicture: record it, create (and with a payment method, confirm) its
+        PaymentIntent. Repeats resume where an earlier try stopped."""
         d = command.data
         picture = await self.db[PICTURES].find_one({"_id": d["picture_id"]})
         if picture is None:
@@ -70,36 +100,120 @@ class Purchases:
         except AlreadyOwned:
             raise Rejected(
                 f"user {d['buyer_id']} has bought picture {d['picture_id']} already") from None
-        if purchase.purchase_id != d["purchase_id"] or purchase.status != "pending":
+        if purchase.purchase_id != d["purchase_id"] or purchase.status not in (
+                "pending", "awaiting_payment"):
             return []  # the same purchase, asked for again: nothing more to do
-        refusal = None
-        if picture["status"] != "published":
-            refusal = f"picture is {picture['status']} and cannot be bought"
-        elif picture["owner_id"] == d["buyer_id"]:
-            refusal = "nobody can buy their own picture"
-        if refusal:
-            return await self._failed(purchase, refusal, f"refused-{command.id}")
-        title = picture["title"]
-        if purchase.amount_cents == 0:
-            return await self._completed(purchase, f"free-{purchase.purchase_id}", title)
-        intent = await self.gateway.create_intent(
-            purchase.purchase_id, purchase.amount_cents, purchase.currency,
-            {"purchase_id": purchase.purchase_id, "picture_id": purchase.picture_id,
-             "buyer_id": purchase.buyer_id},
-            d.get("payment_method"),
-        )
-        failpoint("purchases.after_create_intent")
-        await self.ledger.attach_payment_intent(
-            purchase.purchase_id, purchase.buyer_id, intent.id, intent.client_secret)
-        awaiting = command.caused(PURCHASE_AWAITING_PAYMENT.type,
-                                  {**_facts(purchase), "payment_intent_id": intent.id}, SOURCE)
-        if d.get("payment_method"):
+        payment_method = d.get("payment_method")
+        if purchase.status == "pending":
+            refusal = None
+            if picture["status"] != "published":
+                refusal = f"picture is {picture['status']} and cannot be bought"
+            elif picture["owner_id"] == d["buyer_id"]:
+                refusal = "nobody can buy their own picture"
+            if refusal:
+                return await self._failed(purchase, refusal, f"refused-{command.id}")
+            if purchase.amount_cents == 0:
+                return await self._completed(purchase, f"free-{purchase.purchase_id}",
+                                             picture["title"])
+            try:
+                intent = await self.gateway.create_intent(
+                    purchase.purchase_id, purchase.amount_cents, purchase.currency,
+                    {"purchase_id": purchase.purchase_id, "picture_id": purchase.picture_id,
+                     "buyer_id": purchase.buyer_id},
+                    payment_method,
+                )
+            except stripe.StripeError as exc:
+                return await self._stripe_refused(purchase, exc)
+            failpoint("purchases.after_create_intent")
+            await self.ledger.attach_payment_intent(
+                purchase.purchase_id, purchase.buyer_id, intent.id, intent.client_secret)
+        else:
+            # Attached by an earlier try that stopped before confirming (Stripe or the
+            # ledger failed in between), or the same purchase asked for again: confirm only
+            # an intent that still waits for it.
+            intent = await self.gateway.retrieve(purchase.payment_intent_id)
+        awaiting = CloudEvent(type=PURCHASE_AWAITING_PAYMENT.type, subject=purchase.purchase_id,
+                              data={**_facts(purchase), "payment_intent_id": intent.id},
+                              source=SOURCE, id=f"awaiting-{purchase.purchase_id}")
+        if payment_method and intent.status == "requires_confirmation":
             try:
                 await self.gateway.confirm(intent.id)
             except PaymentDeclined as exc:
                 return [awaiting, *await self._failed(purchase, exc.reason,
                                                       f"declined-{intent.id}")]
+            except stripe.StripeError as exc:
+                return [awaiting, *await self._stripe_refused(purchase, exc)]
         return [awaiting]
+
+    async def _stripe_refused(self, purchase: Purchase, exc: stripe.StripeError
+                              ) -> list[CloudEvent]:
+        """A Stripe error while paying: transient ones go back to the runtime to be retried;
+        a permanent one fails the purchase with Stripe's reason."""
+        if is_transient(exc):
+            raise exc
+        log.warning("purchase_refused_by_stripe", purchase_id=purchase.purchase_id,
+                    error=repr(exc))
+        return await self._failed(purchase, describe(exc),
+                                  f"stripe-refused-{purchase.purchase_id}")
+
+    async def refund(self, command: CloudEvent) -> list[CloudEvent]:
+        """RefundPurchase: the seller gives the money back. Final when Stripe's Refund says
+        succeeded; a pending one is applied by its ``charge.refunded`` webhook."""
+        d = command.data
+        purchase = await self.ledger.get(d["purchase_id"], d["buyer_id"])
+        if purchase is None or purchase.seller_id != d["seller_id"]:
+            raise Rejected(f"purchase {d['purchase_id']} is not a sale of {d['seller_id']} to "
+                           f"{d['buyer_id']}")
+        if purchase.status == "refunded":
+            return await self._refunded(purchase)  # done before (a redelivery): tell again
+        if purchase.status != "completed":
+            raise Rejected(f"purchase {purchase.purchase_id} is {purchase.status}; only a "
+                           "completed purchase can be refunded")
+        if purchase.amount_cents == 0 or not purchase.payment_intent_id:
+            raise Rejected(f"purchase {purchase.purchase_id} was free: nothing to refund")
+        await self.ledger.request_refund(purchase.purchase_id, purchase.buyer_id)
+        try:
+            result = await self.gateway.refund(purchase.payment_intent_id,
+                                               purchase.purchase_id, purchase.amount_cents)
+        except stripe.StripeError as exc:
+            if is_transient(exc):
+                raise
+            raise Rejected(f"Stripe refused to refund purchase {purchase.purchase_id}: "
+                           f"{describe(exc)}") from None
+        if result.status in ("failed", "canceled"):
+            raise Rejected(f"Stripe's refund {result.id} of purchase {purchase.purchase_id} "
+                           f"is {result.status}")
+        if result.status != "succeeded":
+            log.info("refund_pending", purchase_id=purchase.purchase_id, refund_id=result.id,
+                     status=result.status)
+            return []
+        await self.ledger.refund(purchase.purchase_id, purchase.buyer_id, result.id,
+                                 result.amount_refunded_cents, "refunded_by_seller")
+        return await self._refunded(purchase)
+
+    async def expire(self, command: CloudEvent) -> list[CloudEvent]:
+        """ExpirePurchase: cancel the PaymentIntent at Stripe, then fail the purchase if it
+        still awaits payment. An intent Stripe will not cancel because it succeeded or is
+        processing is left to its webhook, which completes or fails the purchase."""
+        d = command.data
+        purchase = await self.ledger.get(d["purchase_id"], d["buyer_id"])
+        if purchase is None:
+            raise Rejected(f"no purchase {d['purchase_id']} of {d['buyer_id']} to expire")
+        if purchase.status == "failed" and purchase.failure_reason == EXPIRED_REASON:
+            return [self._failed_event(purchase, EXPIRED_REASON)]  # a redelivery: tell again
+        if purchase.status != "awaiting_payment" or not purchase.payment_intent_id:
+            return []
+        intent: Intent = await self.gateway.cancel(purchase.payment_intent_id)
+        if intent.status != "canceled":
+            log.info("expiry_left_to_webhook", purchase_id=purchase.purchase_id,
+                     intent_status=intent.status)
+            return []
+        if not await self.ledger.expire(purchase.purchase_id, purchase.buyer_id,
+                                        EXPIRED_REASON):
+            current = await self.ledger.get(purchase.purchase_id, purchase.buyer_id)
+            if current is None or current.failure_reason != EXPIRED_REASON:
+                return []  # moved on meanwhile (completed, or failed for another reason)
+        return [self._failed_event(purchase, EXPIRED_REASON)]
 
     async def paid(self, event: CloudEvent) -> list[CloudEvent]:
         purchase = await self._purchase_of(event)
@@ -110,6 +224,33 @@ class Purchases:
     async def payment_failed(self, event: CloudEvent) -> list[CloudEvent]:
         purchase = await self._purchase_of(event)
         return await self._failed(purchase, event.data["reason"], event.id)
+
+    async def refunded(self, event: CloudEvent) -> list[CloudEvent]:
+        """PaymentRefunded (``charge.refunded``): money went back, from our refund or one
+        made in Stripe's dashboard."""
+        purchase = await self._purchase_of(event)
+        await self.ledger.refund(purchase.purchase_id, purchase.buyer_id, event.id,
+                                 event.data["amount_cents"], "refunded_at_stripe")
+        return await self._refunded(purchase)
+
+    async def disputed(self, event: CloudEvent) -> list[CloudEvent]:
+        """PaymentDisputed: told as PurchaseDisputed; a dispute lost is also a refund."""
+        purchase = await self._purchase_of(event)
+        d = event.data
+        outcome = d.get("outcome") or ""
+        await self.ledger.record_dispute(purchase.purchase_id, purchase.buyer_id, event.id,
+                                         d["state"], d["amount_cents"],
+                                         outcome or d.get("reason") or "")
+        data = {**_facts(purchase), "title": await self._title(purchase.picture_id),
+                "dispute_id": d["dispute_id"], "state": d["state"],
+                "disputed_cents": d["amount_cents"]}
+        data.update({k: d[k] for k in ("outcome", "reason") if d.get(k)})
+        told = [event.caused(PURCHASE_DISPUTED.type, data, SOURCE)]
+        if d["state"] == "closed" and outcome == "lost":
+            await self.ledger.refund(purchase.purchase_id, purchase.buyer_id,
+                                     f"{event.id}/lost", purchase.amount_cents, "dispute_lost")
+            told += await self._refunded(purchase)
+        return told
 
     async def _purchase_of(self, event: CloudEvent) -> Purchase:
         d = event.data
@@ -132,9 +273,7 @@ class Purchases:
         if purchase is None or purchase.status != "completed":
             return []
         if title is None:
-            picture = await self.db[PICTURES].find_one({"_id": purchase.picture_id},
-                                                       {"title": 1})
-            title = picture["title"] if picture else purchase.picture_id
+            title = await self._title(purchase.picture_id)
         data = {**_facts(purchase), "title": title, "completed_at": utc_now()}
         return [CloudEvent(type=PURCHASE_COMPLETED.type, subject=purchase.purchase_id,
                            data=data, source=SOURCE, id=f"completed-{purchase.purchase_id}")]
@@ -142,6 +281,31 @@ class Purchases:
     async def _failed(self, purchase: Purchase, reason: str,
                       payment_id: str) -> list[CloudEvent]:
         await self.ledger.fail(purchase.purchase_id, purchase.buyer_id, reason, payment_id)
-        return [CloudEvent(type=PURCHASE_FAILED.type, subject=purchase.purchase_id,
-                           data={**_facts(purchase), "reason": reason}, source=SOURCE,
-                           id=f"failed-{purchase.purchase_id}")]
+        return [self._failed_event(purchase, reason)]
+
+    @staticmethod
+    def _failed_event(purchase: Purchase, reason: str) -> CloudEvent:
+        return CloudEvent(type=PURCHASE_FAILED.type, subject=purchase.purchase_id,
+                          data={**_facts(purchase), "reason": reason}, source=SOURCE,
+                          id=f"failed-{purchase.purchase_id}")
+
+    async def _refunded(self, purchase: Purchase) -> list[CloudEvent]:
+        """PurchaseRefunded, told from the ledger's state (one id per purchase), so that a
+        redelivery after a crash tells it again and a second refund fact tells nothing new."""
+        current = await self.ledger.get(purchase.purchase_id, purchase.buyer_id)
+        if current is None or current.status != "refunded":
+            return []
+        payments = await self.ledger.payments_of(current.purchase_id, current.buyer_id)
+        applied = next((p for p in payments if p.kind == "refunded"), None)
+        reason = applied.note if applied and applied.note in _REFUND_REASONS \
+            else "refunded_at_stripe"
+        when = applied.received_at if applied else current.updated_at
+        data = {**_facts(current), "title": await self._title(current.picture_id),
+                "reason": reason,
+                "refunded_at": when.astimezone(UTC).isoformat(timespec="milliseconds")}
+        return [CloudEvent(type=PURCHASE_REFUNDED.type, subject=current.purchase_id, data=data,
+                           source=SOURCE, id=f"refunded-{current.purchase_id}")]
+
+    async def _title(self, picture_id: str) -> str:
+        picture = await self.db[PICTURES].find_one({"_id": picture_id}, {"title": 1})
+        return picture["title"] if picture else picture_id

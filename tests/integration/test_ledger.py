@@ -526,3 +526,121 @@ async def test_sessions_are_strict_utc_and_read_committed(ledger: Ledger) -> Non
         assert "STRICT_ALL_TABLES" in sql_mode
         assert time_zone == "+00:00"
         assert isolation == "READ-COMMITTED"
+
+
+# -- refunds, disputes and payment deadlines ---------------------------------------------------
+
+
+async def completed(ledger: Ledger, buyer: str, seller: str, amount: int = 1250):
+    purchase = await begin(ledger, buyer, seller, amount=amount)
+    await ledger.attach_payment_intent(purchase.purchase_id, buyer, new_id("pi"), "secret")
+    assert await ledger.complete(purchase.purchase_id, buyer, new_id("evt"))
+    return await ledger.get(purchase.purchase_id, buyer)
+
+
+@pytest.mark.parametrize("seller_shard", [0, 1], ids=["same-shard", "cross-shard"])
+async def test_a_refund_told_many_times_withdraws_once(ledger: Ledger, seller_shard: int) -> None:
+    buyer, seller = user_on(0, "buyer"), user_on(seller_shard, "seller")
+    kept = await completed(ledger, buyer, seller, 700)
+    purchase = await completed(ledger, buyer, seller, 1250)
+    # The Refund object, its webhook and a redelivery of each, some at the same time.
+    facts = [new_id("re"), new_id("evt")]
+    results = await asyncio.gather(*(
+        ledger.refund(purchase.purchase_id, buyer, fact, 1250, "refunded_at_stripe")
+        for fact in facts * 3))
+    assert sum(results) == 1
+    refunded = await ledger.get(purchase.purchase_id, buyer)
+    assert refunded.status == "refunded"
+    assert not await ledger.has_licence(buyer, purchase.picture_id)
+    assert await ledger.has_licence(buyer, kept.picture_id)
+    sales, totals = await ledger.sales_of(seller)
+    assert [s.purchase_id for s in sales] == [kept.purchase_id]
+    assert [(t.sales_count, t.gross_cents) for t in totals] == [(1, 700)]
+    payments = await ledger.payments_of(purchase.purchase_id, buyer)
+    assert [(p.kind, p.amount_cents) for p in payments].count(("refunded", 1250)) == 1
+    # Refunded frees the picture: the buyer may buy it again.
+    again = await begin(ledger, buyer, seller, picture=purchase.picture_id)
+    assert again.status == "pending"
+
+
+async def test_a_partial_refund_withdraws_nothing(ledger: Ledger) -> None:
+    buyer, seller = user_on(0, "buyer"), user_on(1, "seller")
+    purchase = await completed(ledger, buyer, seller, 1000)
+    assert not await ledger.refund(purchase.purchase_id, buyer, new_id("evt"), 400,
+                                   "refunded_at_stripe")
+    assert (await ledger.get(purchase.purchase_id, buyer)).status == "completed"
+    assert await ledger.has_licence(buyer, purchase.picture_id)
+    kinds = [p.kind for p in await ledger.payments_of(purchase.purchase_id, buyer)]
+    assert kinds == ["succeeded", "refund_partial"]
+
+
+async def test_the_sellers_request_names_the_refund(ledger: Ledger) -> None:
+    buyer, seller = user_on(1, "buyer"), user_on(0, "seller")
+    purchase = await completed(ledger, buyer, seller)
+    await ledger.request_refund(purchase.purchase_id, buyer)
+    await ledger.request_refund(purchase.purchase_id, buyer)  # a redelivery: no second row
+    assert await ledger.refund(purchase.purchase_id, buyer, new_id("evt"), 1250,
+                               "refunded_at_stripe")
+    payments = await ledger.payments_of(purchase.purchase_id, buyer)
+    assert [(p.kind, p.note) for p in payments if p.kind.startswith("refund")] == [
+        ("refund_requested", None), ("refunded", "refunded_by_seller")]
+
+
+async def test_a_sale_written_late_is_removed_by_the_refund(ledger: Ledger,
+                                                           dsns: list[str]) -> None:
+    """A crash between the two shards' steps of completing, then a refund: the sale that
+    reconciliation writes afterwards is taken off again, once."""
+    buyer, seller = user_on(0, "buyer"), user_on(1, "seller")
+    purchase = await completed(ledger, buyer, seller, 900)
+    # Undo the seller's side as if the process had died before it (and its flag).
+    await query(dsns[1], "DELETE FROM sales WHERE purchase_id = %s", purchase.purchase_id)
+    await query(dsns[1], "UPDATE seller_totals SET sales_count = sales_count - 1, "
+                "gross_cents = gross_cents - 900 WHERE seller_id = %s", seller)
+    await query(dsns[0], "UPDATE purchases SET sale_recorded = FALSE WHERE purchase_id = %s",
+                purchase.purchase_id)
+    assert await ledger.refund(purchase.purchase_id, buyer, new_id("evt"), 900,
+                               "refunded_at_stripe")
+    await ledger._record_sale(purchase)  # the late second step of completing
+    await ledger.reconcile_sales()
+    sales, totals = await ledger.sales_of(seller)
+    assert sales == [] and [(t.sales_count, t.gross_cents) for t in totals] == [(0, 0)]
+
+
+async def test_expiry_by_many_workers_fails_once_and_late_money_is_a_refund_due(
+    ledger: Ledger,
+) -> None:
+    buyer, seller = user_on(0, "buyer"), user_on(1, "seller")
+    purchase = await begin(ledger, buyer, seller)
+    intent = new_id("pi")
+    await ledger.attach_payment_intent(purchase.purchase_id, buyer, intent, "secret")
+    await asyncio.sleep(0.05)
+    overdue = await ledger.overdue(0.01, 1000)
+    assert purchase.purchase_id in [p.purchase_id for p in overdue]
+    assert purchase.purchase_id not in [p.purchase_id for p in await ledger.overdue(3600)]
+    results = await asyncio.gather(*(
+        ledger.expire(purchase.purchase_id, buyer, "payment not completed in time")
+        for _ in range(5)))
+    assert sum(results) == 1
+    expired = await ledger.get(purchase.purchase_id, buyer)
+    assert (expired.status, expired.failure_reason) == ("failed",
+                                                        "payment not completed in time")
+    # Money that arrives anyway is not applied: it is a refund due.
+    assert not await ledger.complete(purchase.purchase_id, buyer, new_id("evt"),
+                                     amount_cents=1250, payment_intent_id=intent)
+    assert (await ledger.get(purchase.purchase_id, buyer)).status == "failed"
+    assert not await ledger.has_licence(buyer, purchase.picture_id)
+    due = [p for p in await ledger.unapplied_payments(1000)
+           if p.purchase_id == purchase.purchase_id]
+    assert [(p.amount_cents, p.note) for p in due] == [(1250, "paid after the purchase expired")]
+
+
+async def test_a_dispute_is_recorded_once(ledger: Ledger) -> None:
+    buyer, seller = user_on(1, "buyer"), user_on(1, "seller")
+    purchase = await completed(ledger, buyer, seller)
+    event = new_id("evt")
+    assert await ledger.record_dispute(purchase.purchase_id, buyer, event, "opened", 1250,
+                                       "fraudulent")
+    assert not await ledger.record_dispute(purchase.purchase_id, buyer, event, "opened", 1250,
+                                           "fraudulent")
+    kinds = [p.kind for p in await ledger.payments_of(purchase.purchase_id, buyer)]
+    assert kinds == ["succeeded", "dispute_opened"]

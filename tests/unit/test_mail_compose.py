@@ -26,6 +26,12 @@ FACTS = {
     "picture_sold": {"title": "Quay", "amount": "5.00 USD", "purchase_id": "b1"},
     "payment_failed": {"title": "Quay", "amount": None, "reason": "card declined",
                        "purchase_id": "b1"},
+    "refund_buyer": {"title": "Quay", "amount": "5.00 USD", "purchase_id": "b1",
+                     "reason": "refunded_by_seller"},
+    "refund_seller": {"title": "Quay", "amount": "5.00 USD", "purchase_id": "b1",
+                      "reason": "refunded_by_seller"},
+    "sale_disputed": {"title": "Quay", "amount": "5.00 USD", "purchase_id": "b1",
+                      "state": "closed", "outcome": "lost", "reason": "fraudulent"},
 }
 
 
@@ -47,7 +53,8 @@ def test_every_kind_has_both_parts_and_the_headers(kind: str) -> None:
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     assert text.startswith("Hello Ann,") and "<p>Hello Ann,</p>" in html
-    unsubscribable = kind not in ("receipt", "payment_failed")
+    unsubscribable = kind not in ("receipt", "payment_failed", "refund_buyer", "refund_seller",
+                                  "sale_disputed")
     assert ("List-Unsubscribe" in message) is unsubscribable
     if unsubscribable:
         link = message["List-Unsubscribe"]

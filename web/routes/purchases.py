@@ -1,4 +1,5 @@
-"""Purchases: buying an original, Stripe's webhooks, the buyer's and seller's lists, downloads."""
+"""Purchases: buying an original, refunding it, Stripe's webhooks, the buyer's and seller's
+lists, downloads."""
 
 from __future__ import annotations
 
@@ -9,15 +10,25 @@ import uuid
 from dataclasses import asdict
 
 import stripe
+import structlog
 from aiohttp import web
 
 from agents.purchases.ledger import Purchase
 from picasso.blobs import BlobNotFound, S3BlobStore
-from topics.purchases import PAYMENT_FAILED, PAYMENT_SUCCEEDED, PURCHASE_PICTURE
+from topics.purchases import (
+    PAYMENT_DISPUTED,
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+    PAYMENT_SUCCEEDED,
+    PURCHASE_PICTURE,
+    REFUND_PURCHASE,
+)
+from topics.record import Record
 from web.problems import Problem
 from web.readmodels import wait_for
 from web.services import Services, identity, services, wait_ms
 
+log = structlog.get_logger()
 routes = web.RouteTableDef()
 _PURCHASE_IDS = uuid.UUID("0b8f8e4c-2f4f-4f53-9a53-6a3c1f0e7d21")
 
@@ -103,9 +114,38 @@ async def my_sales(request: web.Request) -> web.Response:
     })
 
 
+@routes.post("/api/v1/purchases/{purchase_id}/refund")
+async def refund(request: web.Request) -> web.Response:
+    """The seller gives the buyer their money back; the purchases agent asks Stripe."""
+    who = await identity(request)
+    s = services(request)
+    purchase_id = request.match_info["purchase_id"]
+    # The seller does not know the buyer (whose shard holds the purchase): ask every shard.
+    purchase = await s.ledger.find(purchase_id)
+    if purchase is None:
+        raise Problem(404, f"there is no purchase {purchase_id}")
+    if purchase.seller_id != who.user_id:
+        raise Problem(403, "only the seller of a purchase may refund it")
+    if purchase.status != "completed":
+        raise Problem(409, f"the purchase is {purchase.status}; only a completed purchase can "
+                      "be refunded")
+    if purchase.amount_cents == 0:
+        raise Problem(409, "the picture was free: there is no payment to refund")
+    command = await s.send(REFUND_PURCHASE, purchase_id, {
+        "purchase_id": purchase_id, "buyer_id": purchase.buyer_id, "seller_id": who.user_id})
+    return web.json_response({"command_id": command.id, "purchase_id": purchase_id},
+                             status=202, headers={"Location": "/api/v1/me/sales"})
+
+
+_INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+_CHARGE_EVENTS = ("charge.refunded", "charge.dispute.created", "charge.dispute.closed")
+
+
 @routes.post("/api/v1/webhooks/stripe")
 async def stripe_webhook(request: web.Request) -> web.Response:
-    """Verify Stripe's signature on the raw body and hand the fact to the purchases agent."""
+    """Verify Stripe's signature on the raw body and hand the fact to the purchases agent.
+
+    The fact's id is Stripe's event id, so a webhook delivered twice is one fact."""
     s = services(request)
     payload = await request.read()
     try:
@@ -113,24 +153,62 @@ async def stripe_webhook(request: web.Request) -> web.Response:
             payload, request.headers.get("Stripe-Signature", ""), s.settings.stripe_webhook_secret)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise Problem(400, f"the webhook was refused: {exc}") from None
-    intent = event.data.object.to_dict()  # plain dicts and lists, as Stripe sent them
-    metadata = dict(intent.get("metadata") or {})
-    if event.type not in ("payment_intent.succeeded", "payment_intent.payment_failed") or \
-            "purchase_id" not in metadata:
+    obj = event.data.object.to_dict()  # plain dicts and lists, as Stripe sent them
+    fact: tuple[Record, dict] | None = None
+    if event.type in _INTENT_EVENTS:
+        fact = _intent_fact(event.type, obj)
+    elif event.type in _CHARGE_EVENTS:
+        fact = await _charge_fact(s, event.type, obj)
+    if fact is None:
         return web.json_response({"received": True, "used": False})
+    record, data = fact
+    await s.send(record, data["purchase_id"], data, event_id=event.id)
+    return web.json_response({"received": True, "used": True})
+
+
+def _intent_fact(type_: str, intent: dict) -> tuple[Record, dict] | None:
+    """PaymentSucceeded or PaymentFailed from a PaymentIntent, which carries our metadata."""
+    metadata = dict(intent.get("metadata") or {})
+    if "purchase_id" not in metadata:
+        return None
     data = {"purchase_id": metadata["purchase_id"], "buyer_id": metadata.get("buyer_id", ""),
             "payment_intent_id": intent["id"], "amount_cents": int(intent.get("amount") or 0),
             "currency": intent.get("currency") or "usd"}
     if not data["buyer_id"]:
         del data["buyer_id"]
-    if event.type == "payment_intent.succeeded":
-        record = PAYMENT_SUCCEEDED
-    else:
-        record = PAYMENT_FAILED
-        error = intent.get("last_payment_error") or {}
-        data["reason"] = error.get("message") or "the payment failed"
-    await s.send(record, data["purchase_id"], data, event_id=event.id)
-    return web.json_response({"received": True, "used": True})
+    if type_ == "payment_intent.succeeded":
+        return PAYMENT_SUCCEEDED, data
+    error = intent.get("last_payment_error") or {}
+    return PAYMENT_FAILED, {**data, "reason": error.get("message") or "the payment failed"}
+
+
+async def _charge_fact(s: Services, type_: str, obj: dict) -> tuple[Record, dict] | None:
+    """PaymentRefunded (from a Charge) or PaymentDisputed (from a Dispute).
+
+    Neither object need carry the PaymentIntent's metadata, so the purchase is found by its
+    PaymentIntent in the ledger; an intent the ledger does not know is not a purchase."""
+    intent_id = obj.get("payment_intent")
+    if isinstance(intent_id, dict):  # expanded by the endpoint's settings
+        intent_id = intent_id.get("id")
+    if not intent_id:
+        log.warning("stripe_webhook_without_intent", type=type_, object_id=obj.get("id"))
+        return None
+    purchase = await s.ledger.find_by_intent(intent_id)
+    if purchase is None:
+        return None
+    data = {"purchase_id": purchase.purchase_id, "buyer_id": purchase.buyer_id,
+            "payment_intent_id": intent_id, "currency": obj.get("currency") or purchase.currency}
+    if type_ == "charge.refunded":
+        return PAYMENT_REFUNDED, {**data, "charge_id": obj["id"],
+                                  "amount_cents": int(obj.get("amount_refunded") or 0)}
+    closed = type_ == "charge.dispute.closed"
+    data.update({"dispute_id": obj["id"], "state": "closed" if closed else "opened",
+                 "amount_cents": int(obj.get("amount") or 0)})
+    if obj.get("reason"):
+        data["reason"] = obj["reason"]
+    if closed:
+        data["outcome"] = obj.get("status") or "unknown"
+    return PAYMENT_DISPUTED, data
 
 
 def sign_download(key: str, expires: int, secret: str) -> str:

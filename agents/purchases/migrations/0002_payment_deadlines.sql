@@ -1,0 +1,21 @@
+-- 0002: refunds, disputes and payment deadlines.
+--
+-- No new table: refunds use what 0001 prepared (status 'refunded', which frees
+-- live_picture_id so the buyer may buy again). New kinds of `payments` rows, each keyed by
+-- the Stripe event (or Refund object) id that told it, or by an id derived from the purchase:
+--   'refunded'          money went back and the ledger applied it (licence and sale removed);
+--                       note: refunded_by_seller, refunded_at_stripe or dispute_lost
+--   'refund_partial'    Stripe refunded less than the price; nothing withdrawn (note says)
+--   'refund_unapplied'  money went back for a purchase that had not completed (e.g. a
+--                       refund due, paid out by an operator)
+--   'refund_requested'  the seller asked for a refund (id refund-requested-<purchase>)
+--   'dispute_opened', 'dispute_closed'   a chargeback and its outcome (note)
+--   'expired'           the payment deadline passed (id expired-<purchase>); a payment that
+--                       arrives after it is recorded 'unapplied': a refund is due
+--
+-- The purchases service's timer asks every shard, every few seconds, for purchases still
+-- awaiting payment whose updated_at (the time the PaymentIntent was attached) is older than
+-- PURCHASE_PAYMENT_TIMEOUT_S: this index answers it without a scan. ADD INDEX IF NOT EXISTS
+-- keeps the statement idempotent (see 0001); it is MariaDB syntax, the server the ledger runs
+-- on.
+ALTER TABLE purchases ADD INDEX IF NOT EXISTS ix_purchases_status_updated (status, updated_at);
