@@ -7,14 +7,16 @@ this app when it is imported at the bottom of this module.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Awaitable, Callable, TypeVar
 
 import faust
 import structlog
 
 import agents.lag
-from agents.runtime import Agent, Message, Resources
+from agents.runtime import Agent, Inbox, Message, Resources
 from picasso.logging import configure as configure_logging
+from picasso.mongo import INBOXES
 from picasso.settings import Settings
 from topics import Topic
 
@@ -169,6 +171,32 @@ async def lag(self: Command, wait: float) -> int:
         settings.kafka_bootstrap, settings.app_id, consumed_topics(), wait,
         report=lambda line: print(f"lag: {line}", flush=True))
     return 1 if lags else 0
+
+
+@app.command(
+    faust.cli.option("--within", type=float, default=None,
+                     help="Seconds back (default BROKER_JOURNAL_RETENTION_S)."),
+    base=Command,
+)
+async def resend(self: Command, within: float | None) -> int:
+    """Send again the events the services recorded in the last WITHIN seconds.
+
+    For a broker that lost its messages (the local one keeps them in memory only): events
+    keep their ids, so consumers apply each once. ``make run``'s supervisor runs it after
+    it started the broker again."""
+    seconds = settings.broker_journal_retention_s if within is None else within
+    since = datetime.now(UTC) - timedelta(seconds=seconds)
+    stamp = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    res = await resources()
+    total = 0
+    for name in INBOXES:
+        domain = Agent(name, (), None, send, settings.topic_prefix, Inbox(res.db[name]))
+        async for doc in domain.inbox.applied_since(stamp):
+            await domain.send_events(doc["events"])
+            total += len(doc["events"])
+    await res.bus.stop()
+    print(f"resend: {total} recorded event(s) sent again", flush=True)
+    return 0
 
 
 # Importing the domains registers their agents on the app.

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Awaitable, Callable, Iterable, TypeVar
 
 import structlog
-from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorCursor, AsyncIOMotorDatabase
 from pymongo.errors import BulkWriteError
 
 from picasso.blobs import BlobStore, open_blob_store
@@ -107,6 +107,10 @@ class Inbox:
         stamp = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         found = self.collection.find({"sent": False, "applied_at": {"$lt": stamp}}).limit(limit)
         return [doc async for doc in found]
+
+    def applied_since(self, since: str) -> AsyncIOMotorCursor:
+        """Records applied at or after the RFC 3339 time ``since``, oldest first."""
+        return self.collection.find({"applied_at": {"$gte": since}}).sort("applied_at", 1)
 
     async def find(self, command_id: str) -> dict | None:
         return await self.collection.find_one({"_id": command_id})
@@ -251,8 +255,8 @@ class Agent:
         outgoing = [(event, [e.to_dict() for e in events])
                     for (_, event), events in zip(fresh, caused)]
         unsent = [doc for doc in done.values() if not doc["sent"]]
-        await asyncio.gather(*(self._send_all(events) for _, events in outgoing),
-                             *(self._send_all(doc["events"]) for doc in unsent))
+        await asyncio.gather(*(self.send_events(events) for _, events in outgoing),
+                             *(self.send_events(doc["events"]) for doc in unsent))
         await self.inbox.record_sent(outgoing)
         await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
 
@@ -261,14 +265,15 @@ class Agent:
         if done is None:
             events = await self.handler(record, event)
             if self.inbox is None:
-                await self._send_all(e.to_dict() for e in events)
+                await self.send_events(e.to_dict() for e in events)
                 return
             done = await self.inbox.record(event, events)
         if not done["sent"]:
-            await self._send_all(done["events"])
+            await self.send_events(done["events"])
             await self.inbox.mark_sent(event.id)
 
-    async def _send_all(self, events: Iterable[dict]) -> None:
+    async def send_events(self, events: Iterable[dict]) -> None:
+        """Put recorded events (CloudEvent dicts) on their topics, one after the other."""
         for doc in events:
             record = RECORDS[doc["type"]]
             raw = CloudEvent.from_dict(doc).to_json()
@@ -286,7 +291,7 @@ class Agent:
             return 0
         unsent = await self.inbox.find_unsent(older_than_s)
         for doc in unsent:
-            await self._send_all(doc["events"])
+            await self.send_events(doc["events"])
             await self.inbox.mark_sent(doc["_id"])
             log.info("outbox_swept", agent=self.name, command_id=doc["_id"],
                      events=len(doc["events"]))

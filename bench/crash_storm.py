@@ -86,7 +86,7 @@ async def _storm(system: System, kill: Callable[[], None]) -> dict:
 
 
 def _supervised(system: System, kill: Callable[[System], None]) -> tuple[dict, dict]:
-    supervisor = Supervisor(system.stack, [*system.workers, *system.edges], system.settings,
+    supervisor = Supervisor(system.stack, [*system.workers, *system.edges], system.env,
                             log=lambda line: print(f"  {line}", flush=True))
     stop = threading.Event()
 

@@ -95,7 +95,10 @@ def _kafka(exc: BaseException) -> bool | None:
     if not isinstance(exc, kafka_errors.KafkaError):
         return None
     if isinstance(exc, (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError,
-                        kafka_errors.NodeNotReadyError, kafka_errors.RequestTimedOutError)):
+                        kafka_errors.NodeNotReadyError, kafka_errors.RequestTimedOutError,
+                        # The broker's "unexpected server error" (-1): seen from a broker
+                        # that has just started and has not created the topics yet.
+                        kafka_errors.UnknownError)):
         return True
     if isinstance(exc, kafka_errors.MessageSizeTooLargeError):
         return False

@@ -14,6 +14,8 @@ LIKE_COUNTS = "like_counts"  # reactions: like_count per picture
 REACTIONS_PROCESSED = "reactions_processed"  # reactions
 USERS = "users"  # users projection
 PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
+# The services' inboxes (command ids applied, with the events each caused).
+INBOXES = (UPLOADS_PROCESSED, REACTIONS_PROCESSED, PURCHASES_PROCESSED)
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

@@ -129,6 +129,11 @@ class Settings:
     # it over (the first one died). A send is cut off at half of it.
     mail_send_lease_s: float = 120.0
     max_upload_bytes: int = 50 * 1024 * 1024
+    # With a memory-only broker (make run, tests): where edges journal what they accept,
+    # and how far back the journal is put back on the broker after it restarted (web.journal)
+    # and how far back services send their recorded events again (faust ... resend).
+    broker_journal_dir: Path | None = None
+    broker_journal_retention_s: float = 3600.0
     log_format: str = "console"
     log_level: str = "info"
 
@@ -194,6 +199,10 @@ class Settings:
                                              str(d.mail_sweep_interval_s))),
             mail_send_lease_s=float(_env(e, "MAIL_SEND_LEASE_S", str(d.mail_send_lease_s))),
             max_upload_bytes=int(_env(e, "MAX_UPLOAD_BYTES", str(d.max_upload_bytes))),
+            broker_journal_dir=(Path(e["BROKER_JOURNAL_DIR"])
+                                if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
+            broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",
+                                                 d.broker_journal_retention_s),
             log_format=_env(e, "LOG_FORMAT", "json" if production else d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
         )

@@ -17,6 +17,7 @@ from picasso.mongo import connect
 from picasso.settings import Settings
 from web import sessions
 from web.auth import FirebaseAuth
+from web.journal import Journal
 from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.readmodels import ReadModels
@@ -85,9 +86,13 @@ def create_app(settings: Settings) -> web.Application:
             settings=settings, bus=bus, read=ReadModels(connect(settings), blobs, ledger,
                                                    settings.feed_cache_ttl_s),
             auth=auth, blobs=blobs, metrics=Metrics(), ledger=ledger,
+            journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
+                     if settings.broker_journal_dir is not None else None),
         )
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
+        if app[SERVICES].journal is not None:
+            app[SERVICES].journal.close()
         await auth.close()
         await ledger.close()
         await bus.stop()

@@ -18,6 +18,7 @@ from picasso.settings import Settings
 from topics.envelope import CloudEvent
 from topics.record import Record
 from web.auth import FirebaseAuth, Identity
+from web.journal import Journal
 from web.metrics import Metrics
 from web.problems import Problem
 from web.readmodels import MAX_WAIT_MS, ReadModels
@@ -38,6 +39,7 @@ class Services:
     blobs: BlobStore
     metrics: Metrics
     ledger: Ledger
+    journal: Journal | None = None
 
     async def send(self, record: Record, subject: str, data: dict[str, Any],
                    event_id: str | None = None) -> CloudEvent:
@@ -58,6 +60,9 @@ class Services:
             try:
                 await asyncio.wait_for(self.bus.send(record, event),
                                        max(0.1, deadline - loop.time()))
+                if self.journal is not None:  # a memory-only broker: keep a copy (web.journal)
+                    self.journal.record(record.topic.name(self.settings.topic_prefix),
+                                        event.subject.encode(), event.to_json())
                 break
             except (TimeoutError, KafkaError) as exc:
                 if not is_transient(exc) or loop.time() + delay >= deadline:

@@ -93,7 +93,7 @@ def main() -> int:
         for process in [*workers, *edges]:
             process.wait_ready()
         settings = Settings.from_env(env)
-        supervisor = Supervisor(stack, [*workers, *edges], settings,
+        supervisor = Supervisor(stack, [*workers, *edges], env,
                                 log=lambda line: print(line, flush=True))
         print(_summary(settings, stack, [*workers, *edges], time.monotonic() - began),
               flush=True)

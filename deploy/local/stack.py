@@ -314,6 +314,9 @@ class Stack:
         ports = self.ports
         if "kafka" in ports:
             env["KAFKA_BOOTSTRAP"] = f"{HOST}:{ports['kafka']}"
+            # This broker keeps messages in memory only: edges journal what they accept, so
+            # that it can be put back after the broker restarts (web.journal).
+            env["BROKER_JOURNAL_DIR"] = str(self.data_dir / "journal")
         if "mongodb" in ports:
             env["MONGODB_URL"] = f"mongodb://{HOST}:{ports['mongodb']}"
         if "mariadb" in ports:

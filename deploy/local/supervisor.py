@@ -2,9 +2,16 @@
 
 A process that dies is started again after a backoff (1, 2, 4 … 30 s; back to 1 s once it
 has stayed up for a minute), with a line saying what died, how, and how many times it was
-restarted; the others are never stopped because one died. When the broker comes back (it
-keeps messages in memory only), the contract's topics are created again before anything
-else happens; workers and edges reconnect by themselves.
+restarted; the others are never stopped because one died.
+
+The broker is the exception, because it keeps messages in memory only: when it dies, the
+workers are stopped at once (SIGKILL, which is safe: nothing is acknowledged before it is
+applied), the broker is started again, the contract's topics are created again, and only
+then the workers are started again. A worker that lived through the broker's death would
+carry the dead broker's consumer state into the new one: it could commit offsets of the
+old log into the new, empty partitions (and so skip new messages), and its rebalance
+waits for acknowledgements of messages that no longer exist. Edges only produce: they
+reconnect by themselves (a write retries for a few seconds, then answers 503).
 
 Plain synchronous code driven by :meth:`Supervisor.tick`, so the launcher and the tests
 run it the same way.
@@ -13,11 +20,13 @@ run it the same way.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from deploy.local.processes import Process
+from deploy.local.processes import BIN, Process, Worker
 from deploy.local.stack import Stack, StackError
 from picasso.kafka import ensure_topics
 from picasso.settings import Settings
@@ -36,6 +45,7 @@ class _Watch:
     exit_status: Callable[[], str]
     restarts: int = 0
     failures_in_a_row: int = 0
+    held: bool = False  # stopped on purpose until the broker is back
     started_at: float = field(default_factory=time.monotonic)
     due_at: float | None = None  # when it is to be started again, once it died
 
@@ -43,10 +53,14 @@ class _Watch:
 class Supervisor:
     """Watches ``stack``'s servers and ``processes``; :meth:`tick` restarts what died."""
 
-    def __init__(self, stack: Stack, processes: Sequence[Process], settings: Settings,
+    def __init__(self, stack: Stack, processes: Sequence[Process], env: Mapping[str, str],
                  log: Callable[[str], object] = print) -> None:
+        """``processes`` are workers and edges; workers (Faust consumers) are stopped while
+        the broker is started again. ``env`` is the processes' environment."""
         self.stack = stack
-        self.settings = settings
+        self.env = dict(env)
+        self.settings = Settings.from_env(self.env)
+        self._consumers = {p.name: p for p in processes if isinstance(p, Worker)}
         self._log = log
         self._watches: list[_Watch] = []
         for name in stack.services:
@@ -77,6 +91,8 @@ class Supervisor:
         """Look at everything once; schedule a restart for what died, restart what is due."""
         now = time.monotonic()
         for watch in self._watches:
+            if watch.held:
+                continue
             if watch.due_at is None:
                 if watch.alive():
                     if now - watch.started_at >= STABLE_AFTER_S:
@@ -87,6 +103,8 @@ class Supervisor:
                 watch.due_at = now + delay
                 self._log(f"supervisor: {watch.name} {watch.exit_status()} after "
                           f"{now - watch.started_at:.1f}s; starting it again in {delay:.0f}s")
+                if watch.name == "kafka":
+                    self._hold_consumers()
             if watch.due_at is not None and now >= watch.due_at:
                 self._start_again(watch)
 
@@ -106,6 +124,22 @@ class Supervisor:
         watch.started_at = time.monotonic()
         self._log(f"supervisor: {watch.name} started again (restart #{watch.restarts})")
 
+    def _hold_consumers(self) -> None:
+        for watch in self._watches:
+            worker = self._consumers.get(watch.name)
+            if worker is not None and not watch.held:
+                worker.kill()
+                watch.held = True
+                watch.due_at = None
+                self._log(f"supervisor: {watch.name} stopped until the broker is back (its "
+                          "consumer state belonged to the broker that died)")
+
+    def _release_consumers(self) -> None:
+        for watch in self._watches:
+            if watch.held:
+                watch.held = False
+                self._start_again(watch)
+
     def _restart_service(self, name: str) -> None:
         self.stack.stop_service(name)  # reap it and free its slot; a no-op if gone
         self.stack.start_service(name)
@@ -117,6 +151,28 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - reported as a failed start
                 raise StackError(f"kafka: topics could not be created: {exc!r}") from exc
             self._log("supervisor: kafka is back, empty; topics created again")
+            self._refill_broker()
+            self._release_consumers()
+
+    def _refill_broker(self) -> None:
+        """Put back what the dead broker held: the edges' journal of accepted messages, then
+        the events the services recorded, both for the retention window (see web.journal).
+        Consumers skip what they applied before, by message id."""
+        if self.settings.broker_journal_dir is None:
+            self._log("supervisor: no broker journal (BROKER_JOURNAL_DIR): messages the "
+                      "broker held and nobody had applied are lost")
+            return
+        for argv in ([sys.executable, "-m", "web.journal", "replay"],
+                     [str(BIN / "faust"), "-A", "agents.app", "resend"]):
+            done = subprocess.run(argv, env=self.env, capture_output=True, text=True,
+                                  timeout=600)
+            lines = [line for line in done.stdout.splitlines()
+                     if line.startswith(("journal:", "resend:"))]
+            if done.returncode != 0:
+                raise StackError(f"kafka: refilling it failed ({' '.join(argv[-2:])}):\n"
+                                 f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+            for line in lines:
+                self._log(f"supervisor: {line}")
 
 
 def _describe_exit(process: Process) -> str:

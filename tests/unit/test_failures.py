@@ -34,6 +34,7 @@ def _s3(code: str, status: int) -> ClientError:
     kafka_errors.KafkaConnectionError("no broker"),
     kafka_errors.KafkaTimeoutError(),
     kafka_errors.UnknownTopicOrPartitionError(),
+    kafka_errors.UnknownError(),
     aiosmtplib.SMTPConnectError("refused"),
     aiosmtplib.SMTPResponseException(451, "try later"),
     ConnectionRefusedError(111, "refused"),
