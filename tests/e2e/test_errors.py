@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
-import pytest
 
 from tests.helpers import Api, jpeg_with_gps
-
-
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
 
 
 def assert_problem(status: int, body: dict, answer: aiohttp.ClientResponse, expected: int) -> None:

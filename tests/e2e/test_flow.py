@@ -6,20 +6,12 @@ import io
 import json
 import uuid
 
-import aiohttp
-import pytest
 from PIL import Image
 
 from tests.helpers import GPS_IFD, Api, jpeg_with_gps, produce, read_topic
 from topics import DEADLETTER, REACTIONS_COMMANDS
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE
-
-
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
 
 
 async def test_register_upload_explore_like(api: Api, settings) -> None:

@@ -11,7 +11,6 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
-import aiohttp
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -25,12 +24,6 @@ from topics.pictures import PICTURE_PUBLISHED
 from topics.users import USER_REGISTERED, USER_UPDATED
 
 WAIT_S = 20.0  # how long a mail may take to arrive before a test gives up on it
-
-
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
 
 
 @pytest.fixture

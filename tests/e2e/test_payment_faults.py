@@ -27,18 +27,6 @@ from topics import PURCHASES_COMMANDS, PURCHASES_EVENTS
 OUTAGE_S = 10
 
 
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
-
-
-@pytest.fixture
-async def ledger(settings: Settings):
-    async with await Ledger.open(list(settings.mysql_shards)) as opened:
-        yield opened
-
-
 async def settled_after_outage(api: Api, buyer, purchase_id: str, within_s: float = 90) -> dict:
     """The purchase once completed or failed; until the agent has caught up after the outage
     the buyer may not see it yet (404) or the edge may still be reconnecting (5xx)."""

@@ -29,18 +29,6 @@ from topics.envelope import CloudEvent
 from topics.purchases import PURCHASE_PICTURE
 
 
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
-
-
-@pytest.fixture
-async def ledger(settings: Settings):
-    async with await Ledger.open(list(settings.mysql_shards)) as opened:
-        yield opened
-
-
 async def intents_of(settings: Settings, purchase_id: str) -> list[dict]:
     """Every PaymentIntent Stripe holds for one purchase (found by its metadata)."""
     found, after = [], None

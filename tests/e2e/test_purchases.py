@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-import pytest
-
 from tests.helpers import Api, jpeg_with_gps
-
-
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
 
 
 async def settled(api: Api, buyer, purchase_id: str) -> dict:

@@ -9,7 +9,6 @@ import json
 import uuid
 
 import aiohttp
-import pytest
 
 from agents.purchases.ledger import Ledger
 from deploy.local.stack import Stack
@@ -18,18 +17,6 @@ from tests.e2e.test_mail import wait_for_mails
 from tests.e2e.test_purchase_delivery import intents_of, seller_total, signed
 from tests.e2e.test_purchases import settled
 from tests.helpers import Api, User, jpeg_with_gps
-
-
-@pytest.fixture
-async def api(system: str):
-    async with aiohttp.ClientSession() as http:
-        yield Api(http, system)
-
-
-@pytest.fixture
-async def ledger(settings: Settings):
-    async with await Ledger.open(list(settings.mysql_shards)) as opened:
-        yield opened
 
 
 async def bought(api: Api, seller: User, buyer: User, price_cents: int) -> tuple[dict, dict]:
