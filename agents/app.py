@@ -17,10 +17,14 @@ import agents.lag
 from agents.runtime import Agent, Inbox, Message, Resources
 from picasso.logging import configure as configure_logging
 from picasso.mongo import INBOXES
-from picasso.settings import Settings
+from picasso.settings import Settings, SettingsError
 from topics import Topic
 
-settings = Settings.from_env()
+try:
+    settings = Settings.from_env()
+except SettingsError as exc:
+    # Every command of this app (worker, lag, resend) stops here, before it connects.
+    raise SystemExit(str(exc)) from None
 configure_logging(settings)
 log = structlog.get_logger()
 

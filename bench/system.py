@@ -73,6 +73,7 @@ def running(*, workers: int = 1, edges: int = 1, services: tuple[str, ...] = SER
             "PICASSO_TOPIC_PREFIX": f"b{run}.",
             "EDGE_PORT": str(edge_port),
             "PUBLIC_MEDIA_URL": f"http://127.0.0.1:{edge_port}/media",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{edge_port}",
             "LOG_LEVEL": "warning",
             **(extra_env or {}),
         })

@@ -1,13 +1,18 @@
 """One settings object, read from the environment (twelve-factor).
 
-The defaults point at the embedded single-machine stack that ``make run`` starts, so
-``faust -A agents.app worker`` and ``python -m web`` find it without any variable set.
-Production sets the same variables to real services (Apache Kafka, MongoDB, S3, Firebase).
+Settings fail closed. Only ``PICASSO_ENV=local`` (``make run``, the benchmarks) or
+``PICASSO_ENV=test`` (the tests) fills in :data:`LOCAL_DEFAULTS`: the embedded stack's
+addresses (the Firebase Auth emulator, which accepts unsigned tokens; localstripe over plain
+http) and its public test secrets. Any other environment, ``PICASSO_ENV=production``
+included, gets no default for a secret or an endpoint, and :meth:`Settings.from_env` refuses
+it with one :class:`SettingsError` naming every variable that is missing or unsafe
+(:func:`problems`). ``python -m picasso.settings check`` runs the same check alone.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -23,6 +28,104 @@ LOCAL_PORTS: dict[str, int] = {
     "stripe": 8420,
     "smtp": 2525,
 }
+
+
+# The values of PICASSO_ENV; only the last two turn on LOCAL_DEFAULTS.
+PRODUCTION = "production"
+LOCAL_ENVS: tuple[str, ...] = ("local", "test")
+ENVS: tuple[str, ...] = (PRODUCTION, *LOCAL_ENVS)
+
+# The embedded stack's addresses and secrets, by environment variable. They are public (they
+# are in this file), so they are used only when PICASSO_ENV says local or test.
+LOCAL_DEFAULTS: dict[str, str] = {
+    "KAFKA_BOOTSTRAP": f"127.0.0.1:{LOCAL_PORTS['kafka']}",
+    "MONGODB_URL": f"mongodb://127.0.0.1:{LOCAL_PORTS['mongodb']}",
+    "MYSQL_SHARDS": ",".join(
+        f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}/picasso_shard{n}" for n in (0, 1)),
+    "PUBLIC_MEDIA_URL": f"http://127.0.0.1:{LOCAL_PORTS['edge']}/media",
+    "PUBLIC_BASE_URL": f"http://127.0.0.1:{LOCAL_PORTS['edge']}",
+    # "demo-*": the emulator never calls Google for such a project.
+    "FIREBASE_PROJECT_ID": "demo-picasso",
+    "FIREBASE_API_KEY": "local-api-key",
+    "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{LOCAL_PORTS['firebase_auth']}",
+    "STRIPE_API_BASE": f"http://127.0.0.1:{LOCAL_PORTS['stripe']}",
+    # localstripe accepts any "sk_…" key and signs webhooks with the secret they were
+    # registered with (deploy.local.stack registers this one).
+    "STRIPE_SECRET_KEY": "sk_test_picasso_local",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_picasso_local",
+    "STRIPE_WEBHOOK_SECRET": "whsec_picasso_local_webhook_secret",
+    "SIGNING_KEY": "picasso-local-signing-key",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": str(LOCAL_PORTS["smtp"]),
+}
+
+# Needed outside local/test: without them Picasso would reach nothing, or sign with nothing.
+REQUIRED: tuple[str, ...] = (
+    "KAFKA_BOOTSTRAP", "MONGODB_URL", "MYSQL_SHARDS", "FIREBASE_PROJECT_ID",
+    "FIREBASE_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY",
+    "PUBLIC_BASE_URL", "PUBLIC_MEDIA_URL", "SMTP_HOST",
+)
+# Secrets that sign what Picasso trusts later (download, unsubscribe and CSRF tokens;
+# Stripe's webhooks): guessable or published ones let anyone forge them.
+MIN_SECRET_CHARS = 32
+SIGNING_SECRETS: tuple[str, ...] = ("SIGNING_KEY", "STRIPE_WEBHOOK_SECRET")
+# URLs that must be https outside local/test: secrets, signed links or money travel on them.
+HTTPS_ONLY: tuple[str, ...] = (
+    "STRIPE_API_BASE", "S3_ENDPOINT_URL", "PUBLIC_BASE_URL", "PUBLIC_MEDIA_URL",
+)
+_LOCAL_SECRETS = frozenset(
+    LOCAL_DEFAULTS[name] for name in
+    ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY")
+) | {"whsec_picasso_local"}  # the webhook secret before it was lengthened
+
+
+class SettingsError(ValueError):
+    """The environment is missing settings or has unsafe ones; ``problems`` lists them all."""
+
+    def __init__(self, env: str, problems: list[str]) -> None:
+        self.problems = problems
+        shown = env if env else "unset"
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(
+            f"picasso refuses to start (PICASSO_ENV={shown}): {len(problems)} setting(s) "
+            f"missing or unsafe:\n{lines}")
+
+
+def problems(environ: Mapping[str, str]) -> list[str]:
+    """Every missing or unsafe setting in ``environ``, one line each naming its variable.
+
+    Empty for PICASSO_ENV=local or test, where the local defaults are wanted; for any other
+    value, unset or unknown ones included, every rule applies."""
+    env = environ.get("PICASSO_ENV", "").strip()
+    if env in LOCAL_ENVS:
+        return []
+    found: list[str] = []
+    if not env:
+        found.append("PICASSO_ENV is not set: set it to production "
+                     "(or local/test for the embedded stack)")
+    elif env != PRODUCTION:
+        found.append(f"PICASSO_ENV={env!r} is unknown: it must be one of {', '.join(ENVS)}")
+    value = {name: environ.get(name, "").strip() for name in
+             {*REQUIRED, *HTTPS_ONLY, *SIGNING_SECRETS}}
+    found += [f"{name} is not set" for name in REQUIRED if not value[name]]
+    for name in SIGNING_SECRETS:
+        if value[name] in _LOCAL_SECRETS:
+            found.append(f"{name} is the published local default")
+        elif value[name] and len(value[name]) < MIN_SECRET_CHARS:
+            found.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
+    if value["STRIPE_SECRET_KEY"] in _LOCAL_SECRETS:
+        found.append("STRIPE_SECRET_KEY is the local (localstripe) key")
+    # firebase-admin reads this variable itself and then accepts unsigned ID tokens, so its
+    # mere presence in a process is refused, whatever Picasso's own settings say.
+    if "FIREBASE_AUTH_EMULATOR_HOST" in environ:
+        found.append("FIREBASE_AUTH_EMULATOR_HOST is set: the emulator accepts unsigned "
+                     "ID tokens")
+    if value["FIREBASE_PROJECT_ID"].startswith("demo-"):
+        found.append("FIREBASE_PROJECT_ID is a demo-* project, which only the emulator has")
+    for name in HTTPS_ONLY:
+        if value[name] and not value[name].lower().startswith("https://"):
+            found.append(f"{name} is not an https:// URL")
+    return found
 
 
 def _env(environ: Mapping[str, str], name: str, default: str) -> str:
@@ -70,31 +173,29 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
 class Settings:
     """Where every part of Picasso is and how it behaves; built by :meth:`from_env`."""
 
-    env: str = "development"
+    env: str = PRODUCTION
     data_dir: Path = Path("data")
-    kafka_bootstrap: str = f"127.0.0.1:{LOCAL_PORTS['kafka']}"
+    # Endpoints and secrets have no default here: LOCAL_DEFAULTS fills them for local/test.
+    kafka_bootstrap: str = ""
     topic_prefix: str = ""
     topic_partitions: int = 4
     app_id: str = "picasso"
-    mongodb_url: str = f"mongodb://127.0.0.1:{LOCAL_PORTS['mongodb']}"
+    mongodb_url: str = ""
     mongodb_database: str = "picasso"
     blob_backend: str = "dir"
     blob_dir: Path = Path("data/blobs")
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_bucket: str = "picasso"
-    public_media_url: str = f"http://127.0.0.1:{LOCAL_PORTS['edge']}/media"
-    firebase_project_id: str = "demo-picasso"
-    firebase_api_key: str = "local-api-key"
-    firebase_auth_emulator_host: str | None = f"127.0.0.1:{LOCAL_PORTS['firebase_auth']}"
-    mysql_shards: tuple[str, ...] = (
-        f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}/picasso_shard0",
-        f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}/picasso_shard1",
-    )
-    stripe_api_base: str | None = f"http://127.0.0.1:{LOCAL_PORTS['stripe']}"
-    stripe_secret_key: str = "sk_test_picasso_local"
-    stripe_publishable_key: str = "pk_test_picasso_local"
-    stripe_webhook_secret: str = "whsec_picasso_local"
+    public_media_url: str = ""
+    firebase_project_id: str = ""
+    firebase_api_key: str = ""
+    firebase_auth_emulator_host: str | None = None
+    mysql_shards: tuple[str, ...] = ()
+    stripe_api_base: str | None = None  # None: api.stripe.com
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
     download_ttl_s: int = 300
     # A purchase awaiting payment this long is expired: its PaymentIntent is cancelled and
     # the buyer may buy again. The purchases service looks for such purchases this often.
@@ -102,12 +203,13 @@ class Settings:
     purchase_expiry_sweep_s: float = 30.0
     # How long the edge serves a feed page before asking MongoDB again (0: not cached).
     feed_cache_ttl_s: float = 1.0
-    signing_key: str = "picasso-local-signing-key"
+    signing_key: str = ""
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
-    public_base_url: str = f"http://127.0.0.1:{LOCAL_PORTS['edge']}"
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = LOCAL_PORTS["smtp"]
+    # Where links in mails and download links point; never the bind address above.
+    public_base_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587  # mail submission
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool | None = None  # None: use STARTTLS when the relay offers it
@@ -137,18 +239,41 @@ class Settings:
     log_format: str = "console"
     log_level: str = "info"
 
+    @property
+    def local(self) -> bool:
+        """True for the embedded stack (PICASSO_ENV local or test), where its defaults apply."""
+        return self.env in LOCAL_ENVS
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from ``environ`` (default: the process environment)."""
+        """Read the settings from ``environ`` (default: the process environment).
+
+        Raises :class:`SettingsError` naming every missing or unsafe variable (see
+        :func:`problems`) and every value that does not parse."""
         e = os.environ if environ is None else environ
+        env = e.get("PICASSO_ENV", "").strip()
+        found = problems(e)
+        if env in LOCAL_ENVS:
+            # Blank counts as unset, as everywhere here; but an emulator address set to ""
+            # on purpose means "no emulator" and is kept.
+            e = {**e, **{name: value for name, value in LOCAL_DEFAULTS.items()
+                         if not e.get(name, "").strip()
+                         and not (name == "FIREBASE_AUTH_EMULATOR_HOST" and name in e)}}
+        try:
+            settings = cls._read(e, env)
+        except ValueError as exc:
+            found.append(str(exc))
+        if found:
+            raise SettingsError(env, found)
+        return settings
+
+    @classmethod
+    def _read(cls, e: Mapping[str, str], env: str) -> Settings:
         d = cls()
         data_dir = Path(_env(e, "PICASSO_DATA_DIR", str(d.data_dir)))
-        production = _env(e, "PICASSO_ENV", d.env) == "production"
-        emulator = e.get("FIREBASE_AUTH_EMULATOR_HOST")
-        if emulator is None and not production:
-            emulator = d.firebase_auth_emulator_host
+        local = env in LOCAL_ENVS
         return cls(
-            env=_env(e, "PICASSO_ENV", d.env),
+            env=env,
             data_dir=data_dir,
             kafka_bootstrap=_env(e, "KAFKA_BOOTSTRAP", d.kafka_bootstrap),
             topic_prefix=e.get("PICASSO_TOPIC_PREFIX", d.topic_prefix),
@@ -164,14 +289,15 @@ class Settings:
             public_media_url=_env(e, "PUBLIC_MEDIA_URL", d.public_media_url).rstrip("/"),
             firebase_project_id=_env(e, "FIREBASE_PROJECT_ID", d.firebase_project_id),
             firebase_api_key=_env(e, "FIREBASE_API_KEY", d.firebase_api_key),
-            firebase_auth_emulator_host=emulator or None,
+            # Outside local/test problems() has refused the variable already.
+            firebase_auth_emulator_host=(e.get("FIREBASE_AUTH_EMULATOR_HOST", "").strip() or None
+                                         if local else None),
             mysql_shards=tuple(
                 dsn.strip()
                 for dsn in _env(e, "MYSQL_SHARDS", ",".join(d.mysql_shards)).split(",")
                 if dsn.strip()
             ),
-            stripe_api_base=(e.get("STRIPE_API_BASE") or (None if production else
-                                                          d.stripe_api_base)),
+            stripe_api_base=e.get("STRIPE_API_BASE", "").strip() or None,
             stripe_secret_key=_env(e, "STRIPE_SECRET_KEY", d.stripe_secret_key),
             stripe_publishable_key=_env(e, "STRIPE_PUBLISHABLE_KEY", d.stripe_publishable_key),
             stripe_webhook_secret=_env(e, "STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
@@ -203,6 +329,28 @@ class Settings:
                                 if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
             broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",
                                                  d.broker_journal_retention_s),
-            log_format=_env(e, "LOG_FORMAT", "json" if production else d.log_format),
+            log_format=_env(e, "LOG_FORMAT", "console" if local else "json"),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m picasso.settings check``: check the process environment and say so.
+
+    Exit status 0 when the edge and the workers would accept it, 1 (with the one message
+    naming every problem) when they would refuse to start."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["check"]:
+        print("usage: python -m picasso.settings check", file=sys.stderr)
+        return 2
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"picasso: settings are complete and safe for PICASSO_ENV={settings.env}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

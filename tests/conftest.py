@@ -41,6 +41,7 @@ def system_env(stack: Stack) -> dict[str, str]:
     return child_env({
         "MYSQL_SHARDS": f"{mysql}/picasso_{session}_s0,{mysql}/picasso_{session}_s1",
         **stack.env(),
+        "PICASSO_ENV": "test",
         "PICASSO_APP_ID": f"picasso-test-{session}",
         "PICASSO_TOPIC_PREFIX": f"t{session}.",
         "MONGODB_DATABASE": f"picasso_{session}",

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from picasso.kafka import MessageBus
-from picasso.settings import Settings
+from picasso.settings import Settings, SettingsError
 
 _HOUR_FORMAT = "%Y%m%d%H"
 
@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                     "BROKER_JOURNAL_RETENTION_S back on the broker (after it lost them).")
     parser.add_argument("command", choices=["replay"])
     parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     if settings.broker_journal_dir is None:
         print("journal: BROKER_JOURNAL_DIR is not set; nothing to replay", file=sys.stderr)
         return 2

@@ -62,7 +62,8 @@ def token_expiry(id_token: str) -> float:
 
 
 def _secure(request: web.Request, settings: Settings) -> bool:
-    return request.secure or settings.env == "production"
+    # Behind a proxy that ends TLS the edge sees http; only the local stack is plain http.
+    return request.secure or not settings.local
 
 
 def start(response: web.StreamResponse, request: web.Request, settings: Settings,

@@ -58,7 +58,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from picasso.settings import LOCAL_PORTS, Settings
+from picasso.settings import LOCAL_DEFAULTS, LOCAL_PORTS, Settings
 
 __all__ = ["SERVICES", "Stack", "StackError", "free_ports", "main"]
 
@@ -76,14 +76,13 @@ default ``firebase.json``; the per-run copy with the chosen port is written unde
 
 _DEFAULTS = Settings()
 S3_BUCKET = _DEFAULTS.s3_bucket
-FIREBASE_PROJECT_ID = _DEFAULTS.firebase_project_id  # "demo-*": the emulator never calls Google
+FIREBASE_PROJECT_ID = LOCAL_DEFAULTS["FIREBASE_PROJECT_ID"]
 AWS_TEST_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
-# localstripe accepts any "sk_…" key and signs webhooks with the secret they were registered
-# with; these fixed values are for the local stand-in only.
-STRIPE_SECRET_KEY = "sk_test_picasso_local"
-STRIPE_PUBLISHABLE_KEY = "pk_test_picasso_local"
-STRIPE_WEBHOOK_SECRET = "whsec_picasso_local_webhook_secret"
+# The local stand-ins' fixed keys: public, so Settings accepts them for local/test only.
+STRIPE_SECRET_KEY = LOCAL_DEFAULTS["STRIPE_SECRET_KEY"]
+STRIPE_PUBLISHABLE_KEY = LOCAL_DEFAULTS["STRIPE_PUBLISHABLE_KEY"]
+STRIPE_WEBHOOK_SECRET = LOCAL_DEFAULTS["STRIPE_WEBHOOK_SECRET"]
 STRIPE_WEBHOOK_ID = "picasso"  # POST /_config/webhooks/<id>; registering again replaces it
 STRIPE_WEBHOOK_EVENTS: tuple[str, ...] = (
     "payment_intent.succeeded",
@@ -306,8 +305,12 @@ class Stack:
         return running is not None and _exit_status(running.proc.pid) is None
 
     def env(self) -> dict[str, str]:
-        """Environment variables that make ``Settings.from_env`` use these servers."""
+        """Environment variables that make ``Settings.from_env`` use these servers.
+
+        They include ``PICASSO_ENV=local``: these servers are the emulator and the
+        stand-ins that Settings accepts only then (tests override it with ``test``)."""
         env = {
+            "PICASSO_ENV": "local",
             "PICASSO_DATA_DIR": str(self.data_dir),
             "FIREBASE_PROJECT_ID": FIREBASE_PROJECT_ID,
         }
