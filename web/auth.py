@@ -3,6 +3,12 @@ verified with firebase-admin.
 
 Locally both talk to the Firebase Auth emulator (``FIREBASE_AUTH_EMULATOR_HOST``);
 in production the same code talks to Google with a real API key and project.
+
+With the emulator, firebase-admin accepts unsigned ID tokens (``alg: none``): anyone can
+make one for any user. That is by design for ``make run`` and the tests (PICASSO_ENV local or
+test) and refused everywhere else: Settings will not start with the emulator variable set,
+and :class:`FirebaseAuth` checks again, because firebase-admin reads that variable from the
+process environment on every verification, not from Picasso's settings.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from picasso.settings import Settings
 from web.problems import Problem
 
 _CACHE_SIZE = 10_000
+_EMULATOR_VARIABLE = "FIREBASE_AUTH_EMULATOR_HOST"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,10 @@ class FirebaseAuth:
     """Sign-up, sign-in, refresh and token verification against one Firebase project."""
 
     def __init__(self, settings: Settings) -> None:
+        if not settings.local and (settings.firebase_auth_emulator_host
+                                   or os.environ.get(_EMULATOR_VARIABLE)):
+            raise RuntimeError(f"{_EMULATOR_VARIABLE} is set outside PICASSO_ENV=local/test; "
+                               "firebase-admin would accept unsigned ID tokens")
         self.settings = settings
         emulator = settings.firebase_auth_emulator_host
         scheme_host = f"http://{emulator}/" if emulator else "https://"
@@ -74,7 +85,7 @@ class FirebaseAuth:
             pass
         if settings.firebase_auth_emulator_host:
             # firebase-admin reads the emulator's address from the environment only.
-            os.environ["FIREBASE_AUTH_EMULATOR_HOST"] = settings.firebase_auth_emulator_host
+            os.environ[_EMULATOR_VARIABLE] = settings.firebase_auth_emulator_host
             credential = _EmulatorCredential()
         else:
             credential = None  # application default credentials in production
