@@ -342,8 +342,9 @@ def component_schemas() -> dict[str, Schema]:
             "ready": {"type": "boolean"},
             "checks": {
                 "type": "object",
-                "description": "Each dependency: `ok` or `failed: <error>`.",
-                "additionalProperties": string(),
+                "description": "Each dependency: `ok`, `failed` or `timed out` (the error "
+                               "itself is logged, never answered).",
+                "additionalProperties": string(enum=["ok", "failed", "timed out"]),
                 "examples": [{"broker": "ok", "mongodb": "ok", "blob_store": "ok",
                               "auth": "ok"}],
             },
