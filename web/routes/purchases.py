@@ -242,7 +242,8 @@ async def _signed_url(s: Services, key: str, picture_id: str) -> str:
             })
     expires = int(time.time()) + ttl
     signature = sign_download(key, expires, s.settings.signing_key)
-    return (f"http://{s.settings.edge_host}:{s.settings.edge_port}/api/v1/downloads/"
+    # The public address, never the bind address (which behind a proxy is unreachable).
+    return (f"{s.settings.public_base_url}/api/v1/downloads/"
             f"{picture_id}?expires={expires}&signature={signature}")
 
 
