@@ -1,0 +1,136 @@
+"""The settings fail closed: local defaults for PICASSO_ENV=local/test only, and every
+missing or unsafe variable named at once everywhere else (picasso.settings)."""
+
+from __future__ import annotations
+
+import pytest
+
+from picasso.settings import (
+    LOCAL_DEFAULTS,
+    MIN_SECRET_CHARS,
+    REQUIRED,
+    Settings,
+    SettingsError,
+    problems,
+)
+
+SAFE_PRODUCTION: dict[str, str] = {
+    "PICASSO_ENV": "production",
+    "KAFKA_BOOTSTRAP": "kafka-1.internal:9092",
+    "MONGODB_URL": "mongodb://mongo.internal:27017/?tls=true",
+    "MYSQL_SHARDS": "mysql://picasso@db0.internal/s0,mysql://picasso@db1.internal/s1",
+    "FIREBASE_PROJECT_ID": "picasso-prod",
+    "FIREBASE_API_KEY": "AIzaSy-not-a-real-key",
+    "STRIPE_SECRET_KEY": "sk_live_" + "k" * 24,
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 32,
+    "SIGNING_KEY": "s" * MIN_SECRET_CHARS,
+    "PUBLIC_BASE_URL": "https://picasso.example",
+    "PUBLIC_MEDIA_URL": "https://media.picasso.example",
+    "SMTP_HOST": "smtp.picasso.example",
+}
+
+
+def named(environ: dict[str, str]) -> str:
+    """The one message from_env refuses ``environ`` with."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ)
+    return str(refused.value)
+
+
+def test_a_complete_and_safe_production_setting_is_accepted() -> None:
+    assert problems(SAFE_PRODUCTION) == []
+    settings = Settings.from_env(SAFE_PRODUCTION)
+    assert (settings.env, settings.local) == ("production", False)
+    assert settings.firebase_auth_emulator_host is None
+    assert settings.stripe_api_base is None  # api.stripe.com
+    assert settings.log_format == "json"
+
+
+@pytest.mark.parametrize("env", ["local", "test"])
+def test_local_and_test_get_the_embedded_stack(env: str) -> None:
+    settings = Settings.from_env({"PICASSO_ENV": env})
+    assert settings.local
+    assert settings.firebase_auth_emulator_host == LOCAL_DEFAULTS["FIREBASE_AUTH_EMULATOR_HOST"]
+    assert settings.stripe_api_base == LOCAL_DEFAULTS["STRIPE_API_BASE"]
+    assert settings.signing_key == LOCAL_DEFAULTS["SIGNING_KEY"]
+    assert settings.public_base_url == LOCAL_DEFAULTS["PUBLIC_BASE_URL"]
+
+
+def test_locally_an_empty_emulator_address_means_no_emulator() -> None:
+    settings = Settings.from_env({"PICASSO_ENV": "local", "FIREBASE_AUTH_EMULATOR_HOST": ""})
+    assert settings.firebase_auth_emulator_host is None
+
+
+@pytest.mark.parametrize("env", [None, "", "prod", "Production", "development", "testing"])
+def test_any_other_environment_gets_no_defaults_and_every_variable_named(
+        env: str | None) -> None:
+    environ = {} if env is None else {"PICASSO_ENV": env}
+    message = named(environ)
+    assert "PICASSO_ENV" in message
+    for name in REQUIRED:
+        assert f"{name} is not set" in message
+
+
+def test_production_without_anything_names_every_required_variable() -> None:
+    found = problems({"PICASSO_ENV": "production"})
+    assert found == [f"{name} is not set" for name in REQUIRED]
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_each_required_variable_is_named_when_missing(name: str) -> None:
+    for missing in ("", "   "):
+        assert problems({**SAFE_PRODUCTION, name: missing}) == [f"{name} is not set"]
+    environ = dict(SAFE_PRODUCTION)
+    del environ[name]
+    assert problems(environ) == [f"{name} is not set"]
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), [
+    ("SIGNING_KEY", LOCAL_DEFAULTS["SIGNING_KEY"], "published local default"),
+    ("SIGNING_KEY", "s" * (MIN_SECRET_CHARS - 1), "shorter than"),
+    ("STRIPE_WEBHOOK_SECRET", LOCAL_DEFAULTS["STRIPE_WEBHOOK_SECRET"], "local default"),
+    ("STRIPE_WEBHOOK_SECRET", "whsec_picasso_local", "local default"),
+    ("STRIPE_WEBHOOK_SECRET", "whsec_short", "shorter than"),
+    ("STRIPE_SECRET_KEY", LOCAL_DEFAULTS["STRIPE_SECRET_KEY"], "local (localstripe) key"),
+    ("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099", "unsigned"),
+    ("FIREBASE_AUTH_EMULATOR_HOST", "", "unsigned"),  # present at all
+    ("FIREBASE_PROJECT_ID", "demo-picasso", "demo-*"),
+    ("STRIPE_API_BASE", "http://127.0.0.1:8420", "https"),
+    ("S3_ENDPOINT_URL", "http://minio.internal:9000", "https"),
+    ("PUBLIC_BASE_URL", "http://picasso.example", "https"),
+    ("PUBLIC_MEDIA_URL", "http://media.picasso.example", "https"),
+])
+def test_each_unsafe_value_is_named(name: str, value: str, reason: str) -> None:
+    found = problems({**SAFE_PRODUCTION, name: value})
+    assert len(found) == 1 and found[0].startswith(name) and reason in found[0]
+
+
+def test_https_endpoints_are_accepted() -> None:
+    settings = Settings.from_env({**SAFE_PRODUCTION, "STRIPE_API_BASE": "https://stripe.proxy",
+                                  "S3_ENDPOINT_URL": "https://s3.eu-west-1.amazonaws.com"})
+    assert settings.stripe_api_base == "https://stripe.proxy"
+
+
+def test_every_problem_is_in_one_message() -> None:
+    environ = {**SAFE_PRODUCTION, "PICASSO_ENV": "prod", "SIGNING_KEY": "short",
+               "FIREBASE_AUTH_EMULATOR_HOST": "127.0.0.1:9099", "MONGODB_URL": "",
+               "STRIPE_API_BASE": "http://127.0.0.1:8420"}
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(environ)
+    assert len(refused.value.problems) == 5
+    for name in ("PICASSO_ENV", "SIGNING_KEY", "FIREBASE_AUTH_EMULATOR_HOST", "MONGODB_URL",
+                 "STRIPE_API_BASE"):
+        assert name in str(refused.value)
+
+
+def test_a_value_that_does_not_parse_is_named_with_the_others() -> None:
+    message = named({**SAFE_PRODUCTION, "SIGNING_KEY": "",
+                     "PURCHASE_PAYMENT_TIMEOUT_S": "soon"})
+    assert "SIGNING_KEY is not set" in message and "PURCHASE_PAYMENT_TIMEOUT_S" in message
+
+
+def test_settings_built_directly_are_not_local() -> None:
+    """Code that builds Settings itself gets no local secret and Secure cookies."""
+    settings = Settings()
+    assert not settings.local
+    assert settings.signing_key == "" and settings.firebase_auth_emulator_host is None
