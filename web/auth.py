@@ -86,11 +86,8 @@ class FirebaseAuth:
         if settings.firebase_auth_emulator_host:
             # firebase-admin reads the emulator's address from the environment only.
             os.environ[_EMULATOR_VARIABLE] = settings.firebase_auth_emulator_host
-            credential = _EmulatorCredential()
-        else:
-            credential = None  # application default credentials in production
         return firebase_admin.initialize_app(
-            credential, {"projectId": settings.firebase_project_id}, name=name
+            _NoCredential(), {"projectId": settings.firebase_project_id}, name=name
         )
 
     async def start(self) -> None:
@@ -175,8 +172,12 @@ class FirebaseAuth:
             return answer.status, await answer.json(content_type=None)
 
 
-class _EmulatorCredential(firebase_admin.credentials.Base):
-    """The emulator needs no real credential; this keeps firebase-admin from looking for one."""
+class _NoCredential(firebase_admin.credentials.Base):
+    """firebase-admin only verifies ID tokens here, which takes Google's public certificates
+    and the project id, no credential (accounts go through the REST API with the API key).
+    Without this, firebase-admin looks for application default credentials when it first
+    verifies a token and, on a machine without them, every signed-in request failed with 500.
+    """
 
     def get_credential(self) -> google.auth.credentials.Credentials:
         return google.auth.credentials.AnonymousCredentials()
