@@ -1,0 +1,255 @@
+"""Safe by default, with real processes: the edge and the workers refuse to start on missing
+or unsafe settings, a production edge refuses forged unsigned ID tokens, and /readyz names a
+dependency that is down without answering its error."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from deploy.local.processes import BIN, WORKER_READY_LINE, Edge, Worker
+from deploy.local.stack import free_ports
+from picasso.settings import REQUIRED
+
+REPO = Path(__file__).resolve().parents[2]
+EDGE = [sys.executable, "-m", "web"]
+WORKER = [str(BIN / "faust"), "-A", "agents.app", "worker", "-l", "info", "--without-web"]
+# A refusal happens before anything connects; this leaves room for a loaded machine.
+REFUSAL_TIMEOUT_S = 60.0
+# The variables a production deployment must not take from the stack the tests run.
+LOCAL_ONLY = ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE", "S3_ENDPOINT_URL")
+
+
+def bare_env(**settings: str) -> dict[str, str]:
+    """Only what runs Python here (none of our settings), plus ``settings``."""
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH")
+    return {**{k: os.environ[k] for k in keep if k in os.environ}, "PYTHONUNBUFFERED": "1",
+            **settings}
+
+
+def refused(argv: list[str], env: dict[str, str]) -> str:
+    """Run a process that must refuse to start: its exit status is not 0, quickly; its output."""
+    began = time.monotonic()
+    done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=REFUSAL_TIMEOUT_S)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert time.monotonic() - began < REFUSAL_TIMEOUT_S
+    return done.stderr
+
+
+def production_env(system_env: dict[str, str], data_dir: Path, **changes: str) -> dict[str, str]:
+    """A complete, safe production setting on this session's Kafka, MongoDB and MariaDB.
+
+    Its own database names, app id and topic prefix keep it out of the session's data;
+    pictures in a directory (moto's S3 answers plain http only); Stripe is api.stripe.com,
+    which nothing here calls; mail goes to the session's SMTP server."""
+    run = uuid.uuid4().hex[:8]
+    mysql = system_env["MYSQL_URL"].rstrip("/")
+    env = {k: v for k, v in system_env.items() if k not in LOCAL_ONLY}
+    env.update(
+        PICASSO_ENV="production",
+        PICASSO_DATA_DIR=str(data_dir),
+        PICASSO_APP_ID=f"picasso-prod-{run}",
+        PICASSO_TOPIC_PREFIX=f"p{run}.",
+        MONGODB_DATABASE=f"picasso_prod_{run}",
+        MYSQL_SHARDS=f"{mysql}/picasso_prod_{run}_s0,{mysql}/picasso_prod_{run}_s1",
+        BLOB_BACKEND="dir",
+        BLOB_DIR=str(data_dir / "blobs"),
+        FIREBASE_PROJECT_ID="picasso-production-check",
+        FIREBASE_API_KEY="AIzaSy-not-a-real-key",
+        STRIPE_SECRET_KEY="sk_test_" + secrets.token_hex(16),
+        STRIPE_WEBHOOK_SECRET="whsec_" + secrets.token_hex(20),
+        SIGNING_KEY=secrets.token_urlsafe(32),
+        PUBLIC_BASE_URL="https://picasso.example",
+        PUBLIC_MEDIA_URL="https://media.picasso.example",
+        EDGE_PORT=str(free_ports(["edge"])["edge"]),
+    )
+    env.update(changes)
+    return env
+
+
+# -- refusing to start -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [None, "prod", "Production", "production"])
+def test_the_edge_refuses_to_start_without_settings(mode: str | None) -> None:
+    env = bare_env() if mode is None else bare_env(PICASSO_ENV=mode)
+    message = refused(EDGE, env)
+    for name in REQUIRED:
+        assert f"{name} is not set" in message
+    if mode != "production":
+        assert "PICASSO_ENV" in message
+    assert message.count("picasso refuses to start") == 1  # one message
+    assert "Traceback" not in message
+
+
+def test_the_edge_names_every_unsafe_variable_at_once(system_env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    env = production_env(
+        system_env, tmp_path,
+        SIGNING_KEY="picasso-local-signing-key", STRIPE_WEBHOOK_SECRET="whsec_short",
+        STRIPE_SECRET_KEY="sk_test_picasso_local", FIREBASE_PROJECT_ID="demo-picasso",
+        FIREBASE_AUTH_EMULATOR_HOST=system_env["FIREBASE_AUTH_EMULATOR_HOST"],
+        STRIPE_API_BASE=system_env["STRIPE_API_BASE"],
+        S3_ENDPOINT_URL=system_env["S3_ENDPOINT_URL"],
+        PUBLIC_BASE_URL="http://127.0.0.1:8080")
+    message = refused(EDGE, env)
+    for name in ("SIGNING_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY",
+                 "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE",
+                 "S3_ENDPOINT_URL", "PUBLIC_BASE_URL"):
+        assert f"  - {name} " in message
+    assert "8 setting(s)" in message
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_the_edge_names_a_missing_variable(name: str, system_env: dict[str, str],
+                                           tmp_path: Path) -> None:
+    env = production_env(system_env, tmp_path)
+    del env[name]
+    message = refused(EDGE, env)
+    assert f"1 setting(s) missing or unsafe:\n  - {name} is not set" in message
+
+
+@pytest.mark.parametrize("mode", [None, "prod"])
+def test_the_worker_refuses_to_start_without_settings(mode: str | None) -> None:
+    env = bare_env() if mode is None else bare_env(PICASSO_ENV=mode)
+    message = refused(WORKER, env)
+    assert "PICASSO_ENV" in message
+    for name in REQUIRED:
+        assert f"{name} is not set" in message
+
+
+def test_the_worker_refuses_the_emulator_in_production(system_env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    env = production_env(system_env, tmp_path, SIGNING_KEY="short",
+                         FIREBASE_AUTH_EMULATOR_HOST=system_env["FIREBASE_AUTH_EMULATOR_HOST"])
+    message = refused(WORKER, env)
+    assert "2 setting(s)" in message
+    assert "SIGNING_KEY is shorter" in message
+    assert "FIREBASE_AUTH_EMULATOR_HOST is set" in message
+
+
+def test_the_check_alone_accepts_a_complete_and_safe_production_setting(
+        system_env: dict[str, str], tmp_path: Path) -> None:
+    env = production_env(system_env, tmp_path)
+    done = subprocess.run([sys.executable, "-m", "picasso.settings", "check"], env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "complete and safe for PICASSO_ENV=production" in done.stdout
+    del env["SIGNING_KEY"]
+    done = subprocess.run([sys.executable, "-m", "picasso.settings", "check"], env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "SIGNING_KEY is not set" in done.stderr
+
+
+def test_a_worker_with_a_complete_and_safe_production_setting_starts(
+        system_env: dict[str, str], tmp_path: Path) -> None:
+    worker = Worker("worker-prod", production_env(system_env, tmp_path),
+                    tmp_path / "worker.log", tmp_path / "faust")
+    worker.start()
+    try:
+        worker.wait_ready()
+        assert b"refuses to start" not in worker.log_text()
+    finally:
+        worker.stop()
+    assert WORKER_READY_LINE in worker.log_text()
+
+
+# -- a production edge -------------------------------------------------------------------
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _serving(edge: Edge, timeout: float = 60.0) -> None:
+    """Wait until the edge answers /healthz (its dependencies need not be ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert edge.running(), edge.tail()
+        try:
+            if _get(f"{edge.url}/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the edge did not answer in {timeout:.0f}s:\n{edge.tail()}")
+
+
+@pytest.fixture
+def production_edge(system_env: dict[str, str], tmp_path: Path) -> Iterator[Edge]:
+    """An edge started with a complete, safe production setting (no emulator)."""
+    edge = Edge("edge-prod", production_env(system_env, tmp_path), tmp_path / "edge.log")
+    edge.start()
+    try:
+        _serving(edge)
+        yield edge
+    finally:
+        edge.stop()
+
+
+def forged_token(project_id: str, user_id: str) -> str:
+    """An unsigned ID token (``alg: none``) for anyone, made by hand."""
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {"iss": f"https://securetoken.google.com/{project_id}", "aud": project_id,
+              "sub": user_id, "user_id": user_id, "iat": now, "auth_time": now,
+              "exp": now + 3600, "email": f"{user_id}@example.com"}
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def test_a_production_edge_refuses_a_forged_unsigned_token(
+        production_edge: Edge, system: str, system_env: dict[str, str]) -> None:
+    forged = forged_token("picasso-production-check", "victim")
+    status, body = _get(f"{production_edge.url}/api/v1/me",
+                        {"Authorization": f"Bearer {forged}"})
+    assert status == 401, body
+    # The same kind of token is taken by the test edge, whose emulator trusts it by design.
+    local = forged_token(system_env["FIREBASE_PROJECT_ID"], "victim")
+    status, body = _get(f"{system}/api/v1/me", {"Authorization": f"Bearer {local}"})
+    assert status != 401, body
+
+
+# -- readiness -----------------------------------------------------------------------------
+
+
+def test_readyz_names_the_dependency_that_is_down_without_its_error(
+        system_env: dict[str, str], tmp_path: Path) -> None:
+    dead = free_ports(["auth"])["auth"]  # nothing listens there
+    env = {**system_env, "FIREBASE_AUTH_EMULATOR_HOST": f"127.0.0.1:{dead}",
+           "EDGE_PORT": str(free_ports(["edge"])["edge"])}
+    edge = Edge("edge-auth-down", env, tmp_path / "edge.log")
+    edge.start()
+    try:
+        _serving(edge)
+        status, body = _get(f"{edge.url}/readyz")
+    finally:
+        edge.stop()
+    assert status == 503
+    answer = json.loads(body)
+    assert answer == {"ready": False, "checks": {"broker": "ok", "mongodb": "ok",
+                                                 "blob_store": "ok", "auth": "failed"}}
+    assert str(dead).encode() not in body and b"Error" not in body
+    logged = [json.loads(line) for line in edge.log_text().splitlines()
+              if b"dependency_not_ready" in line]
+    assert logged and logged[0]["dependency"] == "auth"
+    assert str(dead) in logged[0]["error"]
