@@ -24,6 +24,7 @@ from topics.pictures import (
     PICTURE_UPDATED,
     UPDATE_PICTURE,
     UPLOAD_PICTURE,
+    incoming_key,
 )
 from topics.record import Record
 
@@ -71,6 +72,12 @@ class Uploads:
     async def upload(self, command: CloudEvent) -> list[CloudEvent]:
         d = command.data
         picture_id = d["picture_id"]
+        # The schema fixes the key's shape; this makes it the uploader's own area, so that
+        # no command can publish (and then delete) a blob someone else put there.
+        expected_key = incoming_key(d["owner_id"], picture_id)
+        if d["blob_key"] != expected_key:
+            raise Rejected(f"blob_key must be {expected_key!r}, the uploader's own incoming "
+                           f"area, not {d['blob_key']!r}")
         pictures = self.db[PICTURES]
         existing = await pictures.find_one({"_id": picture_id}, {"upload_command_id": 1})
         if existing and existing.get("upload_command_id") != command.id:

@@ -9,7 +9,7 @@ from aiohttp import BodyPartReader, web
 from agents.uploads.images import sniff_format
 from picasso.blobs import BlobTooLarge
 from topics.envelope import new_id
-from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE
+from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE, incoming_key
 from web import validation
 from web.problems import Problem
 from web.readmodels import wait_for
@@ -70,7 +70,7 @@ async def upload_picture(request: web.Request) -> web.Response:
     if request.content_type != "multipart/form-data":
         raise Problem(415, "send the picture as multipart/form-data with a 'file' part")
     picture_id = new_id()
-    blob_key = f"incoming/{picture_id}"
+    blob_key = incoming_key(who.user_id, picture_id)
     form: dict[str, str] = {}
     stored = False
     try:

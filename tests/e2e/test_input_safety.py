@@ -1,0 +1,73 @@
+"""What an attacker sends, and what must stay private: blob keys from Kafka, form and JSON
+bodies, and the public files a picture leaves behind when its state changes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import AsyncIterator
+
+import aioboto3
+import pytest
+
+from tests.helpers import Api, jpeg_with_gps, produce, read_topic
+from topics import DEADLETTER, PICTURES_COMMANDS
+from topics.envelope import CloudEvent
+from topics.pictures import UPLOAD_PICTURE, incoming_key
+
+GONE = (403, 404)  # what S3 (or the edge's /media) answers for a key that is not there
+
+
+async def fetch(api: Api, url: str) -> tuple[int, bytes]:
+    async with api.http.get(url) as answer:
+        return answer.status, await answer.read()
+
+
+async def download(api: Api, user, picture_id: str) -> bytes:
+    status, body, answer = await api.call("GET", f"/api/v1/pictures/{picture_id}/original",
+                                          user=user)
+    assert status == 302, body
+    status, data = await fetch(api, answer.headers["Location"])
+    assert status == 200
+    return data
+
+
+@pytest.fixture
+async def s3(settings, system_env) -> AsyncIterator:
+    session = aioboto3.Session(aws_access_key_id=system_env["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=system_env["AWS_SECRET_ACCESS_KEY"])
+    async with session.client("s3", endpoint_url=settings.s3_endpoint_url,
+                              region_name=settings.s3_region) as client:
+        yield client
+
+
+async def stored(s3, settings, key: str) -> bool:
+    listed = await s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=key)
+    return any(item["Key"] == key for item in listed.get("Contents", []))
+
+
+# 1. blob keys from Kafka
+
+
+@pytest.mark.parametrize("attack", ["climb", "someone_elses_area"])
+async def test_upload_command_cannot_take_another_users_original(api: Api, settings,
+                                                                 attack: str) -> None:
+    ada = await api.register("Ada")
+    eve = await api.register("Eve")
+    original = jpeg_with_gps(160, 120)
+    victim = await api.published(ada, original, price_cents=900)
+    picture_id = uuid.uuid4().hex
+    blob_key = (f"incoming/../originals/{victim['picture_id']}" if attack == "climb"
+                else incoming_key(ada.user_id, picture_id))
+    upload = CloudEvent(type=UPLOAD_PICTURE.type, subject=picture_id, source="/eve", data={
+        "picture_id": picture_id, "owner_id": eve.user_id, "blob_key": blob_key,
+        "title": "Mine now", "price_cents": 0, "currency": "usd",
+    })
+    await produce(settings.kafka_bootstrap, PICTURES_COMMANDS.name(settings.topic_prefix),
+                  upload.to_json(), picture_id.encode())
+
+    letter = await read_topic(settings.kafka_bootstrap, DEADLETTER.name(settings.topic_prefix),
+                              lambda doc: upload.id in doc["data"]["payload"])
+    assert "blob_key" in letter["data"]["reason"], letter
+    status, _, _ = await api.call("GET", f"/api/v1/pictures/{picture_id}", user=eve)
+    assert status == 404  # nothing was published for Eve
+    assert await download(api, ada, victim["picture_id"]) == original  # untouched
