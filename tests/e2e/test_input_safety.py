@@ -71,3 +71,54 @@ async def test_upload_command_cannot_take_another_users_original(api: Api, setti
     status, _, _ = await api.call("GET", f"/api/v1/pictures/{picture_id}", user=eve)
     assert status == 404  # nothing was published for Eve
     assert await download(api, ada, victim["picture_id"]) == original  # untouched
+
+
+# 4. what a state change leaves public
+
+
+async def test_free_to_priced_removes_the_clean_preview(api: Api) -> None:
+    ada = await api.register("Ada")
+    picture = await api.published(ada, jpeg_with_gps(320, 240), price_cents=0)
+    clean = picture["preview_url"]
+    assert (await fetch(api, clean))[0] == 200
+
+    status, body, _ = await api.call("PATCH", f"/api/v1/pictures/{picture['picture_id']}",
+                                     user=ada, json={"price_cents": 500})
+    assert status == 202, body
+    status, priced, _ = await api.call(
+        "GET", f"/api/v1/pictures/{picture['picture_id']}?wait_ms=10000&after="
+        f"{body['command_id']}")
+    assert priced["price_cents"] == 500 and priced["preview_url"] != clean
+    assert (await fetch(api, priced["preview_url"]))[0] == 200  # the watermarked one
+    assert (await fetch(api, clean))[0] in GONE
+
+
+async def test_deleting_removes_the_renditions(api: Api) -> None:
+    ada = await api.register("Ada")
+    original = jpeg_with_gps(320, 240)
+    picture = await api.published(ada, original, price_cents=800)
+    public = [picture["preview_url"], picture["thumbnail_url"]]
+    for url in public:
+        assert (await fetch(api, url))[0] == 200
+
+    pid = picture["picture_id"]
+    status, body, _ = await api.call("DELETE", f"/api/v1/pictures/{pid}", user=ada)
+    assert status == 202, body
+    status, gone, _ = await api.call(
+        "GET", f"/api/v1/pictures/{pid}?wait_ms=10000&after={body['command_id']}", user=ada)
+    assert gone["status"] == "deleted", gone
+    for url in public:
+        assert (await fetch(api, url))[0] in GONE, url
+    assert await download(api, ada, pid) == original  # buyers (and the owner) keep it
+
+
+async def test_a_rejected_upload_keeps_no_copy(api: Api, settings, s3) -> None:
+    ada = await api.register("Ada")
+    status, body = await api.upload(ada, b"\xff\xd8\xff\xe0" + b"\x00" * 2000)
+    assert status == 202, body
+    pid = body["picture_id"]
+    status, picture, _ = await api.call("GET", f"/api/v1/pictures/{pid}?wait_ms=10000",
+                                        user=ada)
+    assert picture["status"] == "rejected", picture
+    assert not await stored(s3, settings, f"originals/{pid}")
+    assert not await stored(s3, settings, incoming_key(ada.user_id, pid))
