@@ -14,6 +14,12 @@ DESCRIPTION_MAX = 2000
 PRICE_MIN = 50
 PRICE_MAX = 100_000_000
 TAGS_MAX = 20
+# Upload forms: what the edge keeps in memory besides the streamed file, whatever the body
+# (with a Content-Length or chunked). A form needs five short fields at most.
+FORM_FIELDS_MAX = 16  # non-file parts; more is a 422
+FORM_FIELD_MAX_BYTES = 16 * 1024  # one field; more is a 413
+FORM_FIELDS_MAX_BYTES = 32 * 1024  # all fields together; more is a 413
+FORM_FRAMING_MAX_BYTES = 16 * 1024  # boundaries and part headers, for the Content-Length check
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EDITABLE = ("title", "description", "price_cents", "tags")
@@ -154,3 +160,4 @@ def preference_changes(body: dict[str, Any]) -> dict[str, bool]:
     if errors:
         raise invalid(errors)
     return dict(preferences)
+

@@ -7,12 +7,14 @@ import uuid
 from typing import AsyncIterator
 
 import aioboto3
+import aiohttp
 import pytest
 
 from tests.helpers import Api, jpeg_with_gps, produce, read_topic
 from topics import DEADLETTER, PICTURES_COMMANDS
 from topics.envelope import CloudEvent
 from topics.pictures import UPLOAD_PICTURE, incoming_key
+from web.validation import FORM_FIELDS_MAX, FORM_FIELDS_MAX_BYTES
 
 GONE = (403, 404)  # what S3 (or the edge's /media) answers for a key that is not there
 
@@ -122,3 +124,55 @@ async def test_a_rejected_upload_keeps_no_copy(api: Api, settings, s3) -> None:
     assert picture["status"] == "rejected", picture
     assert not await stored(s3, settings, f"originals/{pid}")
     assert not await stored(s3, settings, incoming_key(ada.user_id, pid))
+
+
+# 2. form bodies
+
+
+def _form(fields: list[tuple[str, str]]) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    for name, value in fields:
+        form.add_field(name, value)
+    form.add_field("file", jpeg_with_gps(32, 24), filename="p.jpg", content_type="image/jpeg")
+    return form
+
+
+async def test_too_many_form_fields_is_422(api: Api) -> None:
+    ada = await api.register("Ada")
+    fields = [("title", "t"), ("price_cents", "0")]
+    fields += [(f"x{n}", "1") for n in range(FORM_FIELDS_MAX * 4)]
+    status, body, _ = await api.call("POST", "/api/v1/pictures", user=ada, data=_form(fields))
+    assert status == 422, body
+    assert "fields" in body["detail"]
+
+
+async def test_huge_form_field_is_413(api: Api) -> None:
+    ada = await api.register("Ada")
+    fields = [("title", "t"), ("price_cents", "0"), ("description", "d" * (1024 * 1024))]
+    status, body, _ = await api.call("POST", "/api/v1/pictures", user=ada, data=_form(fields))
+    assert status == 413, body
+
+
+async def _chunked(fields: list[tuple[str, str]]) -> AsyncIterator[bytes]:
+    """A multipart body sent with Transfer-Encoding: chunked, so without Content-Length."""
+    boundary = "picasso-test-boundary"
+    for name, value in fields:
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+               f"{value}\r\n").encode()
+    yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+           f"filename=\"p.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+    yield jpeg_with_gps(32, 24)
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+async def test_chunked_form_over_the_field_limit_is_413(api: Api) -> None:
+    ada = await api.register("Ada")
+    each = FORM_FIELDS_MAX_BYTES // 4  # every field within its own limit, all of them not
+    fields = [("title", "t"), ("price_cents", "0")]
+    fields += [(name, "a" * each) for name in ("description", "tags", "currency", "x", "y")]
+    status, body, _ = await api.call(
+        "POST", "/api/v1/pictures", user=ada, data=_chunked(fields),
+        headers={"Content-Type": "multipart/form-data; boundary=picasso-test-boundary"})
+    assert status == 413, body
+    status, feed, _ = await api.call("GET", f"/api/v1/users/{ada.user_id}/pictures")
+    assert feed["items"] == []
