@@ -176,3 +176,31 @@ async def test_chunked_form_over_the_field_limit_is_413(api: Api) -> None:
     assert status == 413, body
     status, feed, _ = await api.call("GET", f"/api/v1/users/{ada.user_id}/pictures")
     assert feed["items"] == []
+
+
+# 3. malformed JSON
+
+BROKEN = [b"{", b'{"title": ', b"\xff\xfe", b"[" * 100_000, b"nul"]
+
+
+@pytest.mark.parametrize("body", BROKEN, ids=["open", "cut", "not-utf8", "deep", "word"])
+async def test_malformed_json_is_400_on_every_route(api: Api, body: bytes) -> None:
+    ada = await api.register("Ada")
+    bob = await api.register("Bob")
+    picture = await api.published(ada, jpeg_with_gps(32, 24), price_cents=600)
+    pid = picture["picture_id"]
+    routes = [
+        ("POST", "/api/v1/auth/register", None),
+        ("POST", "/api/v1/auth/login", None),
+        ("POST", "/api/v1/auth/refresh", None),
+        ("POST", "/api/v1/session", None),
+        ("POST", "/api/v1/session/register", None),
+        ("PATCH", "/api/v1/me", ada),
+        ("PATCH", f"/api/v1/pictures/{pid}", ada),
+        ("POST", f"/api/v1/pictures/{pid}/purchases", bob),
+    ]
+    for method, path, user in routes:
+        status, problem, answer = await api.call(
+            method, path, user=user, data=body, headers={"Content-Type": "application/json"})
+        assert status == 400, (path, status, problem)
+        assert answer.content_type == "application/problem+json", path

@@ -26,7 +26,7 @@ from topics.purchases import (
 from topics.record import Record
 from web.problems import Problem
 from web.readmodels import wait_for
-from web.services import Services, identity, services, wait_ms
+from web.services import Services, identity, json_object, services, wait_ms
 
 log = structlog.get_logger()
 routes = web.RouteTableDef()
@@ -47,9 +47,7 @@ async def buy(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
     picture_id = request.match_info["picture_id"]
-    body = await request.json() if request.can_read_body else {}
-    if not isinstance(body, dict):
-        raise Problem(400, "the body must be a JSON object")
+    body = await json_object(request, optional=True)
     payment_method = body.get("payment_method")
     if payment_method is not None and (not isinstance(payment_method, str)
                                        or not payment_method):
