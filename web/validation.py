@@ -161,3 +161,20 @@ def preference_changes(body: dict[str, Any]) -> dict[str, bool]:
         raise invalid(errors)
     return dict(preferences)
 
+
+def purchase_request(body: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The payment method and the price the buyer saw (cents) of a purchase, or a 422."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(body) - {"payment_method", "expected_price_cents"}):
+        errors[name] = "unknown field (known: payment_method, expected_price_cents)"
+    payment_method = body.get("payment_method")
+    if payment_method is not None and (not isinstance(payment_method, str)
+                                       or not 1 <= len(payment_method) <= 255):
+        errors["payment_method"] = "a Stripe payment method id"
+    expected = body.get("expected_price_cents")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)
+                                 or not 0 <= expected <= PRICE_MAX):
+        errors["expected_price_cents"] = f"the price shown, in cents, 0 to {PRICE_MAX}"
+    if errors:
+        raise invalid(errors)
+    return payment_method, expected

@@ -204,3 +204,43 @@ async def test_malformed_json_is_400_on_every_route(api: Api, body: bytes) -> No
             method, path, user=user, data=body, headers={"Content-Type": "application/json"})
         assert status == 400, (path, status, problem)
         assert answer.content_type == "application/problem+json", path
+
+
+# 5. the price the buyer saw
+
+
+async def test_a_pinned_price_that_changed_charges_nothing(api: Api, settings, ledger) -> None:
+    from tests.e2e.test_purchases import settled
+    from topics import PURCHASES_COMMANDS
+    from topics.purchases import PURCHASE_PICTURE
+
+    ada = await api.register("Ada")
+    bob = await api.register("Bob")
+    pid = (await api.published(ada, jpeg_with_gps(64, 48), price_cents=1500))["picture_id"]
+    buy = f"/api/v1/pictures/{pid}/purchases"
+
+    # The edge knows the price already: 409 at once, nothing is recorded.
+    status, problem, _ = await api.call("POST", buy, user=bob, json={
+        "payment_method": "pm_card_visa", "expected_price_cents": 1000})
+    assert status == 409 and "1500" in problem["detail"], problem
+    status, mine, _ = await api.call("GET", "/api/v1/me/purchases", user=bob)
+    assert mine["items"] == []
+
+    # The purchases agent fixes the price: a command pinning another fails uncharged.
+    purchase_id = uuid.uuid4().hex
+    command = CloudEvent(type=PURCHASE_PICTURE.type, subject=purchase_id, source="/client",
+                         data={"purchase_id": purchase_id, "picture_id": pid,
+                               "buyer_id": bob.user_id, "payment_method": "pm_card_visa",
+                               "expected_price_cents": 1000})
+    await produce(settings.kafka_bootstrap, PURCHASES_COMMANDS.name(settings.topic_prefix),
+                  command.to_json(), purchase_id.encode())
+    failed = await settled(api, bob, purchase_id)
+    assert failed["status"] == "failed" and "price changed" in failed["failure_reason"], failed
+    recorded = await ledger.get(purchase_id, bob.user_id)
+    assert recorded.payment_intent_id is None  # no PaymentIntent, so no charge
+
+    # The right price goes through.
+    status, accepted, _ = await api.call("POST", buy, user=bob, json={
+        "payment_method": "pm_card_visa", "expected_price_cents": 1500})
+    assert status == 202, accepted
+    assert (await settled(api, bob, accepted["purchase_id"]))["status"] == "completed"
