@@ -13,6 +13,7 @@ import stripe
 import structlog
 from aiohttp import web
 
+from agents.purchases.gateway import decline_reason
 from agents.purchases.ledger import Purchase
 from picasso.blobs import BlobNotFound, S3BlobStore
 from topics.purchases import (
@@ -181,7 +182,8 @@ def _intent_fact(type_: str, intent: dict) -> tuple[Record, dict] | None:
     if type_ == "payment_intent.succeeded":
         return PAYMENT_SUCCEEDED, data
     error = intent.get("last_payment_error") or {}
-    return PAYMENT_FAILED, {**data, "reason": error.get("message") or "the payment failed"}
+    return PAYMENT_FAILED, {**data, "reason": decline_reason(
+        error.get("message"), error.get("code"), error.get("decline_code"))}
 
 
 async def _charge_fact(s: Services, type_: str, obj: dict) -> tuple[Record, dict] | None:
