@@ -161,10 +161,12 @@ async def get_picture(request: web.Request) -> web.Response:
         return doc is not None and (doc["status"] == "published" or doc["owner_id"] == viewer_id)
 
     async def settled() -> dict | None:
+        # The command first, then the picture: read the other way round, a command applied
+        # between the two reads would answer the picture as it was before it.
+        if after and not await s.read.command_applied(after):
+            return None
         doc = await s.read.picture_doc(picture_id)
         if not visible(doc) or doc["status"] == "processing":
-            return None
-        if after and not await s.read.command_applied(after):
             return None
         return doc
 
