@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import IO, AsyncIterator, Protocol
@@ -21,6 +22,10 @@ _PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts must be ≥ 5 MiB, except the
 
 
 _MISSING = ("404", "NoSuchKey", "NotFound")
+# A key is '/'-separated names of letters, digits, '.', '_' and '-', none starting with a
+# dot: no '..', no '.', no empty name, no leading '/', no backslash. A key therefore means the
+# same object in S3 and in the directory store, and never climbs out of its area.
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}){0,7}")
 
 
 def _error_code(exc: Exception) -> str:
@@ -33,6 +38,17 @@ class BlobNotFound(KeyError):
 
 class BlobTooLarge(ValueError):
     """A streamed upload went past its size limit; nothing was kept."""
+
+
+class InvalidBlobKey(ValueError):
+    """A key that is not plain names separated by '/' (e.g. it holds '..')."""
+
+
+def checked_key(key: str) -> str:
+    """``key`` itself, or InvalidBlobKey if it could mean another place than it says."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise InvalidBlobKey(key)
+    return key
 
 
 class BlobStore(Protocol):
@@ -67,7 +83,7 @@ class DirectoryBlobStore:
         self.public_base_url = public_base_url
 
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
+        path = (self.root / checked_key(key)).resolve()  # resolve(): a link cannot lead out
         if self.root.resolve() not in path.parents:
             raise BlobNotFound(key)
         return path
@@ -144,7 +160,11 @@ class DirectoryBlobStore:
 
 
 class S3BlobStore:
-    """Objects in an S3 bucket (AWS S3, MinIO, or moto server locally)."""
+    """Objects in an S3 bucket (AWS S3, MinIO, or moto server locally).
+
+    S3 keys are plain strings, but proxies, CDNs and tools that mirror a bucket to disk
+    resolve '..' in them: every key is checked (:func:`checked_key`) before it is used.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.bucket = settings.s3_bucket
@@ -172,7 +192,7 @@ class S3BlobStore:
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         await self.client.put_object(
-            Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
+            Bucket=self.bucket, Key=checked_key(key), Body=data, ContentType=content_type
         )
 
     async def put_stream(
@@ -184,6 +204,7 @@ class S3BlobStore:
         reads: the edge's memory stays flat however large the upload (a part held as
         bytes costs it twice over, once more in the socket's send buffer).
         """
+        checked_key(key)
         size = 0
         upload_id = None
         parts: list[dict] = []
@@ -234,7 +255,7 @@ class S3BlobStore:
 
     async def get(self, key: str) -> bytes:
         try:
-            answer = await self.client.get_object(Bucket=self.bucket, Key=key)
+            answer = await self.client.get_object(Bucket=self.bucket, Key=checked_key(key))
         except self.client.exceptions.NoSuchKey:
             raise BlobNotFound(key) from None
         async with answer["Body"] as body:
@@ -242,7 +263,7 @@ class S3BlobStore:
 
     async def exists(self, key: str) -> bool:
         try:
-            await self.client.head_object(Bucket=self.bucket, Key=key)
+            await self.client.head_object(Bucket=self.bucket, Key=checked_key(key))
         except self.client.exceptions.ClientError as exc:
             if _error_code(exc) in _MISSING:
                 return False
@@ -252,7 +273,8 @@ class S3BlobStore:
     async def copy(self, source: str, target: str) -> None:
         try:
             await self.client.copy_object(
-                Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}
+                Bucket=self.bucket, Key=checked_key(target),
+                CopySource={"Bucket": self.bucket, "Key": checked_key(source)}
             )
         except self.client.exceptions.ClientError as exc:
             if _error_code(exc) in _MISSING:
@@ -260,7 +282,7 @@ class S3BlobStore:
             raise
 
     async def delete(self, key: str) -> None:
-        await self.client.delete_object(Bucket=self.bucket, Key=key)
+        await self.client.delete_object(Bucket=self.bucket, Key=checked_key(key))
 
     def public_url(self, key: str) -> str:
         return f"{self.public_base_url}/{key}"

@@ -8,6 +8,8 @@ from topics.record import (
     CURRENCY,
     DESCRIPTION,
     ID,
+    KEY_ID,
+    KEY_SEGMENT,
     PRICE_CENTS,
     SALE_CURRENCY,
     TAGS,
@@ -16,15 +18,27 @@ from topics.record import (
     Record,
 )
 
+INCOMING_PREFIX = "incoming/"
+# Where an upload's original waits for the uploads agent: the uploader's own area.
+INCOMING_KEY = f"^{INCOMING_PREFIX}{KEY_SEGMENT}/{KEY_SEGMENT}$"
+
+
+def incoming_key(owner_id: str, picture_id: str) -> str:
+    """The blob key an upload of ``picture_id`` by ``owner_id`` is put under (and must be)."""
+    return f"{INCOMING_PREFIX}{owner_id}/{picture_id}"
+
+
 _EDITABLE = {"title": TITLE, "description": DESCRIPTION, "price_cents": PRICE_CENTS, "tags": TAGS}
 
 UPLOAD_PICTURE = Record(
     "pictures", "UploadPicture", PICTURES_COMMANDS, "command",
-    "Publish a picture whose original bytes are already in blob storage at blob_key.",
+    "Publish a picture whose original bytes are already in blob storage at blob_key, "
+    "which is always incoming/<owner_id>/<picture_id>.",
     {
-        "picture_id": ID,
-        "owner_id": ID,
-        "blob_key": {"type": "string", "pattern": "^incoming/[A-Za-z0-9._/-]{1,200}$"},
+        "picture_id": KEY_ID,
+        "owner_id": KEY_ID,
+        "blob_key": {"type": "string", "pattern": INCOMING_KEY,
+                     "description": "incoming/<owner_id>/<picture_id>"},
         "currency": SALE_CURRENCY,
         **_EDITABLE,
     },

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS, PURCHASES_EVENTS
-from topics.record import COUNT, CURRENCY, ID, TIMESTAMP, TITLE, Record
+from topics.record import COUNT, CURRENCY, ID, PRICE_CENTS, TIMESTAMP, TITLE, Record
 
 _AMOUNT = {"amount_cents": COUNT, "currency": CURRENCY}
 
 PURCHASE_PICTURE = Record(
     "purchases", "PurchasePicture", PURCHASES_COMMANDS, "command",
     "A user buys the full-size original of a picture; the price is the picture's price "
-    "when the purchases agent takes the command. payment_method confirms at once.",
+    "when the purchases agent takes the command. payment_method confirms at once. With "
+    "expected_price_cents, a different price fails the purchase before any charge.",
     {
         "purchase_id": ID, "picture_id": ID, "buyer_id": ID,
         "payment_method": {"type": "string", "maxLength": 255},
+        "expected_price_cents": {
+            **PRICE_CENTS, "description": "the price the buyer saw, in the picture's currency"},
         "idempotency_key": {"type": "string", "maxLength": 255},
     },
     ("purchase_id", "picture_id", "buyer_id"),
 )
+
+
+def price_changed(expected_cents: int, price_cents: int) -> str:
+    """Why a purchase whose buyer saw another price fails (the edge's and the agent's words)."""
+    return (f"the price changed: it is {price_cents} cents, not the {expected_cents} cents "
+            "the buyer saw; nothing was charged")
+
+
 _PURCHASE = {"purchase_id": ID, "picture_id": ID, "buyer_id": ID, "seller_id": ID, **_AMOUNT}
 PURCHASE_AWAITING_PAYMENT = Record(
     "purchases", "PurchaseAwaitingPayment", PURCHASES_EVENTS, "event",

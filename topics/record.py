@@ -9,6 +9,10 @@ from topics import Topic
 
 # Field schemas shared by several records (one home for each rule).
 ID = {"type": "string", "minLength": 1, "maxLength": 128}
+# An id that becomes part of a blob key: no '/', no '.', so it can never climb out of
+# the area it names (picture and user ids are hex or Firebase uids, which fit).
+KEY_SEGMENT = "[A-Za-z0-9_-]{1,128}"
+KEY_ID = {"type": "string", "pattern": f"^{KEY_SEGMENT}$"}
 TITLE = {"type": "string", "minLength": 1, "maxLength": 140}
 DESCRIPTION = {"type": "string", "maxLength": 2000}
 PRICE_CENTS = {

@@ -22,7 +22,16 @@ from topics.users import NOTIFICATION_KINDS
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
-from web.validation import DESCRIPTION_MAX, PRICE_MAX, PRICE_MIN, TAGS_MAX, TITLE_MAX
+from web.validation import (
+    DESCRIPTION_MAX,
+    FORM_FIELD_MAX_BYTES,
+    FORM_FIELDS_MAX,
+    FORM_FIELDS_MAX_BYTES,
+    PRICE_MAX,
+    PRICE_MIN,
+    TAGS_MAX,
+    TITLE_MAX,
+)
 
 Schema = dict[str, Any]
 
@@ -353,8 +362,16 @@ def component_schemas() -> dict[str, Schema]:
         "PurchaseRequest": obj({
             "payment_method": string("A Stripe payment method id to pay with; without it "
                                      "the client confirms the payment with "
-                                     "`client_secret`.", minLength=1),
-        }, required=[], description="All optional; the body may be left out."),
+                                     "`client_secret`.", minLength=1,
+                                     maxLength=IDEMPOTENCY_KEY_MAX),
+            "expected_price_cents": {
+                "type": "integer", "minimum": 0, "maximum": PRICE_MAX,
+                "description": "The price the buyer was shown, in cents of the picture's "
+                               "currency. If the price fixed for the purchase differs, "
+                               "nothing is charged: 409 at once when the edge already "
+                               "knows the new price, otherwise the purchase fails with a "
+                               "`failure_reason` saying the price changed."},
+        }, required=[], closed=True, description="All optional; the body may be left out."),
         "PurchaseAccepted": obj({
             "purchase_id": string(),
             "status": string("`pending` for a new purchase; the current status when the "
@@ -666,7 +683,11 @@ def picture_paths() -> dict[str, Any]:
                  **problems(400, 401, 413, 415, 422, 503)},
                 description="The file is streamed to storage and checked; the picture is "
                             "published (previews made, metadata stripped) or rejected "
-                            "later. Read it with `wait_ms` to wait for that.",
+                            "later. Read it with `wait_ms` to wait for that. Besides "
+                            f"the file, at most {FORM_FIELDS_MAX} fields (else 422), each "
+                            f"at most {FORM_FIELD_MAX_BYTES} bytes and "
+                            f"{FORM_FIELDS_MAX_BYTES} bytes together (else 413), with or "
+                            "without Content-Length.",
                 security=SIGNED_IN,
                 request_body={"required": True, "content": {"multipart/form-data": {
                     "schema": schema_ref("PictureUpload"),
@@ -753,7 +774,8 @@ def purchase_paths() -> dict[str, Any]:
                                       "schema": string(format="uri-reference")}}),
              **problems(400, 401, 404, 409, 422, 503)},
             description="404 unless the picture is published; 409 for the caller's own "
-                        "picture or one they have bought already.",
+                        "picture, one they have bought already, or when "
+                        "`expected_price_cents` is not the picture's price.",
             security=SIGNED_IN,
             parameters=[PICTURE_ID, header_param(
                 "Idempotency-Key", string(maxLength=IDEMPOTENCY_KEY_MAX),

@@ -140,11 +140,14 @@ def wait_ms(request: web.Request) -> int:
     return value
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a 400 problem."""
+async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 problem; ``optional``: no body is {}."""
+    if optional and not request.can_read_body:
+        return {}
     try:
         body = await request.json()
-    except ValueError:
+    # ValueError covers bad JSON and bad UTF-8; RecursionError, JSON nested too deep.
+    except (ValueError, RecursionError):
         raise Problem(400, "the body must be a JSON object") from None
     if not isinstance(body, dict):
         raise Problem(400, "the body must be a JSON object")

@@ -14,6 +14,12 @@ DESCRIPTION_MAX = 2000
 PRICE_MIN = 50
 PRICE_MAX = 100_000_000
 TAGS_MAX = 20
+# Upload forms: what the edge keeps in memory besides the streamed file, whatever the body
+# (with a Content-Length or chunked). A form needs five short fields at most.
+FORM_FIELDS_MAX = 16  # non-file parts; more is a 422
+FORM_FIELD_MAX_BYTES = 16 * 1024  # one field; more is a 413
+FORM_FIELDS_MAX_BYTES = 32 * 1024  # all fields together; more is a 413
+FORM_FRAMING_MAX_BYTES = 16 * 1024  # boundaries and part headers, for the Content-Length check
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EDITABLE = ("title", "description", "price_cents", "tags")
@@ -154,3 +160,21 @@ def preference_changes(body: dict[str, Any]) -> dict[str, bool]:
     if errors:
         raise invalid(errors)
     return dict(preferences)
+
+
+def purchase_request(body: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The payment method and the price the buyer saw (cents) of a purchase, or a 422."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(body) - {"payment_method", "expected_price_cents"}):
+        errors[name] = "unknown field (known: payment_method, expected_price_cents)"
+    payment_method = body.get("payment_method")
+    if payment_method is not None and (not isinstance(payment_method, str)
+                                       or not 1 <= len(payment_method) <= 255):
+        errors["payment_method"] = "a Stripe payment method id"
+    expected = body.get("expected_price_cents")
+    if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)
+                                 or not 0 <= expected <= PRICE_MAX):
+        errors["expected_price_cents"] = f"the price shown, in cents, 0 to {PRICE_MAX}"
+    if errors:
+        raise invalid(errors)
+    return payment_method, expected

@@ -21,6 +21,14 @@ class PaymentDeclined(Exception):
         self.reason = reason
 
 
+def decline_reason(message: str | None, code: str | None, decline_code: str | None) -> str:
+    """Stripe's words for a refused payment, with its codes, e.g.
+    ``Your card has insufficient funds. (card_declined: insufficient_funds)``."""
+    codes = ": ".join(dict.fromkeys(c for c in (code, decline_code) if c))
+    text = message or "the payment failed"
+    return f"{text} ({codes})" if codes else text
+
+
 @dataclass(frozen=True)
 class Intent:
     id: str
@@ -81,14 +89,18 @@ class PaymentGateway:
         try:
             confirmed = await self.client.v1.payment_intents.confirm_async(intent_id)
         except stripe.CardError as exc:
-            raise PaymentDeclined(exc.user_message or str(exc)) from None
+            raise PaymentDeclined(decline_reason(
+                exc.user_message or str(exc), exc.code,
+                getattr(exc.error, "decline_code", None))) from None
         except stripe.InvalidRequestError as exc:
             if "status of succeeded" in str(exc) or "already succeeded" in str(exc):
                 return await self.retrieve(intent_id)  # confirmed before a crash: fine
             raise PaymentDeclined(exc.user_message or str(exc)) from None
         if confirmed.status in ("requires_payment_method", "canceled"):
             error = confirmed.last_payment_error
-            raise PaymentDeclined((error and error.message) or "the card was declined")
+            raise PaymentDeclined(decline_reason(
+                (error and error.message) or "the card was declined",
+                error and error.code, error and getattr(error, "decline_code", None)))
         return _intent(confirmed)
 
     async def retrieve(self, intent_id: str) -> Intent:

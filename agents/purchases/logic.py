@@ -44,6 +44,7 @@ from topics.purchases import (
     PURCHASE_PICTURE,
     PURCHASE_REFUNDED,
     REFUND_PURCHASE,
+    price_changed,
 )
 from topics.record import Record
 
@@ -110,6 +111,9 @@ class Purchases:
                 refusal = f"picture is {picture['status']} and cannot be bought"
             elif picture["owner_id"] == d["buyer_id"]:
                 refusal = "nobody can buy their own picture"
+            elif d.get("expected_price_cents", purchase.amount_cents) != purchase.amount_cents:
+                # The buyer pinned the price they saw: a different one is not charged.
+                refusal = price_changed(d["expected_price_cents"], purchase.amount_cents)
             if refusal:
                 return await self._failed(purchase, refusal, f"refused-{command.id}")
             if purchase.amount_cents == 0:

@@ -24,6 +24,7 @@ from topics.pictures import (
     PICTURE_UPDATED,
     UPDATE_PICTURE,
     UPLOAD_PICTURE,
+    incoming_key,
 )
 from topics.record import Record
 
@@ -71,10 +72,20 @@ class Uploads:
     async def upload(self, command: CloudEvent) -> list[CloudEvent]:
         d = command.data
         picture_id = d["picture_id"]
+        # The schema fixes the key's shape; this makes it the uploader's own area, so that
+        # no command can publish (and then delete) a blob someone else put there.
+        expected_key = incoming_key(d["owner_id"], picture_id)
+        if d["blob_key"] != expected_key:
+            raise Rejected(f"blob_key must be {expected_key!r}, the uploader's own incoming "
+                           f"area, not {d['blob_key']!r}")
         pictures = self.db[PICTURES]
-        existing = await pictures.find_one({"_id": picture_id}, {"upload_command_id": 1})
+        existing = await pictures.find_one({"_id": picture_id},
+                                           {"upload_command_id": 1, "status": 1, "reason": 1})
         if existing and existing.get("upload_command_id") != command.id:
             raise Rejected(f"picture {picture_id} exists already")
+        if existing and existing.get("status") == "rejected":
+            # Redelivered after the rejection was recorded: finish it with the same reason.
+            return await self._reject(command, existing["reason"])
         fields = {k: d.get(k) for k in EDITABLE}
         fields["description"] = fields["description"] or ""
         fields["tags"] = fields["tags"] or []
@@ -96,7 +107,6 @@ class Uploads:
                 render, original, watermark=WATERMARK if priced else None
             )
         except ImageRejected as exc:
-            await self.blobs.delete(d["blob_key"])
             return await self._reject(command, exc.reason)
         keys = {
             "original_key": original_key(picture_id),
@@ -135,10 +145,17 @@ class Uploads:
         return await self.blobs.get(original_key(picture_id))
 
     async def _reject(self, command: CloudEvent, reason: str) -> list[CloudEvent]:
+        """Record the rejection, then drop both copies of the refused bytes.
+
+        The status is written first, so that a redelivery after a crash in between repeats
+        the rejection with its reason rather than finding the bytes gone.
+        """
         picture_id = command.data["picture_id"]
         await self.db[PICTURES].update_one(
             {"_id": picture_id}, {"$set": {"status": "rejected", "reason": reason}}
         )
+        await self.blobs.delete(original_key(picture_id))
+        await self.blobs.delete(command.data["blob_key"])
         data = {"picture_id": picture_id, "owner_id": command.data["owner_id"],
                 "command_id": command.id, "title": command.data["title"], "reason": reason}
         return [command.caused(PICTURE_REJECTED.type, data, SOURCE)]
@@ -169,19 +186,26 @@ class Uploads:
         return [command.caused(PICTURE_UPDATED.type, data, SOURCE)]
 
     async def _rerender_preview(self, picture: dict, priced: bool) -> str:
+        """Make the preview the new price calls for, and remove the other one: a priced
+        picture's clean preview must not stay reachable at its old public address."""
         original = await self.blobs.get(picture["original_key"])
         renditions = await asyncio.to_thread(
             render, original, watermark=WATERMARK if priced else None
         )
         key = preview_key(picture["_id"], priced)
         await self.blobs.put(key, renditions.preview, renditions.content_type)
+        await self.blobs.delete(preview_key(picture["_id"], not priced))
         return key
 
     async def delete(self, command: CloudEvent) -> list[CloudEvent]:
         picture = await self._owned(command)
-        # The original stays: buyers keep their right to download it.
+        # The original stays: buyers keep their right to download it. The renditions go:
+        # a deleted picture has no public face (deleting is idempotent, as redelivery needs).
         await self.db[PICTURES].update_one(
             {"_id": picture["_id"]}, {"$set": {"status": "deleted", "deleted_at": command.time}}
         )
+        for key in (thumbnail_key(picture["_id"]), preview_key(picture["_id"], False),
+                    preview_key(picture["_id"], True)):
+            await self.blobs.delete(key)
         data = {"picture_id": picture["_id"], "owner_id": picture["owner_id"]}
         return [command.caused(PICTURE_DELETED.type, data, SOURCE)]

@@ -90,11 +90,11 @@ async def test_another_system_uploads_through_kafka(api: Api, settings, system_e
     import aioboto3
 
     from topics import PICTURES_COMMANDS
-    from topics.pictures import UPLOAD_PICTURE
+    from topics.pictures import UPLOAD_PICTURE, incoming_key
 
     ada = await api.register("Ada")
     picture_id = uuid.uuid4().hex
-    blob_key = f"incoming/{picture_id}"
+    blob_key = incoming_key(ada.user_id, picture_id)
     session = aioboto3.Session(aws_access_key_id=system_env["AWS_ACCESS_KEY_ID"],
                                aws_secret_access_key=system_env["AWS_SECRET_ACCESS_KEY"])
     async with session.client("s3", endpoint_url=settings.s3_endpoint_url,

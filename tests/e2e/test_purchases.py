@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.helpers import Api, jpeg_with_gps
 
 
@@ -63,17 +65,37 @@ async def test_buy_pay_download(api: Api) -> None:
     assert status == 409  # one's own picture
 
 
-async def test_declined_card_fails_with_reason(api: Api) -> None:
+# Stripe's decline test payment methods and the codes Stripe's test mode answers for them
+# (the error's code, then its decline_code); the local Stripe must answer the same.
+DECLINES = {
+    "pm_card_visa_chargeDeclined": ("card_declined", "generic_decline"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("card_declined", "insufficient_funds"),
+    "pm_card_visa_chargeDeclinedLostCard": ("card_declined", "lost_card"),
+    "pm_card_visa_chargeDeclinedStolenCard": ("card_declined", "stolen_card"),
+    "pm_card_chargeDeclinedFraudulent": ("card_declined", "fraudulent"),
+    "pm_card_chargeDeclinedExpiredCard": ("expired_card",),
+    "pm_card_chargeDeclinedIncorrectCvc": ("incorrect_cvc",),
+    "pm_card_chargeDeclinedProcessingError": ("processing_error",),
+    "pm_card_chargeCustomerFail": ("card_declined",),
+}
+
+
+@pytest.mark.parametrize("payment_method", list(DECLINES))
+async def test_declined_card_fails_with_stripes_codes(api: Api, ledger,
+                                                      payment_method: str) -> None:
     ada = await api.register("Ada")
     bob = await api.register("Bob")
     picture = await api.published(ada, jpeg_with_gps(64, 48), price_cents=700)
     status, first, _ = await api.call(
         "POST", f"/api/v1/pictures/{picture['picture_id']}/purchases", user=bob,
-        # localstripe declines this card; it charges pm_card_visa_chargeDeclined (Stripe's).
-        json={"payment_method": "pm_card_chargeCustomerFail"})
+        json={"payment_method": payment_method})
     assert status == 202
     p = await settled(api, bob, first["purchase_id"])
-    assert p["status"] == "failed" and p["failure_reason"], p
+    assert p["status"] == "failed", p
+    for code in DECLINES[payment_method]:
+        assert code in p["failure_reason"], p
+    payments = await ledger.payments_of(p["purchase_id"], bob.user_id)
+    assert not [x for x in payments if x.kind == "succeeded"]  # nothing was charged
 
 
 async def test_bad_webhook_signature_is_400(api: Api) -> None:

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 import pytest
 
 from picasso import blobs
-from picasso.blobs import BlobTooLarge, S3BlobStore
+from picasso.blobs import BlobTooLarge, InvalidBlobKey, S3BlobStore
 from picasso.settings import Settings
 
 CHUNK = 256 * 1024
@@ -53,3 +53,17 @@ async def test_put_stream_too_large_keeps_nothing(store: S3BlobStore) -> None:
     assert not await store.exists(key)
     pending = await store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=key)
     assert not pending.get("Uploads")
+
+
+async def test_keys_that_could_climb_are_refused(store: S3BlobStore) -> None:
+    """S3 itself keeps '..' as two characters, but what mirrors or proxies the bucket may not."""
+    victim = f"originals/{uuid.uuid4().hex}"
+    await store.put(victim, b"secret", "image/jpeg")
+    climbing = f"incoming/../{victim}"
+    for attempt in (lambda: store.get(climbing), lambda: store.copy(climbing, "originals/x"),
+                    lambda: store.delete(climbing), lambda: store.exists(climbing),
+                    lambda: store.put(climbing, b"x", "image/jpeg")):
+        with pytest.raises(InvalidBlobKey):
+            await attempt()
+    assert await store.get(victim) == b"secret"
+    await store.delete(victim)

@@ -322,9 +322,7 @@ def test_a_webhook_url_given_up_front_is_registered_at_start(tmp_path: Path) -> 
                 params={
                     "amount": 900,
                     "currency": "eur",
-                    # localstripe 1.15.10 charges pm_card_visa_chargeDeclined (4000…0002)
-                    # successfully; it declines only this one (4000…0341) and two others.
-                    "payment_method": "pm_card_chargeCustomerFail",
+                    "payment_method": "pm_card_visa_chargeDeclined",
                 }
             )
             with pytest.raises(stripe.CardError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from picasso.blobs import BlobNotFound, BlobTooLarge, DirectoryBlobStore
+from picasso.blobs import BlobNotFound, BlobTooLarge, DirectoryBlobStore, InvalidBlobKey
 
 
 async def chunks(*parts: bytes):
@@ -45,7 +45,24 @@ async def test_public_path_never_reaches_private_files(store: DirectoryBlobStore
     assert store.public_path("public/p/thumbnail.jpg").read_bytes() == b"thumb"
     for key in ("public/../originals/p", "public/p/../../originals/p", "originals/p",
                 "public/p/missing.jpg", "public/../../etc/passwd"):
-        with pytest.raises(BlobNotFound):
+        with pytest.raises((BlobNotFound, InvalidBlobKey)):
             store.public_path(key)
     assert store.public_url("public/p/thumbnail.jpg") == (
         "http://127.0.0.1:8080/media/p/thumbnail.jpg")
+
+
+CLIMBING_KEYS = ("incoming/../originals/p", "incoming/u/../../originals/p", "../outside",
+                 "/etc/passwd", "incoming//p", "incoming/./p", "incoming/.hidden",
+                 "incoming\\..\\originals\\p", "incoming/p\x00", "")
+
+
+@pytest.mark.parametrize("key", CLIMBING_KEYS)
+async def test_keys_that_could_climb_are_refused(store: DirectoryBlobStore, key: str) -> None:
+    await store.put("originals/p", b"secret", "image/jpeg")
+    with pytest.raises(InvalidBlobKey):
+        await store.get(key)
+    with pytest.raises(InvalidBlobKey):
+        await store.copy(key, "originals/q")
+    with pytest.raises(InvalidBlobKey):
+        await store.delete(key)
+    assert await store.get("originals/p") == b"secret"

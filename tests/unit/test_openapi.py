@@ -353,6 +353,11 @@ def test_the_purchase_request(doc: dict[str, Any]) -> None:
     assert request.is_valid({})
     assert request.is_valid({"payment_method": "pm_card_visa"})
     assert not request.is_valid({"payment_method": ""})
+    assert request.is_valid({"payment_method": "pm_card_visa", "expected_price_cents": 1500})
+    assert request.is_valid({"expected_price_cents": 0})
+    for bad in (-1, 12.5, "1500", PRICE_MAX + 1):
+        assert not request.is_valid({"expected_price_cents": bad}), bad
+    assert not request.is_valid({"price": 1500})  # unknown fields are refused, as the edge does
     schema_validator(doc, "PurchaseAccepted").validate({"purchase_id": "b1",
                                                         "status": "pending"})
     webhook = documented_operations(doc)[("POST", "/api/v1/webhooks/stripe")]

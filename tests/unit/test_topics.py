@@ -55,10 +55,14 @@ def test_bad_messages_are_refused_with_a_reason(raw: bytes, reason: str) -> None
 
 
 def test_upload_schema_rules() -> None:
-    good = {"picture_id": "p", "owner_id": "u", "blob_key": "incoming/p", "title": "t",
+    good = {"picture_id": "p", "owner_id": "u", "blob_key": "incoming/u/p", "title": "t",
             "price_cents": 0, "currency": "usd"}
     validate_data(UPLOAD_PICTURE, good)
     for bad in ({**good, "price_cents": 10}, {**good, "blob_key": "originals/p"},
+                {**good, "blob_key": "incoming/../originals/p"},
+                {**good, "blob_key": "incoming/u/../../originals/p"},
+                {**good, "blob_key": "incoming/p"}, {**good, "picture_id": "../p"},
+                {**good, "owner_id": "u/v"},
                 {**good, "title": ""}, {**good, "extra": 1}):
         with pytest.raises(InvalidMessage):
             validate_data(UPLOAD_PICTURE, bad)

@@ -8,7 +8,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
-from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, DirectoryBlobStore
+from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, DirectoryBlobStore, InvalidBlobKey
 from web.openapi import openapi_document
 from web.problems import Problem
 from web.services import services
@@ -69,6 +69,6 @@ async def media(request: web.Request) -> web.StreamResponse:
         raise Problem(404, "media are served by the blob store's own address")
     try:
         path = blobs.public_path(key)
-    except BlobNotFound:
+    except (BlobNotFound, InvalidBlobKey):
         raise Problem(404, "no such media") from None
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})

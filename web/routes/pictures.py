@@ -9,7 +9,7 @@ from aiohttp import BodyPartReader, web
 from agents.uploads.images import sniff_format
 from picasso.blobs import BlobTooLarge
 from topics.envelope import new_id
-from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE
+from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE, incoming_key
 from web import validation
 from web.problems import Problem
 from web.readmodels import wait_for
@@ -24,7 +24,6 @@ from web.services import (
 
 routes = web.RouteTableDef()
 _CHUNK = 256 * 1024
-_FIELD_MAX_BYTES = 16 * 1024
 _SNIFF_BYTES = 16
 
 
@@ -47,12 +46,18 @@ async def _file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _field_text(part: BodyPartReader) -> str:
+async def _field_text(part: BodyPartReader, budget: int) -> str:
+    """A text field's value, refused (413) past its own limit or the ``budget`` of bytes
+    left for all fields: read as it arrives, so a chunked body is held to it too."""
     data = bytearray()
     while chunk := await part.read_chunk(4096):
         data += chunk
-        if len(data) > _FIELD_MAX_BYTES:
-            raise Problem(413, f"the form field {part.name!r} is too long")
+        if len(data) > validation.FORM_FIELD_MAX_BYTES:
+            raise Problem(413, f"the form field {part.name!r} is longer than "
+                               f"{validation.FORM_FIELD_MAX_BYTES} bytes")
+        if len(data) > budget:
+            raise Problem(413, f"the form fields are longer than "
+                               f"{validation.FORM_FIELDS_MAX_BYTES} bytes together")
     try:
         return data.decode(part.get_charset("utf-8"))
     except (UnicodeDecodeError, LookupError):
@@ -65,13 +70,16 @@ async def upload_picture(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
     limit = s.settings.max_upload_bytes
-    if request.content_length is not None and request.content_length > limit + _FIELD_MAX_BYTES * 8:
+    most = limit + validation.FORM_FIELDS_MAX_BYTES + validation.FORM_FRAMING_MAX_BYTES
+    if request.content_length is not None and request.content_length > most:
         raise Problem(413, f"the upload is larger than {limit} bytes")
     if request.content_type != "multipart/form-data":
         raise Problem(415, "send the picture as multipart/form-data with a 'file' part")
     picture_id = new_id()
-    blob_key = f"incoming/{picture_id}"
+    blob_key = incoming_key(who.user_id, picture_id)
     form: dict[str, str] = {}
+    field_count = 0
+    field_bytes = 0
     stored = False
     try:
         try:
@@ -86,7 +94,13 @@ async def upload_picture(request: web.Request) -> web.Response:
                     await s.blobs.put_stream(blob_key, _file_chunks(part),
                                              "application/octet-stream", limit)
                 else:
-                    form[part.name or ""] = await _field_text(part)
+                    field_count += 1
+                    if field_count > validation.FORM_FIELDS_MAX:
+                        raise Problem(422, f"the form has more than {validation.FORM_FIELDS_MAX}"
+                                           " fields besides the file")
+                    text = await _field_text(part, validation.FORM_FIELDS_MAX_BYTES - field_bytes)
+                    field_bytes += len(text.encode())
+                    form[part.name or ""] = text
         except BlobTooLarge:
             raise Problem(413, f"the file is larger than {limit} bytes") from None
         except ValueError as exc:  # malformed multipart framing
@@ -147,10 +161,12 @@ async def get_picture(request: web.Request) -> web.Response:
         return doc is not None and (doc["status"] == "published" or doc["owner_id"] == viewer_id)
 
     async def settled() -> dict | None:
+        # The command first, then the picture: read the other way round, a command applied
+        # between the two reads would answer the picture as it was before it.
+        if after and not await s.read.command_applied(after):
+            return None
         doc = await s.read.picture_doc(picture_id)
         if not visible(doc) or doc["status"] == "processing":
-            return None
-        if after and not await s.read.command_applied(after):
             return None
         return doc
 

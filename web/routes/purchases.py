@@ -13,6 +13,7 @@ import stripe
 import structlog
 from aiohttp import web
 
+from agents.purchases.gateway import decline_reason
 from agents.purchases.ledger import Purchase
 from picasso.blobs import BlobNotFound, S3BlobStore
 from topics.purchases import (
@@ -22,11 +23,13 @@ from topics.purchases import (
     PAYMENT_SUCCEEDED,
     PURCHASE_PICTURE,
     REFUND_PURCHASE,
+    price_changed,
 )
 from topics.record import Record
+from web import validation
 from web.problems import Problem
 from web.readmodels import wait_for
-from web.services import Services, identity, services, wait_ms
+from web.services import Services, identity, json_object, services, wait_ms
 
 log = structlog.get_logger()
 routes = web.RouteTableDef()
@@ -47,14 +50,8 @@ async def buy(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
     picture_id = request.match_info["picture_id"]
-    body = await request.json() if request.can_read_body else {}
-    if not isinstance(body, dict):
-        raise Problem(400, "the body must be a JSON object")
-    payment_method = body.get("payment_method")
-    if payment_method is not None and (not isinstance(payment_method, str)
-                                       or not payment_method):
-        raise Problem(422, "payment_method: a Stripe payment method id",
-                      errors={"payment_method": "a Stripe payment method id"})
+    payment_method, expected_price = validation.purchase_request(
+        await json_object(request, optional=True))
     picture = await s.read.picture_doc(picture_id)
     if picture is None or picture["status"] != "published":
         raise Problem(404, f"there is no published picture {picture_id}")
@@ -68,10 +65,16 @@ async def buy(request: web.Request) -> web.Response:
     existing = await s.ledger.get(purchase_id, who.user_id)
     if existing is None and await s.ledger.has_licence(who.user_id, picture_id):
         raise Problem(409, "you have bought this picture already")
+    if existing is None and expected_price is not None \
+            and expected_price != picture["price_cents"]:
+        # The purchases agent checks again against the price it fixes; this answers at once.
+        raise Problem(409, price_changed(expected_price, picture["price_cents"]))
     if existing is None:
         data = {"purchase_id": purchase_id, "picture_id": picture_id, "buyer_id": who.user_id}
         if payment_method:
             data["payment_method"] = payment_method
+        if expected_price is not None:
+            data["expected_price_cents"] = expected_price
         if key:
             data["idempotency_key"] = key
         await s.send(PURCHASE_PICTURE, purchase_id, data)
@@ -179,7 +182,8 @@ def _intent_fact(type_: str, intent: dict) -> tuple[Record, dict] | None:
     if type_ == "payment_intent.succeeded":
         return PAYMENT_SUCCEEDED, data
     error = intent.get("last_payment_error") or {}
-    return PAYMENT_FAILED, {**data, "reason": error.get("message") or "the payment failed"}
+    return PAYMENT_FAILED, {**data, "reason": decline_reason(
+        error.get("message"), error.get("code"), error.get("decline_code"))}
 
 
 async def _charge_fact(s: Services, type_: str, obj: dict) -> tuple[Record, dict] | None:

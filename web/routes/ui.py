@@ -71,15 +71,14 @@ async def static_file(request: web.Request) -> web.FileResponse:
                                            "X-Content-Type-Options": "nosniff"})
 
 
-def _test_payment_methods(settings: Settings) -> list[dict[str, str]]:
-    """Stripe's test payment methods, offered by the page in test mode. localstripe (when
-    ``STRIPE_API_BASE`` is set) declines a different test card than Stripe does."""
-    declined = "pm_card_chargeCustomerFail" if settings.stripe_api_base \
-        else "pm_card_visa_chargeDeclined"
-    return [
-        {"id": "pm_card_visa", "label": "Test Visa card (succeeds)"},
-        {"id": declined, "label": "Test card that is declined"},
-    ]
+# Stripe's test payment methods, offered by the page in test mode; the local Stripe
+# (deploy/local/localstripe_server.py) declines the same ones as Stripe's test mode.
+TEST_PAYMENT_METHODS = (
+    {"id": "pm_card_visa", "label": "Test Visa card (succeeds)"},
+    {"id": "pm_card_visa_chargeDeclined", "label": "Test card that is declined"},
+    {"id": "pm_card_chargeDeclinedInsufficientFunds",
+     "label": "Test card declined for insufficient funds"},
+)
 
 
 @routes.get("/api/v1/config")
@@ -90,6 +89,6 @@ async def config(request: web.Request) -> web.Response:
         "max_upload_bytes": settings.max_upload_bytes,
         "payments": {
             "test_mode": test_mode,
-            "test_payment_methods": _test_payment_methods(settings) if test_mode else [],
+            "test_payment_methods": list(TEST_PAYMENT_METHODS) if test_mode else [],
         },
     }, headers={"Cache-Control": "no-cache"})

@@ -79,7 +79,9 @@ function buySection(picture, downloads, signal) {
     status.className = 'purchase-status pending';
     status.textContent = 'Payment pending…';
     try {
-      const body = picture.price_cents ? { payment_method: select.value } : {};
+      // The price on the button is the price paid, or the purchase fails (409) uncharged.
+      const body = { expected_price_cents: picture.price_cents };
+      if (picture.price_cents) body.payment_method = select.value;
       const { data } = await api('POST', `/api/v1/pictures/${encodeURIComponent(picture.picture_id)}/purchases`,
         { body, headers: { 'Idempotency-Key': idempotencyKey } });
       const purchase = await settledPurchase(data.purchase_id, signal);
