@@ -12,14 +12,13 @@ from topics.envelope import new_id
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE
 from web import validation
 from web.problems import Problem
-from web.readmodels import wait_for
 from web.services import (
     Services,
     identity,
     json_object,
+    long_poll,
     optional_identity,
     services,
-    wait_ms,
 )
 
 routes = web.RouteTableDef()
@@ -64,6 +63,7 @@ async def _field_text(part: BodyPartReader) -> str:
 async def upload_picture(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
+    s.limits.uploads.check(who.user_id)
     limit = s.settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit + _FIELD_MAX_BYTES * 8:
         raise Problem(413, f"the upload is larger than {limit} bytes")
@@ -147,14 +147,15 @@ async def get_picture(request: web.Request) -> web.Response:
         return doc is not None and (doc["status"] == "published" or doc["owner_id"] == viewer_id)
 
     async def settled() -> dict | None:
+        # The same for every viewer, so that all who wait on this picture share the check.
         doc = await s.read.picture_doc(picture_id)
-        if not visible(doc) or doc["status"] == "processing":
+        if doc is None or doc["status"] == "processing":
             return None
         if after and not await s.read.command_applied(after):
             return None
         return doc
 
-    doc = await wait_for(settled, wait_ms(request))
+    doc = await long_poll(request, ("picture", picture_id, after), settled)
     if doc is None:
         doc = await s.read.picture_doc(picture_id)
     if not visible(doc):

@@ -25,8 +25,7 @@ from topics.purchases import (
 )
 from topics.record import Record
 from web.problems import Problem
-from web.readmodels import wait_for
-from web.services import Services, identity, services, wait_ms
+from web.services import Services, identity, long_poll, services
 
 log = structlog.get_logger()
 routes = web.RouteTableDef()
@@ -46,6 +45,7 @@ def _purchase_json(p: Purchase) -> dict:
 async def buy(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
+    s.limits.purchases.check(who.user_id)
     picture_id = request.match_info["picture_id"]
     body = await request.json() if request.can_read_body else {}
     if not isinstance(body, dict):
@@ -90,8 +90,8 @@ async def get_purchase(request: web.Request) -> web.Response:
         p = await s.ledger.get(purchase_id, who.user_id)
         return p if p is not None and p.status != "pending" else None
 
-    purchase = await wait_for(settled, wait_ms(request)) or await s.ledger.get(
-        purchase_id, who.user_id)
+    purchase = await long_poll(request, ("purchase", purchase_id, who.user_id),
+                               settled) or await s.ledger.get(purchase_id, who.user_id)
     if purchase is None:
         raise Problem(404, f"you have no purchase {purchase_id}")
     return web.json_response(_purchase_json(purchase))
