@@ -25,7 +25,7 @@ from topics.purchases import (
 )
 from topics.record import Record
 from web.problems import Problem
-from web.services import Services, identity, long_poll, services
+from web.services import Services, identity, json_object, long_poll, services
 
 log = structlog.get_logger()
 routes = web.RouteTableDef()
@@ -47,9 +47,7 @@ async def buy(request: web.Request) -> web.Response:
     s = services(request)
     s.limits.purchases.check(who.user_id)
     picture_id = request.match_info["picture_id"]
-    body = await request.json() if request.can_read_body else {}
-    if not isinstance(body, dict):
-        raise Problem(400, "the body must be a JSON object")
+    body = await json_object(request) if request.can_read_body else {}
     payment_method = body.get("payment_method")
     if payment_method is not None and (not isinstance(payment_method, str)
                                        or not payment_method):
@@ -257,7 +255,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise Problem(403, "the download link is not valid") from None
     expected = sign_download(key, expires, s.settings.signing_key)
-    if not hmac.compare_digest(expected, request.query.get("signature", "")):
+    given = request.query.get("signature", "").encode("utf-8", "replace")
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(expected.encode(), given):
         raise Problem(403, "the download link is not valid")
     if expires < time.time():
         raise Problem(403, "the download link has expired; ask for a new one")
