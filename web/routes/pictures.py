@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from agents.uploads.images import sniff_format
 from picasso.blobs import BlobTooLarge
@@ -89,7 +90,7 @@ async def upload_picture(request: web.Request) -> web.Response:
                     form[part.name or ""] = await _field_text(part)
         except BlobTooLarge:
             raise Problem(413, f"the file is larger than {limit} bytes") from None
-        except ValueError as exc:  # malformed multipart framing
+        except (ValueError, HttpProcessingError) as exc:  # malformed framing or part headers
             raise Problem(400, f"the multipart body is malformed: {exc}") from None
         if not stored:
             raise Problem(400, "the form has no 'file' part")
