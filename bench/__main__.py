@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from bench import crash_storm, feed, image_pipeline, likes, upload_memory
+from bench import crash_storm, feed, image_pipeline, likes, long_polls, upload_memory
 from bench.system import machine
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "images": image_pipeline.main,
     "upload_memory": upload_memory.main,
     "crash_storm": crash_storm.main,
+    "long_polls": long_polls.main,
 }
 
 

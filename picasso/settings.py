@@ -169,6 +169,14 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number greater than zero; anything else is refused with the name."""
+    raw = _env(environ, name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number above 0, not {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where every part of Picasso is and how it behaves; built by :meth:`from_env`."""
@@ -203,6 +211,18 @@ class Settings:
     purchase_expiry_sweep_s: float = 30.0
     # How long the edge serves a feed page before asking MongoDB again (0: not cached).
     feed_cache_ttl_s: float = 1.0
+    # The most memory the feed cache holds (callers choose its keys: tags, owners, cursors).
+    feed_cache_max_bytes: int = 64 * 1024 * 1024
+    # How many requests one edge holds in a long poll (wait_ms) at once; past it, 503.
+    max_long_poll_waiters: int = 2000
+    # Rate limits, per edge process (README, "Abuse limits"): requests per minute, as a
+    # token bucket that holds a minute's worth. Signing in, up, or starting a session counts
+    # against the client's address and against the email it names.
+    rate_auth_per_address_per_min: int = 30
+    rate_auth_per_email_per_min: int = 10
+    rate_likes_per_user_per_min: int = 300
+    rate_uploads_per_user_per_min: int = 30
+    rate_purchases_per_user_per_min: int = 30
     signing_key: str = ""
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
@@ -307,6 +327,18 @@ class Settings:
             purchase_expiry_sweep_s=_positive(e, "PURCHASE_EXPIRY_SWEEP_S",
                                               d.purchase_expiry_sweep_s),
             feed_cache_ttl_s=float(_env(e, "FEED_CACHE_TTL_S", str(d.feed_cache_ttl_s))),
+            feed_cache_max_bytes=_count(e, "FEED_CACHE_MAX_BYTES", d.feed_cache_max_bytes),
+            max_long_poll_waiters=_count(e, "MAX_LONG_POLL_WAITERS", d.max_long_poll_waiters),
+            rate_auth_per_address_per_min=_count(e, "RATE_AUTH_PER_ADDRESS_PER_MIN",
+                                                 d.rate_auth_per_address_per_min),
+            rate_auth_per_email_per_min=_count(e, "RATE_AUTH_PER_EMAIL_PER_MIN",
+                                               d.rate_auth_per_email_per_min),
+            rate_likes_per_user_per_min=_count(e, "RATE_LIKES_PER_USER_PER_MIN",
+                                               d.rate_likes_per_user_per_min),
+            rate_uploads_per_user_per_min=_count(e, "RATE_UPLOADS_PER_USER_PER_MIN",
+                                                 d.rate_uploads_per_user_per_min),
+            rate_purchases_per_user_per_min=_count(e, "RATE_PURCHASES_PER_USER_PER_MIN",
+                                                   d.rate_purchases_per_user_per_min),
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
             edge_port=int(_env(e, "EDGE_PORT", str(d.edge_port))),

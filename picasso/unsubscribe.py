@@ -30,4 +30,6 @@ def link(base_url: str, secret: str, user_id: str, kind: str) -> str:
 
 def valid(secret: str, user_id: str, kind: str, given: str) -> bool:
     """Whether ``given`` is the signature of the link for ``user_id`` and ``kind``."""
-    return hmac.compare_digest(signature(secret, user_id, kind), given)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    return hmac.compare_digest(signature(secret, user_id, kind).encode(),
+                               given.encode("utf-8", "replace"))

@@ -20,6 +20,9 @@ from picasso.settings import Settings
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
 
 
+RATE_LIMITS = ("RATE_AUTH_PER_ADDRESS_PER_MIN", "RATE_AUTH_PER_EMAIL_PER_MIN",
+               "RATE_LIKES_PER_USER_PER_MIN", "RATE_UPLOADS_PER_USER_PER_MIN",
+               "RATE_PURCHASES_PER_USER_PER_MIN")
 SESSION = uuid.uuid4().hex[:8]
 EDGE_PORT = free_ports(["edge"])["edge"]
 
@@ -50,6 +53,9 @@ def system_env(stack: Stack) -> dict[str, str]:
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         # Tests read their own writes at once; the page cache is tested on its own.
         "FEED_CACHE_TTL_S": "0",
+        # Many tests sign up, like and buy from one address: limits far above what the suite
+        # does; tests/e2e/test_abuse.py starts an edge of its own with low ones.
+        **{name: "1000000" for name in RATE_LIMITS},
         "LOG_FORMAT": "json",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
     })

@@ -97,9 +97,12 @@ class Api:
         return picture
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None) -> None:
-    """Put one raw message on a topic, as another system with any Kafka client would."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(bootstrap: str, topic: str, value: bytes | None, key: bytes | None,
+                  max_request_size: int = 1024 * 1024) -> None:
+    """Put one raw message on a topic, as another system with any Kafka client would
+    (``max_request_size`` raised to send messages over the client's default 1 MiB)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                max_request_size=max_request_size)
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=key)

@@ -20,6 +20,7 @@ from web.auth import FirebaseAuth
 from web.journal import Journal
 from web.metrics import Metrics
 from web.problems import Problem, problem_response
+from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
 from web.routes import accounts, likes, ops, pictures, purchases, session, ui
 from web.services import SERVICES, Services
@@ -83,9 +84,13 @@ def create_app(settings: Settings) -> web.Application:
         await auth.start()
         ledger = await Ledger.open(list(settings.mysql_shards))
         app[SERVICES] = Services(
-            settings=settings, bus=bus, read=ReadModels(connect(settings), blobs, ledger,
-                                                   settings.feed_cache_ttl_s),
+            settings=settings, bus=bus,
+            read=ReadModels(connect(settings), blobs, ledger, signing_key=settings.signing_key,
+                            feed_cache_ttl_s=settings.feed_cache_ttl_s,
+                            feed_cache_max_bytes=settings.feed_cache_max_bytes,
+                            max_waiters=settings.max_long_poll_waiters),
             auth=auth, blobs=blobs, metrics=Metrics(), ledger=ledger,
+            limits=RateLimits.from_settings(settings),
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
                      if settings.broker_journal_dir is not None else None),
         )

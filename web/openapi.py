@@ -176,7 +176,7 @@ OPTIONAL_SIGN_IN = [{}, {"bearer": []}, {"browserSession": []}]
 # The shared problem responses, by status (``#/components/responses/<name>``).
 PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "The request is malformed (not a JSON object, a broken multipart "
-                        "body, an unknown cursor)."),
+                        "body, a cursor this API did not give out)."),
     401: ("Unauthorized", "No bearer token was sent where one is needed, or the token "
                           "(or the credentials) were refused."),
     403: ("Forbidden", "The token is valid but the caller has no right to this (or a "
@@ -188,9 +188,13 @@ PROBLEMS: dict[int, tuple[str, str]] = {
                                   "a JPEG, PNG or WebP image."),
     422: ("UnprocessableContent", "Some fields are invalid; `errors` names each one and "
                                   "what is wrong with it."),
+    429: ("TooManyRequests", "Over a rate limit of this caller (signing in by address or "
+                             "email; likes, uploads, purchases by user); `Retry-After` "
+                             "says in how many seconds to try again."),
     502: ("BadGateway", "The identity service gave an unexpected answer."),
-    503: ("ServiceUnavailable", "A dependency (message broker, token keys) is unavailable; "
-                               "nothing was changed."),
+    503: ("ServiceUnavailable", "A dependency (message broker, token keys) is unavailable, "
+                               "or too many requests wait (`wait_ms`); nothing was "
+                               "changed. `Retry-After` may say when to try again."),
 }
 
 
@@ -287,8 +291,9 @@ def component_schemas() -> dict[str, Schema]:
                                    "preview and the thumbnail are."),
         "PicturePage": obj({
             "items": {"type": "array", "items": schema_ref("Picture")},
-            "next_cursor": nullable(string("Pass as `cursor` for the next page; null on "
-                                           "the last page.")),
+            "next_cursor": nullable(string("Opaque, signed by the edge: pass it as "
+                                           "`cursor` for the next page; null on the last "
+                                           "page.")),
         }, description="Published pictures, newest first."),
         "Session": obj({
             "user_id": string(),
@@ -535,7 +540,8 @@ def feed_parameters() -> list[dict[str, Any]]:
     return [
         query("limit", {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX,
                         "default": LIMIT_DEFAULT}, "How many pictures per page."),
-        query("cursor", string(), "The `next_cursor` of the previous page."),
+        query("cursor", string(), "The opaque `next_cursor` of the previous page, as "
+                                  "given; any other value (made up or altered) is a 400."),
         query("tag", string(), "Only pictures with this tag (case does not matter)."),
     ]
 
@@ -565,13 +571,13 @@ def account_paths() -> dict[str, Any]:
                              schema_ref("Session"),
                              headers={"Location": {"description": "`/api/v1/me`",
                                                    "schema": string()}}),
-             **problems(400, 409, 422, 502)},
+             **problems(400, 409, 422, 429, 502)},
             description="409 when the email has an account already.",
             request_body=json_body(schema_ref("Registration")),
         )},
         f"{API}/auth/login": {"post": operation(
             "login", "accounts", "Sign in with email and password",
-            {"200": session, **problems(400, 401, 422, 502)},
+            {"200": session, **problems(400, 401, 422, 429, 502)},
             description="401 when the email or the password is wrong.",
             request_body=json_body(schema_ref("Credentials")),
         )},
@@ -638,7 +644,7 @@ def session_paths() -> dict[str, Any]:
         f"{API}/session": {
             "post": operation(
                 "startSession", "accounts", "Sign in a browser",
-                {"200": started, **problems(400, 401, 403, 415, 422, 502)},
+                {"200": started, **problems(400, 401, 403, 415, 422, 429, 502)},
                 description=f"{own_page} 401 when the email or the password is wrong.",
                 request_body=json_body(schema_ref("Credentials")),
             ),
@@ -658,7 +664,7 @@ def session_paths() -> dict[str, Any]:
         },
         f"{API}/session/register": {"post": operation(
             "registerAndStartSession", "accounts", "Create an account and sign in a browser",
-            {"201": started, **problems(400, 403, 409, 415, 422, 502)},
+            {"201": started, **problems(400, 403, 409, 415, 422, 429, 502)},
             description=f"{own_page} 409 when the email has an account already.",
             request_body=json_body(schema_ref("Registration")),
         )},
@@ -680,7 +686,7 @@ def picture_paths() -> dict[str, Any]:
                 "uploadPicture", "pictures", "Upload a picture",
                 {**accepted("UploadAccepted", "Stored; the picture is processing. "
                                               "`Location` is the picture."),
-                 **problems(400, 401, 413, 415, 422, 503)},
+                 **problems(400, 401, 413, 415, 422, 429, 503)},
                 description="The file is streamed to storage and checked; the picture is "
                             "published (previews made, metadata stripped) or rejected "
                             "later. Read it with `wait_ms` to wait for that. Besides "
@@ -713,7 +719,7 @@ def picture_paths() -> dict[str, Any]:
             "get": operation(
                 "getPicture", "pictures", "One picture",
                 {"200": response("The picture.", schema_ref("Picture")),
-                 **problems(401, 404, 422)},
+                 **problems(401, 404, 422, 503)},
                 description="Published pictures are visible to all; the owner also sees "
                             "theirs while processing, rejected or deleted.",
                 security=OPTIONAL_SIGN_IN,
@@ -743,7 +749,7 @@ def like_paths() -> dict[str, Any]:
         return operation(
             operation_id, "likes", summary,
             {**accepted("Accepted", "Accepted; the like count changes once applied."),
-             **problems(401, 404, 503)},
+             **problems(401, 404, 429, 503)},
             description=f"{description} 404 unless the picture is published.",
             security=SIGNED_IN, parameters=[PICTURE_ID],
         )
@@ -772,7 +778,7 @@ def purchase_paths() -> dict[str, Any]:
                 schema_ref("PurchaseAccepted"),
                 headers={"Location": {"description": "`/api/v1/purchases/{purchase_id}`",
                                       "schema": string(format="uri-reference")}}),
-             **problems(400, 401, 404, 409, 422, 503)},
+             **problems(400, 401, 404, 409, 422, 429, 503)},
             description="404 unless the picture is published; 409 for the caller's own "
                         "picture, one they have bought already, or when "
                         "`expected_price_cents` is not the picture's price.",
@@ -786,7 +792,7 @@ def purchase_paths() -> dict[str, Any]:
         f"{API}/purchases/{{purchase_id}}": {"get": operation(
             "getPurchase", "purchases", "One of the caller's purchases",
             {"200": response("The purchase.", schema_ref("Purchase")),
-             **problems(401, 404, 422)},
+             **problems(401, 404, 422, 503)},
             description="Only its buyer sees a purchase; others get 404.",
             security=SIGNED_IN,
             parameters=[purchase_id, query(

@@ -20,6 +20,7 @@ _TITLES = {
     413: "Too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     502: "Bad gateway",
     503: "Service unavailable",

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Hashable
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
@@ -25,37 +27,137 @@ from picasso.mongo import (
 from web.problems import Problem
 
 MAX_WAIT_MS = 10_000
+# How often a long poll asks the store again once its first quick retries found nothing.
+POLL_INTERVAL_S = 0.1
+# Bytes of the HMAC kept in a cursor: 128 bits, beyond guessing, and a short cursor.
+_CURSOR_MAC_BYTES = 16
+# What a page cache entry costs beyond its value and key: dict slot, tuple, floats (roughly).
+_ENTRY_OVERHEAD = 200
 
 
-def encode_cursor(created_at: str, picture_id: str) -> str:
-    raw = json.dumps([created_at, picture_id], separators=(",", ":")).encode()
+def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _cursor_mac(payload: str, key: str) -> bytes:
+    return hmac.new(key.encode(), f"cursor\n{payload}".encode(),
+                    hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+
+
+def encode_cursor(created_at: str, picture_id: str, key: str) -> str:
+    """An opaque cursor to the page after (``created_at``, ``picture_id``), signed with
+    ``key`` so that the edge serves only positions it handed out."""
+    payload = _b64(json.dumps([created_at, picture_id], separators=(",", ":")).encode())
+    return f"{payload}.{_b64(_cursor_mac(payload, key))}"
+
+
+def decode_cursor(cursor: str, key: str) -> tuple[str, str]:
+    """The position a cursor from :func:`encode_cursor` names, or a 400 problem for one this
+    edge did not sign (forged, altered, or garbage)."""
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, picture_id = json.loads(base64.urlsafe_b64decode(padded))
-        if isinstance(created_at, str) and isinstance(picture_id, str):
-            return created_at, picture_id
+        payload, _, mac = cursor.partition(".")
+        if hmac.compare_digest(_unb64(mac), _cursor_mac(payload, key)):
+            created_at, picture_id = json.loads(_unb64(payload))
+            if isinstance(created_at, str) and isinstance(picture_id, str):
+                return created_at, picture_id
     except (ValueError, TypeError):
         pass
     raise Problem(400, "the cursor is not one this API gave out")
 
 
-async def wait_for(check: Callable[[], Awaitable[Any]], wait_ms: int) -> Any:
-    """Call ``check`` until it returns something truthy or ``wait_ms`` runs out.
+class TooManyWaiters(Exception):
+    """The edge holds as many long polls as it may; the caller should come back later."""
 
-    Returns the last result either way (long-poll on the materialized view).
+
+class _Poll:
+    """One key's poll loop and the waiters it answers."""
+
+    def __init__(self) -> None:
+        self.waiters = 0
+        self.deadline = 0.0
+        self.settled: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task | None = None  # held: the loop runs only while referenced
+
+
+class LongPolls:
+    """Long polls on the read models, one store query loop per key shared by all waiters.
+
+    A client waiting for a picture to be published (``wait_ms``) used to query the store
+    every 100 ms on its own, so a few hundred waiting clients were thousands of queries a
+    second. Now the first waiter for a key starts a loop that checks until the answer is
+    there or the last waiter's time is up, and every waiter gets that one answer. At most
+    ``max_waiters`` requests wait at once per edge; past that, :class:`TooManyWaiters`.
     """
-    deadline = time.monotonic() + wait_ms / 1000
-    delay = 0.01
-    while True:
-        result = await check()
-        if result or time.monotonic() >= deadline:
-            return result
-        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 1.5, 0.1)
+
+    def __init__(self, max_waiters: int) -> None:
+        self.max_waiters = max_waiters
+        self.waiting = 0
+        self.checks = 0  # store checks made, for the metrics and the benchmark
+        self._polls: dict[Hashable, _Poll] = {}
+
+    async def wait(self, key: Hashable, check: Callable[[], Awaitable[Any]],
+                   wait_ms: int) -> Any:
+        """What ``check`` returns once it is truthy, or None if ``wait_ms`` runs out first.
+
+        ``check`` must answer the same for every caller of one ``key``.
+        """
+        if wait_ms <= 0:
+            return None
+        if self.waiting >= self.max_waiters:
+            raise TooManyWaiters()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_ms / 1000
+        poll = self._polls.get(key)
+        if poll is None:
+            poll = self._polls[key] = _Poll()
+            poll.task = asyncio.ensure_future(self._run(key, poll, check))
+        poll.deadline = max(poll.deadline, deadline)
+        poll.waiters += 1
+        self.waiting += 1
+        try:
+            return await asyncio.wait_for(asyncio.shield(poll.settled),
+                                          max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            return None
+        finally:
+            poll.waiters -= 1
+            self.waiting -= 1
+
+    def render(self) -> str:
+        """The long polls' figures in the Prometheus text format."""
+        return (
+            "# HELP picasso_long_poll_checks_total Store checks made for waiting requests.\n"
+            "# TYPE picasso_long_poll_checks_total counter\n"
+            f"picasso_long_poll_checks_total {self.checks}\n"
+            "# HELP picasso_long_poll_waiters Requests waiting (wait_ms) now.\n"
+            "# TYPE picasso_long_poll_waiters gauge\n"
+            f"picasso_long_poll_waiters {self.waiting}\n"
+        )
+
+    async def _run(self, key: Hashable, poll: _Poll, check: Callable[[], Awaitable[Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        delay = 0.01
+        try:
+            while poll.waiters > 0 and loop.time() < poll.deadline:
+                self.checks += 1
+                result = await check()
+                if result:
+                    poll.settled.set_result(result)
+                    return
+                await asyncio.sleep(min(delay, max(0.0, poll.deadline - loop.time())))
+                delay = min(delay * 1.5, POLL_INTERVAL_S)
+        except Exception as exc:  # every waiter sees the failure, as it would its own query's
+            poll.settled.set_exception(exc)
+            poll.settled.exception()  # retrieved: no warning if every waiter gave up already
+        finally:
+            # Synchronous from the loop's last decision on: a waiter cannot join in between.
+            del self._polls[key]
+            if not poll.settled.done():
+                poll.settled.cancel()
 
 
 class PageCache:
@@ -67,17 +169,26 @@ class PageCache:
     past its time is still served (for up to ``STALE_FACTOR`` times ``ttl_s``) while one
     reload runs in the background, so no reader waits for the reload. ``ttl_s = 0`` turns
     caching off.
+
+    Callers choose the keys (a tag, an owner, a cursor), so the cache holds at most
+    ``max_bytes`` of entries as :meth:`get`'s ``size`` weighs them; past that, the entries
+    stored longest ago go first.
     """
 
-    MAX_PAGES = 4096
     STALE_FACTOR = 10
 
-    def __init__(self, ttl_s: float) -> None:
+    def __init__(self, ttl_s: float, max_bytes: int) -> None:
         self.ttl_s = ttl_s
-        self._pages: dict[Any, tuple[float, Any]] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        # Insertion order is the eviction order: a reloaded page is stored anew, at the end.
+        self._pages: dict[Any, tuple[float, Any, int]] = {}
         self._loading: dict[Any, asyncio.Future] = {}
 
-    async def get(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+    async def get(self, key: Any, load: Callable[[], Awaitable[Any]],
+                  size: Callable[[Any], int] = lambda _: 0) -> Any:
+        """The value for ``key``, from the cache or from one ``load``; ``size`` weighs a
+        loaded value in bytes (the key's own text is added to it)."""
         if self.ttl_s <= 0:
             return await load()
         now = time.monotonic()
@@ -88,32 +199,43 @@ class PageCache:
         if pending is None:
             pending = asyncio.ensure_future(load())
             self._loading[key] = pending
-            pending.add_done_callback(lambda done: self._loaded(key, done))
+            pending.add_done_callback(lambda done: self._loaded(key, done, size))
         if hit is not None and hit[0] + self.ttl_s * (self.STALE_FACTOR - 1) > now:
             return hit[1]  # stale but recent: the reload above runs for the next readers
         return await asyncio.shield(pending)  # one reader giving up does not stop the load
 
-    def _loaded(self, key: Any, done: asyncio.Future) -> None:
+    def _loaded(self, key: Any, done: asyncio.Future, size: Callable[[Any], int]) -> None:
         self._loading.pop(key, None)
         if done.cancelled() or done.exception() is not None:
             return
-        if len(self._pages) >= self.MAX_PAGES:
-            now = time.monotonic()
-            self._pages = {k: v for k, v in self._pages.items() if v[0] > now}
-            if len(self._pages) >= self.MAX_PAGES:
-                self._pages.clear()
-        self._pages[key] = (time.monotonic() + self.ttl_s, done.result())
+        value = done.result()
+        weight = size(value) + len(repr(key)) + _ENTRY_OVERHEAD
+        self._forget(key)
+        if weight > self.max_bytes:
+            return  # served to its readers, but never kept
+        while self.bytes + weight > self.max_bytes:
+            self._forget(next(iter(self._pages)))
+        self._pages[key] = (time.monotonic() + self.ttl_s, value, weight)
+        self.bytes += weight
+
+    def _forget(self, key: Any) -> None:
+        entry = self._pages.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry[2]
 
 
 class ReadModels:
     """Queries over the materialized collections, shaped as the API's JSON."""
 
-    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, ledger=None,
-                 feed_cache_ttl_s: float = 0.0) -> None:
+    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, ledger=None, *,
+                 signing_key: str = "", feed_cache_ttl_s: float = 0.0,
+                 feed_cache_max_bytes: int = 0, max_waiters: int = 0) -> None:
         self.db = db
         self.blobs = blobs
         self.ledger = ledger
-        self.pages = PageCache(feed_cache_ttl_s)
+        self.signing_key = signing_key
+        self.pages = PageCache(feed_cache_ttl_s, feed_cache_max_bytes)
+        self.polls = LongPolls(max_waiters)
 
     async def ping(self) -> None:
         await self.db.command("ping")
@@ -161,21 +283,25 @@ class ReadModels:
 
     async def _cached_page(self, limit: int, cursor: str | None, owner: str | None,
                            tag: str | None) -> tuple[dict, bytes]:
+        position = decode_cursor(cursor, self.signing_key) if cursor else None
+
         async def load() -> tuple[dict, bytes]:
-            page = await self._feed_page(limit, cursor, owner, tag)
+            page = await self._feed_page(limit, position, owner, tag)
             return page, json.dumps(page).encode()
 
-        return await self.pages.get((limit, cursor, owner, tag), load)
+        # The page object is about as large again as its JSON bytes.
+        return await self.pages.get((limit, position, owner, tag), load,
+                                    lambda page: 2 * len(page[1]))
 
-    async def _feed_page(self, limit: int, cursor: str | None, owner: str | None,
-                         tag: str | None) -> dict:
+    async def _feed_page(self, limit: int, position: tuple[str, str] | None,
+                         owner: str | None, tag: str | None) -> dict:
         query: dict[str, Any] = {"status": "published"}
         if owner:
             query["owner_id"] = owner
         if tag:
             query["tags"] = tag
-        if cursor:
-            created_at, picture_id = decode_cursor(cursor)
+        if position:
+            created_at, picture_id = position
             query["$or"] = [
                 {"created_at": {"$lt": created_at}},
                 {"created_at": created_at, "_id": {"$lt": picture_id}},
@@ -186,7 +312,8 @@ class ReadModels:
         more = len(docs) > limit
         docs = docs[:limit]
         items = await self.shape(docs, None)
-        next_cursor = encode_cursor(docs[-1]["created_at"], docs[-1]["_id"]) if more else None
+        next_cursor = (encode_cursor(docs[-1]["created_at"], docs[-1]["_id"], self.signing_key)
+                       if more else None)
         return {"items": items, "next_cursor": next_cursor}
 
     async def shape(self, docs: list[dict], viewer: str | None) -> list[dict]:

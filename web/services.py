@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Awaitable, Callable, Hashable
 
 import structlog
 from aiohttp import web
@@ -21,7 +21,8 @@ from web.auth import FirebaseAuth, Identity
 from web.journal import Journal
 from web.metrics import Metrics
 from web.problems import Problem
-from web.readmodels import MAX_WAIT_MS, ReadModels
+from web.ratelimit import RateLimits
+from web.readmodels import MAX_WAIT_MS, ReadModels, TooManyWaiters
 from web.sessions import cookie_token, ended
 
 SOURCE = "/picasso/web"
@@ -39,6 +40,7 @@ class Services:
     blobs: BlobStore
     metrics: Metrics
     ledger: Ledger
+    limits: RateLimits
     journal: Journal | None = None
 
     async def send(self, record: Record, subject: str, data: dict[str, Any],
@@ -138,6 +140,20 @@ def wait_ms(request: web.Request) -> int:
     if not 0 <= value <= MAX_WAIT_MS:
         raise Problem(422, f"wait_ms must be between 0 and {MAX_WAIT_MS}")
     return value
+
+
+async def long_poll(request: web.Request, key: Hashable,
+                    check: Callable[[], Awaitable[Any]]) -> Any:
+    """``check``'s answer once it is truthy, waiting up to the request's ``wait_ms`` (None
+    when the time ran out or there was none); every request waiting on ``key`` shares one
+    check (web.readmodels.LongPolls). A 503 with Retry-After when the edge holds as many
+    waiting requests as it may."""
+    wait = wait_ms(request)
+    try:
+        return await services(request).read.polls.wait(key, check, wait)
+    except TooManyWaiters:
+        raise Problem(503, "too many requests are waiting here; ask again without wait_ms "
+                           "or come back shortly", headers={"Retry-After": "1"}) from None
 
 
 async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:

@@ -108,8 +108,9 @@ def check_csrf(request: web.Request, settings: Settings) -> None:
     check_origin(request)
     refresh_token = request.cookies.get(REFRESH_COOKIE, "")
     sent = request.headers.get(CSRF_HEADER, "")
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
     if not refresh_token or not sent or not hmac.compare_digest(
-            sent, csrf_token(settings, refresh_token)):
+            sent.encode("utf-8", "replace"), csrf_token(settings, refresh_token).encode()):
         raise Problem(403, f"this write needs the {CSRF_HEADER} header of the session "
                            f"(the value of the {CSRF_COOKIE} cookie)")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -14,6 +14,20 @@ from web.problems import Problem
 from web.services import Services, identity, json_object, services
 
 routes = web.RouteTableDef()
+
+
+async def credentials_body(request: web.Request,
+                           read: Callable[[web.Request], Awaitable[dict[str, Any]]] = json_object
+                           ) -> dict[str, Any]:
+    """The body of a sign-in or sign-up, counted against the client's address and the email
+    it names (a 429 past either limit: password guessing, account spraying)."""
+    s = services(request)
+    s.limits.auth_per_address.check(request.remote or "")
+    body = await read(request)
+    email = body.get("email")
+    if isinstance(email, str):
+        s.limits.auth_per_email.check(email.strip().lower())
+    return body
 
 
 async def create_account(s: Services, body: dict[str, Any]) -> Session:
@@ -44,14 +58,14 @@ async def profile(s: Services, who: Identity) -> dict[str, Any]:
 
 @routes.post("/api/v1/auth/register")
 async def register(request: web.Request) -> web.Response:
-    session = await create_account(services(request), await json_object(request))
+    session = await create_account(services(request), await credentials_body(request))
     return web.json_response(session.to_json(), status=201,
                              headers={"Location": "/api/v1/me"})
 
 
 @routes.post("/api/v1/auth/login")
 async def login(request: web.Request) -> web.Response:
-    session = await sign_in(services(request), await json_object(request))
+    session = await sign_in(services(request), await credentials_body(request))
     return web.json_response(session.to_json())
 
 

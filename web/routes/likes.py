@@ -15,6 +15,7 @@ routes = web.RouteTableDef()
 async def _react(request: web.Request, record: Record) -> web.Response:
     who = await identity(request)
     s = services(request)
+    s.limits.likes.check(who.user_id)
     picture_id = request.match_info["picture_id"]
     if not await s.read.likeable(picture_id):
         raise Problem(404, f"there is no published picture {picture_id}")

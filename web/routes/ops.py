@@ -50,7 +50,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=services(request).metrics.render(),
+    s = services(request)
+    return web.Response(text=s.metrics.render() + s.read.polls.render(),
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 

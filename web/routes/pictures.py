@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from agents.uploads.images import sniff_format
 from picasso.blobs import BlobTooLarge
@@ -12,14 +13,13 @@ from topics.envelope import new_id
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE, incoming_key
 from web import validation
 from web.problems import Problem
-from web.readmodels import wait_for
 from web.services import (
     Services,
     identity,
     json_object,
+    long_poll,
     optional_identity,
     services,
-    wait_ms,
 )
 
 routes = web.RouteTableDef()
@@ -69,6 +69,7 @@ async def _field_text(part: BodyPartReader, budget: int) -> str:
 async def upload_picture(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
+    s.limits.uploads.check(who.user_id)
     limit = s.settings.max_upload_bytes
     most = limit + validation.FORM_FIELDS_MAX_BYTES + validation.FORM_FRAMING_MAX_BYTES
     if request.content_length is not None and request.content_length > most:
@@ -103,7 +104,7 @@ async def upload_picture(request: web.Request) -> web.Response:
                     form[part.name or ""] = text
         except BlobTooLarge:
             raise Problem(413, f"the file is larger than {limit} bytes") from None
-        except ValueError as exc:  # malformed multipart framing
+        except (ValueError, HttpProcessingError) as exc:  # malformed framing or part headers
             raise Problem(400, f"the multipart body is malformed: {exc}") from None
         if not stored:
             raise Problem(400, "the form has no 'file' part")
@@ -161,16 +162,17 @@ async def get_picture(request: web.Request) -> web.Response:
         return doc is not None and (doc["status"] == "published" or doc["owner_id"] == viewer_id)
 
     async def settled() -> dict | None:
+        # The same for every viewer, so that all who wait on this picture share the check.
         # The command first, then the picture: read the other way round, a command applied
         # between the two reads would answer the picture as it was before it.
         if after and not await s.read.command_applied(after):
             return None
         doc = await s.read.picture_doc(picture_id)
-        if not visible(doc) or doc["status"] == "processing":
+        if doc is None or doc["status"] == "processing":
             return None
         return doc
 
-    doc = await wait_for(settled, wait_ms(request))
+    doc = await long_poll(request, ("picture", picture_id, after), settled)
     if doc is None:
         doc = await s.read.picture_doc(picture_id)
     if not visible(doc):

@@ -28,8 +28,7 @@ from topics.purchases import (
 from topics.record import Record
 from web import validation
 from web.problems import Problem
-from web.readmodels import wait_for
-from web.services import Services, identity, json_object, services, wait_ms
+from web.services import Services, identity, json_object, long_poll, services
 
 log = structlog.get_logger()
 routes = web.RouteTableDef()
@@ -49,6 +48,7 @@ def _purchase_json(p: Purchase) -> dict:
 async def buy(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
+    s.limits.purchases.check(who.user_id)
     picture_id = request.match_info["picture_id"]
     payment_method, expected_price = validation.purchase_request(
         await json_object(request, optional=True))
@@ -93,8 +93,8 @@ async def get_purchase(request: web.Request) -> web.Response:
         p = await s.ledger.get(purchase_id, who.user_id)
         return p if p is not None and p.status != "pending" else None
 
-    purchase = await wait_for(settled, wait_ms(request)) or await s.ledger.get(
-        purchase_id, who.user_id)
+    purchase = await long_poll(request, ("purchase", purchase_id, who.user_id),
+                               settled) or await s.ledger.get(purchase_id, who.user_id)
     if purchase is None:
         raise Problem(404, f"you have no purchase {purchase_id}")
     return web.json_response(_purchase_json(purchase))
@@ -262,7 +262,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     except ValueError:
         raise Problem(403, "the download link is not valid") from None
     expected = sign_download(key, expires, s.settings.signing_key)
-    if not hmac.compare_digest(expected, request.query.get("signature", "")):
+    given = request.query.get("signature", "").encode("utf-8", "replace")
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    if not hmac.compare_digest(expected.encode(), given):
         raise Problem(403, "the download link is not valid")
     if expires < time.time():
         raise Problem(403, "the download link has expired; ask for a new one")

@@ -13,7 +13,7 @@ from aiohttp import web
 from web import sessions
 from web.auth import Session
 from web.problems import Problem
-from web.routes.accounts import create_account, profile, sign_in
+from web.routes.accounts import create_account, credentials_body, profile, sign_in
 from web.services import Services, json_object, optional_identity, services
 
 routes = web.RouteTableDef()
@@ -44,14 +44,14 @@ async def _started(request: web.Request, s: Services, session: Session,
 @routes.post("/api/v1/session")
 async def start_session(request: web.Request) -> web.Response:
     s = services(request)
-    session = await sign_in(s, await _json_from_own_page(request))
+    session = await sign_in(s, await credentials_body(request, _json_from_own_page))
     return await _started(request, s, session, 200)
 
 
 @routes.post("/api/v1/session/register")
 async def register_and_start_session(request: web.Request) -> web.Response:
     s = services(request)
-    session = await create_account(s, await _json_from_own_page(request))
+    session = await create_account(s, await credentials_body(request, _json_from_own_page))
     return await _started(request, s, session, 201)
 
 
