@@ -145,6 +145,16 @@ def _tristate(environ: Mapping[str, str], name: str) -> bool | None:
     raise ValueError(f"{name} must be true, false or auto, not {value!r}")
 
 
+def _number(environ: Mapping[str, str], name: str, default: float, kind: type = float):
+    """A whole number (``kind=int``) or a number; a value that is neither names its variable."""
+    raw = _env(environ, name, str(default))
+    try:
+        return kind(raw)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, not {raw!r}") from None
+
+
 def _seconds_list(environ: Mapping[str, str], name: str,
                   default: tuple[float, ...]) -> tuple[float, ...]:
     """A comma-separated list of seconds, e.g. ``1,5,30``; at least one, none negative."""
@@ -297,7 +307,7 @@ class Settings:
             data_dir=data_dir,
             kafka_bootstrap=_env(e, "KAFKA_BOOTSTRAP", d.kafka_bootstrap),
             topic_prefix=e.get("PICASSO_TOPIC_PREFIX", d.topic_prefix),
-            topic_partitions=int(_env(e, "PICASSO_TOPIC_PARTITIONS", str(d.topic_partitions))),
+            topic_partitions=_number(e, "PICASSO_TOPIC_PARTITIONS", d.topic_partitions, int),
             app_id=_env(e, "PICASSO_APP_ID", d.app_id),
             mongodb_url=_env(e, "MONGODB_URL", d.mongodb_url),
             mongodb_database=_env(e, "MONGODB_DATABASE", d.mongodb_database),
@@ -321,12 +331,12 @@ class Settings:
             stripe_secret_key=_env(e, "STRIPE_SECRET_KEY", d.stripe_secret_key),
             stripe_publishable_key=_env(e, "STRIPE_PUBLISHABLE_KEY", d.stripe_publishable_key),
             stripe_webhook_secret=_env(e, "STRIPE_WEBHOOK_SECRET", d.stripe_webhook_secret),
-            download_ttl_s=int(_env(e, "DOWNLOAD_TTL_S", str(d.download_ttl_s))),
+            download_ttl_s=_number(e, "DOWNLOAD_TTL_S", d.download_ttl_s, int),
             purchase_payment_timeout_s=_positive(e, "PURCHASE_PAYMENT_TIMEOUT_S",
                                                  d.purchase_payment_timeout_s),
             purchase_expiry_sweep_s=_positive(e, "PURCHASE_EXPIRY_SWEEP_S",
                                               d.purchase_expiry_sweep_s),
-            feed_cache_ttl_s=float(_env(e, "FEED_CACHE_TTL_S", str(d.feed_cache_ttl_s))),
+            feed_cache_ttl_s=_number(e, "FEED_CACHE_TTL_S", d.feed_cache_ttl_s),
             feed_cache_max_bytes=_count(e, "FEED_CACHE_MAX_BYTES", d.feed_cache_max_bytes),
             max_long_poll_waiters=_count(e, "MAX_LONG_POLL_WAITERS", d.max_long_poll_waiters),
             rate_auth_per_address_per_min=_count(e, "RATE_AUTH_PER_ADDRESS_PER_MIN",
@@ -341,22 +351,21 @@ class Settings:
                                                    d.rate_purchases_per_user_per_min),
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
-            edge_port=int(_env(e, "EDGE_PORT", str(d.edge_port))),
+            edge_port=_number(e, "EDGE_PORT", d.edge_port, int),
             public_base_url=_env(e, "PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
             smtp_host=_env(e, "SMTP_HOST", d.smtp_host),
-            smtp_port=int(_env(e, "SMTP_PORT", str(d.smtp_port))),
+            smtp_port=_number(e, "SMTP_PORT", d.smtp_port, int),
             smtp_username=e.get("SMTP_USERNAME") or None,
             smtp_password=e.get("SMTP_PASSWORD") or None,
             smtp_starttls=_tristate(e, "SMTP_STARTTLS"),
-            smtp_timeout_s=float(_env(e, "SMTP_TIMEOUT_S", str(d.smtp_timeout_s))),
+            smtp_timeout_s=_number(e, "SMTP_TIMEOUT_S", d.smtp_timeout_s),
             mail_from=_env(e, "MAIL_FROM", d.mail_from),
             mail_retry_delays_s=_seconds_list(e, "MAIL_RETRY_DELAYS_S", d.mail_retry_delays_s),
-            mail_retry_for_s=float(_env(e, "MAIL_RETRY_FOR_S", str(d.mail_retry_for_s))),
-            mail_user_wait_s=float(_env(e, "MAIL_USER_WAIT_S", str(d.mail_user_wait_s))),
-            mail_sweep_interval_s=float(_env(e, "MAIL_SWEEP_INTERVAL_S",
-                                             str(d.mail_sweep_interval_s))),
-            mail_send_lease_s=float(_env(e, "MAIL_SEND_LEASE_S", str(d.mail_send_lease_s))),
-            max_upload_bytes=int(_env(e, "MAX_UPLOAD_BYTES", str(d.max_upload_bytes))),
+            mail_retry_for_s=_number(e, "MAIL_RETRY_FOR_S", d.mail_retry_for_s),
+            mail_user_wait_s=_number(e, "MAIL_USER_WAIT_S", d.mail_user_wait_s),
+            mail_sweep_interval_s=_number(e, "MAIL_SWEEP_INTERVAL_S", d.mail_sweep_interval_s),
+            mail_send_lease_s=_number(e, "MAIL_SEND_LEASE_S", d.mail_send_lease_s),
+            max_upload_bytes=_number(e, "MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
             broker_journal_dir=(Path(e["BROKER_JOURNAL_DIR"])
                                 if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
             broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",

@@ -134,3 +134,10 @@ def test_settings_built_directly_are_not_local() -> None:
     settings = Settings()
     assert not settings.local
     assert settings.signing_key == "" and settings.firebase_auth_emulator_host is None
+
+
+def test_a_number_that_does_not_parse_names_its_variable() -> None:
+    with pytest.raises(SettingsError, match="EDGE_PORT must be a whole number, not 'x'"):
+        Settings.from_env({"PICASSO_ENV": "local", "EDGE_PORT": "x"})
+    with pytest.raises(SettingsError, match="SMTP_TIMEOUT_S must be a number, not 'soon'"):
+        Settings.from_env({"PICASSO_ENV": "local", "SMTP_TIMEOUT_S": "soon"})
