@@ -19,6 +19,7 @@ from picasso.logging import configure as configure_logging
 from picasso.mongo import INBOXES
 from picasso.settings import Settings, SettingsError
 from topics import Topic
+from topics.envelope import utc_stamp
 
 try:
     settings = Settings.from_env()
@@ -189,8 +190,7 @@ async def resend(self: Command, within: float | None) -> int:
     keep their ids, so consumers apply each once. ``make run``'s supervisor runs it after
     it started the broker again."""
     seconds = settings.broker_journal_retention_s if within is None else within
-    since = datetime.now(UTC) - timedelta(seconds=seconds)
-    stamp = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = utc_stamp(datetime.now(UTC) - timedelta(seconds=seconds))
     res = await resources()
     total = 0
     for name in INBOXES:

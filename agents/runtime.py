@@ -35,7 +35,7 @@ from picasso.mongo import connect
 from picasso.settings import Settings
 from topics import DEADLETTER
 from topics.deadletter import KEY_EXCERPT_BYTES, MESSAGE_REJECTED, PAYLOAD_EXCERPT_BYTES
-from topics.envelope import CloudEvent, InvalidMessage, utc_now
+from topics.envelope import CloudEvent, InvalidMessage, utc_now, utc_stamp
 from topics.record import Record
 from topics.registry import RECORDS, parse
 
@@ -103,9 +103,8 @@ class Inbox:
 
     async def find_unsent(self, older_than_s: float, limit: int = 500) -> list[dict]:
         """Records whose events were not marked sent ``older_than_s`` after being applied."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
-        stamp = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        found = self.collection.find({"sent": False, "applied_at": {"$lt": stamp}}).limit(limit)
+        cutoff = utc_stamp(datetime.now(UTC) - timedelta(seconds=older_than_s))
+        found = self.collection.find({"sent": False, "applied_at": {"$lt": cutoff}}).limit(limit)
         return [doc async for doc in found]
 
     def applied_since(self, since: str) -> AsyncIOMotorCursor:

@@ -15,7 +15,6 @@ twice, and the seconds from the kill until the last accepted like was visible.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 
@@ -88,20 +87,8 @@ async def _storm(system: System, kill: Callable[[], None]) -> dict:
 def _supervised(system: System, kill: Callable[[System], None]) -> tuple[dict, dict]:
     supervisor = Supervisor(system.stack, [*system.workers, *system.edges], system.env,
                             log=lambda line: print(f"  {line}", flush=True))
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            supervisor.tick()
-            stop.wait(0.2)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with supervisor.ticking():
         figures = asyncio.run(_storm(system, lambda: kill(system)))
-    finally:
-        stop.set()
-        watcher.join()
     return figures, supervisor.restarts
 
 

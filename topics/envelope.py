@@ -21,9 +21,15 @@ class InvalidMessage(ValueError):
         self.reason = reason
 
 
+def utc_stamp(moment: datetime) -> str:
+    """An aware time as RFC 3339 UTC with milliseconds, e.g. ``2026-11-27T20:18:32.123Z``:
+    the form every stored time takes, so that stamps compare as strings."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def utc_now() -> str:
-    """The current time as RFC 3339 UTC with milliseconds, e.g. ``2026-11-27T20:18:32.123Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current time as :func:`utc_stamp` writes it."""
+    return utc_stamp(datetime.now(UTC))
 
 
 def new_id() -> str:

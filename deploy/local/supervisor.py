@@ -20,10 +20,12 @@ run it the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from deploy.local.processes import BIN, Process, Worker
@@ -77,6 +79,25 @@ class Supervisor:
                 restart=process.start,
                 exit_status=lambda process=process: _describe_exit(process),
             ))
+
+    @contextlib.contextmanager
+    def ticking(self, interval_s: float = 0.2) -> Iterator[Supervisor]:
+        """Run :meth:`tick` in a thread of its own while the block runs (tests, benchmarks;
+        the launcher ticks in its own loop)."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.is_set():
+                self.tick()
+                stop.wait(interval_s)
+
+        watcher = threading.Thread(target=watch, name="supervisor", daemon=True)
+        watcher.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            watcher.join()
 
     def unwatch(self, name: str) -> None:
         """Stop watching ``name`` (e.g. an edge stopped on purpose while the rest drains)."""

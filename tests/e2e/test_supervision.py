@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,25 +61,14 @@ def own_system(stack: Stack, system_env: dict[str, str], tmp_path: Path) -> Iter
     worker = Worker(f"sup-worker-{run}", env, tmp_path / "worker.log", tmp_path / "faust")
     edge = Edge(f"sup-edge-{run}", env, tmp_path / "edge.log")
     supervisor = Supervisor(broker, [worker, edge], env, log=log.append)
-    stop = threading.Event()
-
-    def supervise() -> None:
-        while not stop.is_set():
-            supervisor.tick()
-            stop.wait(0.2)
-
-    watching = threading.Thread(target=supervise, daemon=True)
     try:
         worker.start()
         edge.start()
         worker.wait_ready()
         edge.wait_ready()
-        watching.start()
-        yield System(broker, worker, edge, supervisor, settings, env, log)
+        with supervisor.ticking():
+            yield System(broker, worker, edge, supervisor, settings, env, log)
     finally:
-        stop.set()
-        if watching.is_alive():
-            watching.join()
         edge.stop()
         worker.stop()
         broker.stop()
