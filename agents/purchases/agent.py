@@ -12,13 +12,13 @@ from __future__ import annotations
 import faust
 import structlog
 
-from agents.app import app, consume, faust_topic, opened_once, resources, send, settings
+from agents.purchases.app import app, service
 from agents.purchases.gateway import PaymentGateway
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import SOURCE, Purchases
-from agents.runtime import Agent, Inbox
 from picasso.failures import is_transient
 from picasso.mongo import PURCHASES_PROCESSED
+from picasso.service import opened_once
 from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS
 from topics.envelope import CloudEvent
 from topics.purchases import (
@@ -36,9 +36,12 @@ log = structlog.get_logger()
 SWEEP_BATCH = 200
 
 
+settings = service.settings
+
+
 async def _open() -> Purchases:
     ledger = await Ledger.open(list(settings.mysql_shards))
-    return Purchases((await resources()).db, ledger, PaymentGateway(settings))
+    return Purchases((await service.resources()).db, ledger, PaymentGateway(settings))
 
 
 # One ledger (its connection pools) and one Stripe client for both agents below.
@@ -47,18 +50,17 @@ _purchases = opened_once(_open)
 
 async def _run(stream: faust.StreamT, accepted: tuple) -> None:
     domain = await _purchases()
-    db = (await resources()).db
-    agent = Agent("purchases", accepted, domain.handle, send, settings.topic_prefix,
-                  Inbox(db[PURCHASES_PROCESSED]))
-    await consume(stream, agent)
+    db = (await service.resources()).db
+    agent = service.agent("purchases", accepted, domain.handle, inbox=PURCHASES_PROCESSED, db=db)
+    await service.consume(stream, agent)
 
 
-@app.agent(faust_topic(PURCHASES_COMMANDS), name="purchases")
+@app.agent(service.topic(PURCHASES_COMMANDS), name="purchases")
 async def purchases(stream: faust.StreamT) -> None:
     await _run(stream, (PURCHASE_PICTURE, REFUND_PURCHASE, EXPIRE_PURCHASE))
 
 
-@app.agent(faust_topic(PAYMENTS_EVENTS), name="payments")
+@app.agent(service.topic(PAYMENTS_EVENTS), name="payments")
 async def payments(stream: faust.StreamT) -> None:
     await _run(stream, (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_DISPUTED))
 
@@ -76,7 +78,7 @@ async def expire_overdue() -> None:
                 data={"purchase_id": purchase.purchase_id, "buyer_id": purchase.buyer_id},
                 id=f"expire-{purchase.purchase_id}",
             )
-            await send(topic, purchase.purchase_id.encode(), command.to_json())
+            await service.send(topic, purchase.purchase_id.encode(), command.to_json())
     except Exception as exc:  # noqa: BLE001 - a sweep that fails is simply the next one's
         if is_transient(exc):
             log.warning("expiry_sweep_postponed", error=repr(exc))

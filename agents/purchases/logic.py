@@ -26,10 +26,10 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from agents.purchases.gateway import Intent, PaymentDeclined, PaymentGateway
 from agents.purchases.ledger import AlreadyOwned, Ledger, Purchase
-from agents.runtime import Rejected
 from picasso.failpoints import failpoint
 from picasso.failures import describe, is_transient
 from picasso.mongo import PICTURES
+from picasso.runtime import Rejected
 from topics.envelope import CloudEvent, utc_now
 from topics.purchases import (
     EXPIRE_PURCHASE,

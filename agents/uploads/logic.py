@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
-from agents.runtime import Rejected
 from agents.uploads.images import ACCEPTED_FORMATS, ImageRejected, render
 from picasso.blobs import BlobNotFound, BlobStore
 from picasso.mongo import PICTURES
+from picasso.runtime import Rejected
 from topics.envelope import CloudEvent
 from topics.pictures import (
     DELETE_PICTURE,

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping
 
+from picasso.domains import DOMAINS, app_module
+
 BIN = Path(sys.executable).parent
 _STOP_TIMEOUT_S = 20.0
 # Faust prints this once the worker's agents run and its consumer has joined the group.
@@ -95,15 +97,17 @@ class Process:
 
 
 class Worker(Process):
-    """A Faust worker running every agent: ``faust -A agents.app worker``."""
+    """A Faust worker of one domain's service: ``faust -A agents.<domain>.app worker``."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path) -> None:
+    def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
+                 domain: str) -> None:
         argv = [
-            str(BIN / "faust"), "-A", "agents.app", "--datadir", str(data_dir), "worker",
+            *faust_command(domain), "--datadir", str(data_dir), "worker",
             "-l", "info", "--without-web",
         ]
         super().__init__(name, argv, env, log_path)
         self.data_dir = data_dir
+        self.domain = domain
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
@@ -111,6 +115,21 @@ class Worker(Process):
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         self.wait_until(lambda: WORKER_READY_LINE in self.log_text(), timeout, "ready")
+
+
+def faust_command(domain: str) -> list[str]:
+    """The start of a command line on one domain's Faust app (``worker``, ``lag``, ...)."""
+    return [str(BIN / "faust"), "-A", app_module(domain)]
+
+
+def domain_workers(counts: Mapping[str, int], env: Mapping[str, str], logs: Path,
+                   data_dir: Path, prefix: str = "") -> list[Worker]:
+    """``counts[domain]`` workers of each domain, named ``<prefix><domain>-<n>``."""
+    return [
+        Worker(f"{prefix}{domain}-{n}", env, logs / f"{prefix}{domain}-{n}.log",
+               data_dir / f"{prefix}{domain}-{n}", domain)
+        for domain in DOMAINS for n in range(1, counts.get(domain, 0) + 1)
+    ]
 
 
 class Edge(Process):

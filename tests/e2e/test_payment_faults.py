@@ -49,7 +49,7 @@ def own_worker(stack: Stack, system_env: dict[str, str], label: str,
            "PICASSO_TOPIC_PREFIX": f"{label}{run}.", **changes}
     logs = stack.data_dir / "logs"
     return Worker(f"{label}-{run}", env, logs / f"{label}-{run}.log",
-                  stack.data_dir / f"{label}-{run}"), env
+                  stack.data_dir / f"{label}-{run}", "purchases"), env
 
 
 @pytest.mark.slow

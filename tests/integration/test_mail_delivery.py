@@ -26,9 +26,9 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from agents.mail.compose import Letterhead
 from agents.mail.logic import Mailer, Schedule
 from agents.mail.relay import Relay
-from agents.runtime import Agent
 from deploy.local.stack import free_ports
 from picasso.mongo import MAIL_DELIVERIES
+from picasso.runtime import Agent
 from picasso.settings import Settings
 from topics import PICTURES_EVENTS, USERS_EVENTS, Topic
 from topics.envelope import CloudEvent

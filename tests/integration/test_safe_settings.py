@@ -19,13 +19,13 @@ from typing import Iterator
 
 import pytest
 
-from deploy.local.processes import BIN, WORKER_READY_LINE, Edge, Worker
+from deploy.local.processes import WORKER_READY_LINE, Edge, Worker, faust_command
 from deploy.local.stack import free_ports
 from picasso.settings import REQUIRED
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = [sys.executable, "-m", "web"]
-WORKER = [str(BIN / "faust"), "-A", "agents.app", "worker", "-l", "info", "--without-web"]
+WORKER = [*faust_command("purchases"), "worker", "-l", "info", "--without-web"]
 # A refusal happens before anything connects; this leaves room for a loaded machine.
 REFUSAL_TIMEOUT_S = 60.0
 # The variables a production deployment must not take from the stack the tests run.
@@ -157,7 +157,7 @@ def test_the_check_alone_accepts_a_complete_and_safe_production_setting(
 def test_a_worker_with_a_complete_and_safe_production_setting_starts(
         system_env: dict[str, str], tmp_path: Path) -> None:
     worker = Worker("worker-prod", production_env(system_env, tmp_path),
-                    tmp_path / "worker.log", tmp_path / "faust")
+                    tmp_path / "worker.log", tmp_path / "faust", "purchases")
     worker.start()
     try:
         worker.wait_ready()
