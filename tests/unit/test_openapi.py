@@ -534,3 +534,11 @@ def test_the_editable_fields_are_the_contracts(doc: dict[str, Any]) -> None:
     assert list(doc["components"]["schemas"]["PictureChanges"]["properties"]) == list(EDITABLE)
     update = _record_schemas()["picasso.pictures.UpdatePicture.json"]["properties"]["data"]
     assert set(update["properties"]) - {"picture_id", "user_id"} == set(EDITABLE)
+
+
+def test_no_resource_overwrites_anothers_paths_or_schemas(doc: dict[str, Any]) -> None:
+    from web.openapi import RESOURCES, common
+
+    assert len(doc["paths"]) == sum(len(part.paths()) for part in RESOURCES)
+    assert len(doc["components"]["schemas"]) == sum(
+        len(part.schemas()) for part in (common, *RESOURCES))
