@@ -29,7 +29,7 @@ from topics.purchases import IDEMPOTENCY_KEY_MAX, PAYMENT_METHOD_MAX, STATUSES
 from topics.registry import SCHEMA_DIR
 from topics.users import DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
 from web.auth import Session
-from web.openapi import openapi_document
+from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
@@ -537,8 +537,6 @@ def test_the_editable_fields_are_the_contracts(doc: dict[str, Any]) -> None:
 
 
 def test_no_resource_overwrites_anothers_paths_or_schemas(doc: dict[str, Any]) -> None:
-    from web.openapi import RESOURCES, common
-
     assert len(doc["paths"]) == sum(len(part.paths()) for part in RESOURCES)
     assert len(doc["components"]["schemas"]) == sum(
         len(part.schemas()) for part in (common, *RESOURCES))
