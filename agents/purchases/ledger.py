@@ -63,6 +63,7 @@ import pymysql
 import structlog
 
 from picasso.failures import MYSQL_TRANSIENT_CODES
+from topics.purchases import STATUSES
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -90,7 +91,6 @@ log = structlog.get_logger()
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """Where the versioned ``NNNN_name.sql`` files live."""
 
-STATUSES = ("pending", "awaiting_payment", "completed", "failed", "refunded")
 LIVE_STATUSES = frozenset({"pending", "awaiting_payment", "completed"})
 """A buyer may hold at most one purchase of a picture in these states."""
 OPEN_STATUSES = frozenset({"pending", "awaiting_payment"})

@@ -13,7 +13,6 @@ import stripe
 import structlog
 from aiohttp import web
 
-from agents.purchases.gateway import decline_reason
 from agents.purchases.ledger import Purchase
 from picasso.blobs import BlobNotFound, S3BlobStore
 from topics.purchases import (
@@ -23,6 +22,7 @@ from topics.purchases import (
     PAYMENT_SUCCEEDED,
     PURCHASE_PICTURE,
     REFUND_PURCHASE,
+    decline_reason,
     price_changed,
 )
 from topics.record import Record
