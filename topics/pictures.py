@@ -44,6 +44,8 @@ TAGS = {
 EDITABLE_FIELDS = {"title": TITLE, "description": DESCRIPTION, "price_cents": PRICE_CENTS,
                    "tags": TAGS}
 EDITABLE: tuple[str, ...] = tuple(EDITABLE_FIELDS)
+# A picture's life in the pictures read model: uploaded, then published or rejected; deleted.
+PICTURE_STATUSES = ("processing", "published", "rejected", "deleted")
 
 INCOMING_PREFIX = "incoming/"
 # Where an upload's original waits for the uploads agent: the uploader's own area.

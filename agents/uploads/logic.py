@@ -18,6 +18,7 @@ from picasso.runtime import Rejected
 from topics.envelope import CloudEvent
 from topics.pictures import (
     DELETE_PICTURE,
+    EDITABLE,
     PICTURE_DELETED,
     PICTURE_PUBLISHED,
     PICTURE_REJECTED,
@@ -30,7 +31,6 @@ from topics.record import Record
 
 SOURCE = "/picasso/agents/uploads"
 WATERMARK = "Picasso preview"
-EDITABLE = ("title", "description", "price_cents", "tags")
 
 
 def original_key(picture_id: str) -> str:
