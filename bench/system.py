@@ -69,10 +69,10 @@ def running(*, workers: int | Mapping[str, int] = 1, edges: int = 1,
     system: System | None = None
     try:
         stack.start()
-        mysql = stack.env()["MYSQL_URL"].rstrip("/")
+        mysql = stack.mysql_url
         env = child_env({
-            "MYSQL_SHARDS": f"{mysql}/picasso_bench_s0,{mysql}/picasso_bench_s1",
             **stack.env(),
+            "MYSQL_SHARDS": f"{mysql}/picasso_bench_s0,{mysql}/picasso_bench_s1",
             "PICASSO_APP_ID": f"picasso-bench-{run}",
             "PICASSO_TOPIC_PREFIX": f"b{run}.",
             "EDGE_PORT": str(edge_port),

@@ -41,10 +41,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def system_env(stack: Stack) -> dict[str, str]:
     """Settings (as environment variables) for this session's workers and edge."""
     session = SESSION
-    mysql = stack.env()["MYSQL_URL"].rstrip("/")
+    mysql = stack.mysql_url
     return child_env({
-        "MYSQL_SHARDS": f"{mysql}/picasso_{session}_s0,{mysql}/picasso_{session}_s1",
         **stack.env(),
+        "MYSQL_SHARDS": f"{mysql}/picasso_{session}_s0,{mysql}/picasso_{session}_s1",
         "PICASSO_ENV": "test",
         "PICASSO_APP_ID": f"picasso-test-{session}",
         "PICASSO_TOPIC_PREFIX": f"t{session}.",

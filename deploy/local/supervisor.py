@@ -71,7 +71,7 @@ class Supervisor:
                 name=name,
                 alive=lambda name=name: stack.running(name),
                 restart=lambda name=name: self._restart_service(name),
-                exit_status=lambda name=name: "exited",
+                exit_status=lambda name=name: _describe_exit(stack.process(name)),
             ))
         for process in processes:
             self._watches.append(_Watch(
@@ -203,8 +203,8 @@ class Supervisor:
                     self._log(f"supervisor: {line}")
 
 
-def _describe_exit(process: Process) -> str:
-    code = process.proc.returncode if process.proc is not None else None
+def _describe_exit(process: Process | None) -> str:
+    code = process.proc.returncode if process is not None and process.proc is not None else None
     if code is None:
         return "exited"
     if code < 0:

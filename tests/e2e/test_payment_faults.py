@@ -167,7 +167,7 @@ async def test_a_payment_not_made_in_time_expires_and_the_buyer_can_buy_again(
     """A worker of its own with a 2 s deadline, sweeping every half second, over shard
     databases of its own (so that it expires nobody else's purchase); pictures are read from
     the session's MongoDB."""
-    mysql = stack.env()["MYSQL_URL"].rstrip("/")
+    mysql = stack.mysql_url
     run = uuid.uuid4().hex[:8]
     shards = f"{mysql}/picasso_expiry_{run}_s0,{mysql}/picasso_expiry_{run}_s1"
     worker, env = own_worker(stack, system_env, "expiry", MYSQL_SHARDS=shards,

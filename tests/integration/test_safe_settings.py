@@ -21,7 +21,7 @@ import pytest
 
 from deploy.local.processes import WORKER_READY_LINE, Edge, Worker, faust_command
 from deploy.local.stack import free_ports
-from picasso.settings import REQUIRED
+from picasso.settings import LOCAL_ONLY, REQUIRED
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = [sys.executable, "-m", "web"]
@@ -29,7 +29,8 @@ WORKER = [*faust_command("purchases"), "worker", "-l", "info", "--without-web"]
 # A refusal happens before anything connects; this leaves room for a loaded machine.
 REFUSAL_TIMEOUT_S = 60.0
 # The variables a production deployment must not take from the stack the tests run.
-LOCAL_ONLY = ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE", "S3_ENDPOINT_URL")
+STACK_ONLY = (*LOCAL_ONLY, "STRIPE_API_BASE", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+              "AWS_SECRET_ACCESS_KEY")
 
 
 def bare_env(**settings: str) -> dict[str, str]:
@@ -56,8 +57,8 @@ def production_env(system_env: dict[str, str], data_dir: Path, **changes: str) -
     pictures in a directory (moto's S3 answers plain http only); Stripe is api.stripe.com,
     which nothing here calls; mail goes to the session's SMTP server."""
     run = uuid.uuid4().hex[:8]
-    mysql = system_env["MYSQL_URL"].rstrip("/")
-    env = {k: v for k, v in system_env.items() if k not in LOCAL_ONLY}
+    mysql = system_env["MYSQL_SHARDS"].split(",")[0].rsplit("/", 1)[0]  # the server
+    env = {k: v for k, v in system_env.items() if k not in STACK_ONLY}
     env.update(
         PICASSO_ENV="production",
         PICASSO_DATA_DIR=str(data_dir),
@@ -104,13 +105,15 @@ def test_the_edge_names_every_unsafe_variable_at_once(system_env: dict[str, str]
         FIREBASE_AUTH_EMULATOR_HOST=system_env["FIREBASE_AUTH_EMULATOR_HOST"],
         STRIPE_API_BASE=system_env["STRIPE_API_BASE"],
         S3_ENDPOINT_URL=system_env["S3_ENDPOINT_URL"],
+        AWS_SECRET_ACCESS_KEY=system_env["AWS_SECRET_ACCESS_KEY"],
+        MAILDIR=system_env["MAILDIR"],
         PUBLIC_BASE_URL="http://127.0.0.1:8080")
     message = refused(EDGE, env)
     for name in ("SIGNING_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY",
                  "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE",
-                 "S3_ENDPOINT_URL", "PUBLIC_BASE_URL"):
+                 "S3_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "MAILDIR", "PUBLIC_BASE_URL"):
         assert f"  - {name} " in message
-    assert "8 setting(s)" in message
+    assert "10 setting(s)" in message
 
 
 @pytest.mark.parametrize("name", REQUIRED)
