@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import UpdateOne
 
-from agents.reactions.logic import ensure_indexes
+from agents.reactions.likes import ensure_indexes
 from bench.system import System, machine, running
 from bench.wrk import wrk
 from picasso.domains import DOMAINS

@@ -1,11 +1,11 @@
 """The mail agent: consumes users, pictures and purchases events and sends mail over SMTP.
 
-One Faust agent per topic, all sharing one :class:`~agents.mail.logic.Mailer`. Every record
+One Faust agent per topic, all sharing one :class:`~agents.mail.mailer.Mailer`. Every record
 type of those topics is accepted (the ones mail has nothing to say about are ignored), so
 that only messages that do not parse go to the dead letters.
 
 Mail that cannot go at once waits in its delivery document; a timer on every worker sweeps
-what is due (:meth:`~agents.mail.logic.Mailer.sweep`), outside the streams.
+what is due (:meth:`~agents.mail.mailer.Mailer.sweep`), outside the streams.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import faust
 import structlog
 
 from agents.mail.app import app, service
-from agents.mail.logic import Mailer
+from agents.mail.mailer import Mailer
 from picasso.failures import is_transient
 from picasso.service import opened_once
 from topics import PICTURES_EVENTS, PURCHASES_EVENTS, USERS_EVENTS, Topic

@@ -7,7 +7,7 @@ from functools import partial
 import faust
 
 from agents.reactions.app import app, service
-from agents.reactions.logic import apply_reaction, apply_reactions, ensure_indexes
+from agents.reactions.likes import apply_reaction, apply_reactions, ensure_indexes
 from picasso.mongo import REACTIONS_PROCESSED
 from topics import REACTIONS_COMMANDS
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE

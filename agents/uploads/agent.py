@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from agents.uploads.app import app, service
-from agents.uploads.logic import Uploads, ensure_indexes
+from agents.uploads.pictures import Uploads, ensure_indexes
 from picasso.mongo import UPLOADS_PROCESSED
 from topics import PICTURES_COMMANDS
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE

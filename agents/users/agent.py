@@ -7,7 +7,7 @@ from functools import partial
 import faust
 
 from agents.users.app import app, service
-from agents.users.logic import apply_user_event
+from agents.users.projection import apply_user_event
 from topics import USERS_EVENTS
 from topics.users import USER_PREFERENCES_CHANGED, USER_REGISTERED, USER_UPDATED
 

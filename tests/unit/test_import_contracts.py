@@ -76,12 +76,12 @@ def test_the_check_finds_a_service_importing_another(tmp_path: Path) -> None:
     service's, is reported with its file and line."""
     (tmp_path / "agents" / "mail").mkdir(parents=True)
     (tmp_path / "web").mkdir()
-    (tmp_path / "agents" / "mail" / "logic.py").write_text(
+    (tmp_path / "agents" / "mail" / "mailer.py").write_text(
         "import json\nfrom agents.mail.compose import compose\n"
         "def f():\n    from agents.purchases.ledger import Ledger\n")
     (tmp_path / "web" / "routes.py").write_text("from agents.reactions import logic\n")
     assert violations(tmp_path, ("agents", "web")) == [
-        "agents/mail/logic.py:4: agents.mail.logic imports agents.purchases.ledger "
+        "agents/mail/mailer.py:4: agents.mail.mailer imports agents.purchases.ledger "
         "(it may import only agents.mail, picasso, topics)",
         "web/routes.py:1: web.routes imports agents.reactions "
         "(it may import only web, picasso, topics)",
