@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from topics.pictures import DESCRIPTION_MAX, TITLE_MAX
 from web.openapi.common import API, Schema, obj, operation, response, schema_ref, string
 
 
@@ -12,6 +13,9 @@ def schemas() -> dict[str, Schema]:
     return {
         "ClientConfig": obj({
             "max_upload_bytes": {"type": "integer", "minimum": 1},
+            "limits": obj({"title_max": {"type": "integer", "const": TITLE_MAX},
+                           "description_max": {"type": "integer", "const": DESCRIPTION_MAX}},
+                          description="The upload form's limits, as the contract has them."),
             "payments": obj({
                 "test_mode": {"type": "boolean",
                               "description": "Stripe runs with test keys."},
