@@ -150,7 +150,9 @@ class ShardPools:
     async def _run_for(self, user_id: str, work: Work[T]) -> T:
         """Run ``work`` in one transaction on the shard that owns ``user_id``'s bucket, after
         claiming the bucket there (see :func:`claim_bucket`). A stale map is refreshed and
-        the work runs on the right shard; during a move of the bucket it waits."""
+        the work runs on the right shard; while a move holds the bucket it waits (at most
+        ``_MOVE_WAIT_S``: a mover that died after marking a bucket ``moving`` and before
+        the target's copy leaves its users waiting until the move is run again)."""
         bucket = bucket_of(user_id)
 
         async def claimed(cur: aiomysql.Cursor) -> T:
@@ -171,12 +173,15 @@ class ShardPools:
                     raise BucketGone(bucket)
                 return await self._run(shard, claimed)
             except BucketMoving:
+                # The target may own it already (the source's last step is under way, or
+                # the mover died before it): a fresh map goes there, else wait here.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 0.1)
+                await self.refresh_bucket_map(version)
             except BucketGone:
                 await self.refresh_bucket_map(version)
                 if self._owners is not None and self._owners[bucket] == shard:
-                    await asyncio.sleep(delay)  # the move's last step is still under way
+                    await asyncio.sleep(delay)  # the move's copy is not visible yet
                     delay = min(delay * 2, 0.1)
             if loop.time() > deadline:
                 raise LedgerError(f"bucket {bucket} found on no shard for {_MOVE_WAIT_S} s")
