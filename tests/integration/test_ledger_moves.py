@@ -19,10 +19,10 @@ from agents.purchases.ledger import (
     bucket_of,
     main,
     move_buckets,
+    moves,
     parse_dsn,
     plan_moves,
 )
-from agents.purchases.ledger import moves
 from tests.integration.test_ledger import mariadb_port, new_id, query  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(300)
@@ -104,8 +104,7 @@ async def test_moving_half_the_buckets_under_load_loses_and_doubles_nothing(
         assert await owned_counts(mover) == [BUCKETS, 0]
         plan = await plan_moves(mover, 1, batch_size=128)
         assert sum(len(m.buckets) for m in plan) == BUCKETS // 2  # the fair share by default
-        moving = asyncio.Event()
-        done = asyncio.Event()
+        started, moving, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
         async def worker(ledger: Ledger, seed: int) -> None:
             worker_rng = random.Random(seed)
@@ -115,12 +114,13 @@ async def test_moving_half_the_buckets_under_load_loses_and_doubles_nothing(
                     after += 1
                 was_moving = moving.is_set() and not done.is_set()
                 await one_purchase(ledger, worker_rng, users, expected)
+                if len(expected.status) >= 40:
+                    started.set()
                 if was_moving and not done.is_set():
                     expected.during_move += 1
 
         async def mover_task() -> list[str]:
-            while len(expected.status) < 40:
-                await asyncio.sleep(0.01)
+            await started.wait()
             said: list[str] = []
             moving.set()
             try:

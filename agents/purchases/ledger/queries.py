@@ -69,12 +69,10 @@ class PurchaseQueries(ShardPools):
         cutoff = naive(datetime.now(UTC)) - timedelta(seconds=older_than_s)
 
         async def work(cur: aiomysql.Cursor) -> list[Purchase]:
-            await cur.execute(
-                f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE status = 'awaiting_payment' "
-                "AND updated_at < %s ORDER BY updated_at LIMIT %s",
-                (cutoff, check_limit(limit)),
+            return await select_purchases(
+                cur, "status = 'awaiting_payment' AND updated_at < %s ORDER BY updated_at "
+                "LIMIT %s", (cutoff, check_limit(limit)),
             )
-            return [purchase_of_row(row) for row in await cur.fetchall()]
 
         return _merge(await self._scatter(work), lambda p: p.purchase_id,
                       lambda p: p.updated_at, limit)
@@ -83,12 +81,10 @@ class PurchaseQueries(ShardPools):
         """The buyer's purchases, newest first, from the buyer's shard alone."""
 
         async def work(cur: aiomysql.Cursor) -> list[Purchase]:
-            await cur.execute(
-                f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE buyer_id = %s "
-                "ORDER BY created_at DESC, purchase_id DESC LIMIT %s",
+            return await select_purchases(
+                cur, "buyer_id = %s ORDER BY created_at DESC, purchase_id DESC LIMIT %s",
                 (buyer_id, check_limit(limit)),
             )
-            return [purchase_of_row(row) for row in await cur.fetchall()]
 
         return await self._run_for(buyer_id, work)
 
@@ -203,6 +199,13 @@ async def select_purchase(
     return None if row is None else purchase_of_row(row)
 
 
+async def select_purchases(
+    cur: aiomysql.Cursor, where: str, args: tuple[Any, ...]
+) -> list[Purchase]:
+    await cur.execute(f"SELECT {PURCHASE_COLUMNS} FROM purchases WHERE {where}", args)
+    return [purchase_of_row(row) for row in await cur.fetchall()]
+
+
 async def lock_purchase(
     cur: aiomysql.Cursor, purchase_id: str, buyer_id: str
 ) -> tuple[Purchase, bool]:
@@ -238,13 +241,5 @@ def purchase_of_row(row: Sequence[Any]) -> Purchase:
 
 
 def payment_of_row(row: Sequence[Any]) -> Payment:
-    return Payment(
-        event_id=row[0],
-        purchase_id=row[1],
-        kind=row[2],
-        amount_cents=int(row[3]),
-        currency=row[4],
-        payment_intent_id=row[5],
-        note=row[6],
-        received_at=aware(row[7]),
-    )
+    """A Payment from the columns of ``_PAYMENT_COLUMNS``, in order."""
+    return Payment(row[0], row[1], row[2], int(row[3]), row[4], row[5], row[6], aware(row[7]))

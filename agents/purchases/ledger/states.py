@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,11 +26,10 @@ import pymysql
 import structlog
 
 from agents.purchases.ledger.queries import (
-    PURCHASE_COLUMNS,
     PurchaseQueries,
     lock_purchase,
-    purchase_of_row,
     select_purchase,
+    select_purchases,
 )
 from agents.purchases.ledger.records import (
     KEY_MAX,
@@ -311,10 +311,7 @@ class PurchaseStates(PurchaseQueries):
                 await _insert_sale(cur, completed)
             return True, completed, same_shard
 
-        completed_now, purchase, sale_recorded = await self._run_for(buyer_id, work)
-        if purchase.status == "completed" and not sale_recorded:
-            await self._record_sale(purchase)
-        return completed_now
+        return await self._then_seller_side(buyer_id, work, "completed", self._record_sale)
 
     async def fail(
         self,
@@ -347,12 +344,7 @@ class PurchaseStates(PurchaseQueries):
                 )
             if purchase.status not in OPEN_STATUSES:
                 return False
-            await cur.execute(
-                "UPDATE purchases SET status = 'failed', live_picture_id = NULL, "
-                "failure_reason = %s, client_secret = NULL, updated_at = %s "
-                "WHERE purchase_id = %s",
-                (reason, now, purchase_id),
-            )
+            await _mark_failed(cur, purchase_id, reason, now)
             return True
 
         return await self._run_for(buyer_id, work)
@@ -374,12 +366,7 @@ class PurchaseStates(PurchaseQueries):
             now = now_()
             await _insert_payment(cur, f"expired-{purchase_id}", purchase, "expired", 0,
                                   purchase.payment_intent_id, reason, now)
-            await cur.execute(
-                "UPDATE purchases SET status = 'failed', live_picture_id = NULL, "
-                "failure_reason = %s, client_secret = NULL, updated_at = %s "
-                "WHERE purchase_id = %s",
-                (reason, now, purchase_id),
-            )
+            await _mark_failed(cur, purchase_id, reason, now)
             return True
 
         return await self._run_for(buyer_id, work)
@@ -464,10 +451,7 @@ class PurchaseStates(PurchaseQueries):
                 await _delete_sale(cur, refunded)
             return True, refunded, same_shard
 
-        refunded_now, purchase, sale_recorded = await self._run_for(buyer_id, work)
-        if purchase.status == "refunded" and not sale_recorded:
-            await self._unrecord_sale(purchase)
-        return refunded_now
+        return await self._then_seller_side(buyer_id, work, "refunded", self._unrecord_sale)
 
     async def record_dispute(
         self, purchase_id: str, buyer_id: str, stripe_event_id: str, state: str,
@@ -499,13 +483,10 @@ class PurchaseStates(PurchaseQueries):
         for shard in range(self.shard_count):
 
             async def pending(cur: aiomysql.Cursor) -> list[Purchase]:
-                await cur.execute(
-                    f"SELECT {PURCHASE_COLUMNS} FROM purchases "
-                    "WHERE sale_recorded = FALSE AND status IN ('completed', 'refunded') "
-                    "LIMIT %s",
-                    (limit,),
+                return await select_purchases(
+                    cur, "sale_recorded = FALSE AND status IN ('completed', 'refunded') "
+                    "LIMIT %s", (limit,),
                 )
-                return [purchase_of_row(row) for row in await cur.fetchall()]
 
             for purchase in await self._run(shard, pending):
                 if purchase.status == "completed":
@@ -514,6 +495,21 @@ class PurchaseStates(PurchaseQueries):
                     await self._unrecord_sale(purchase)
                 repaired += 1
         return repaired
+
+    async def _then_seller_side(
+        self,
+        buyer_id: str,
+        work: Callable[[aiomysql.Cursor], Awaitable[tuple[bool, Purchase, bool]]],
+        status: str,
+        second_step: Callable[[Purchase], Awaitable[None]],
+    ) -> bool:
+        """Run the buyer's side (``work`` answers whether it changed the purchase, the
+        purchase, and its ``sale_recorded``), then the seller's side if the purchase is in
+        ``status`` and its sale is not yet recorded there (see the package docstring)."""
+        changed, purchase, sale_recorded = await self._run_for(buyer_id, work)
+        if purchase.status == status and not sale_recorded:
+            await second_step(purchase)
+        return changed
 
     async def _replay_command(
         self, cur: aiomysql.Cursor, purchase_id: str | None, result: dict[str, Any]
@@ -604,6 +600,17 @@ async def _insert_payment(
         if exc.args[0] == _DUPLICATE_KEY:
             raise LedgerConflict(f"event {event_id} was applied to another purchase") from exc
         raise
+
+
+async def _mark_failed(
+    cur: aiomysql.Cursor, purchase_id: str, reason: str, now: datetime
+) -> None:
+    """Failed frees the picture for the buyer (live_picture_id NULL) and forgets the secret."""
+    await cur.execute(
+        "UPDATE purchases SET status = 'failed', live_picture_id = NULL, "
+        "failure_reason = %s, client_secret = NULL, updated_at = %s WHERE purchase_id = %s",
+        (reason, now, purchase_id),
+    )
 
 
 async def _insert_sale(cur: aiomysql.Cursor, purchase: Purchase) -> None:
