@@ -200,15 +200,24 @@ async def test_an_interrupted_move_finishes_when_run_again(
     grown: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with await Ledger.open(grown) as ledger:
-        buyers = [f"buyer-{uuid.uuid4().hex[:10]}" for _ in range(40)]
-        made = {}
-        for buyer in buyers:
-            purchase = await ledger.begin_purchase(
-                command_id=new_id("cmd"), purchase_id=new_id("pur"), picture_id=new_id("pic"),
-                buyer_id=buyer, seller_id=rng_seller(buyer), amount_cents=500, currency="usd",
-            )
-            assert await ledger.complete(purchase.purchase_id, buyer, new_id("evt"))
-            made[purchase.purchase_id] = buyer
+        # The plan below moves the highest 64 buckets: half the buyers are in them.
+        buyers = [user_in(range(BUCKETS - 64, BUCKETS)) for _ in range(20)]
+        buyers += [user_in(range(BUCKETS - 64)) for _ in range(20)]
+        made, awaiting = {}, []
+        for i, buyer in enumerate(buyers):
+            for paid in (True, False) if i % 2 else (True,):
+                purchase = await ledger.begin_purchase(
+                    command_id=new_id("cmd"), purchase_id=new_id("pur"),
+                    picture_id=new_id("pic"), buyer_id=buyer, seller_id="seller-" + buyer,
+                    amount_cents=500, currency="usd",
+                )
+                made[purchase.purchase_id] = buyer
+                if paid:
+                    assert await ledger.complete(purchase.purchase_id, buyer, new_id("evt"))
+                else:
+                    await ledger.attach_payment_intent(purchase.purchase_id, buyer,
+                                                       new_id("pi"), "secret")
+                    awaiting.append(purchase.purchase_id)
 
         # A dry run says the plan and changes nothing.
         plan = await move_buckets(ledger, 1, 64, batch_size=32, dry_run=True, say=print)
@@ -231,10 +240,14 @@ async def test_an_interrupted_move_finishes_when_run_again(
         monkeypatch.undo()
         problems = await ledger.bucket_problems()
         assert len(problems) == 32 and all("moving" in p for p in problems)
-        # Meanwhile every purchase reads back, from the target for the moved buckets.
+        # Meanwhile every purchase reads back, from the target for the moved buckets, and the
+        # periodic scans see each purchase once though the batch's rows are on both shards.
         for pid, buyer in made.items():
             got = await ledger.get(pid, buyer)
-            assert got is not None and got.status == "completed"
+            assert got is not None and got.status == ("awaiting_payment" if pid in awaiting
+                                                      else "completed")
+        assert Counter(p.purchase_id for p in await ledger.overdue(0, 1000)) == Counter(awaiting)
+        assert await ledger.reconcile_sales() == 0
 
         # Run again with nothing new to move: the interrupted batch is finished.
         resumed = await move_buckets(ledger, 1, 0, say=print)
@@ -249,8 +262,9 @@ async def test_an_interrupted_move_finishes_when_run_again(
             rows.update(r[0] for r in await query(dsn, "SELECT purchase_id FROM purchases"))
         assert rows == Counter(set(made))
         for pid, buyer in made.items():
-            assert (await ledger.get(pid, buyer)).status == "completed"
-            assert len(await ledger.payments_of(pid, buyer)) == 1
+            assert (await ledger.find(pid)).buyer_id == buyer
+            assert len(await ledger.payments_of(pid, buyer)) == (pid not in awaiting)
+        assert Counter(p.purchase_id for p in await ledger.overdue(0, 1000)) == Counter(awaiting)
 
     # The operator's view of the same, from the command line.
     assert await asyncio.to_thread(main, ["buckets", "--shards", ",".join(grown)]) == 0
@@ -259,8 +273,12 @@ async def test_an_interrupted_move_finishes_when_run_again(
     ]
 
 
-def rng_seller(buyer: str) -> str:
-    return "seller-" + buyer
+def user_in(buckets: range) -> str:
+    """A fresh user id whose bucket is in ``buckets``."""
+    while True:
+        user = new_id("buyer")
+        if bucket_of(user) in buckets:
+            return user
 
 
 async def test_a_fresh_deployment_seeds_bucket_mod_n_once(mariadb_port: int) -> None:  # noqa: F811

@@ -69,8 +69,10 @@ Concurrency
     Sessions run at READ COMMITTED (no gap locks, so concurrent inserts do not deadlock) and
     every state change first locks the purchase row (``SELECT ... FOR UPDATE``). Deadlocks,
     lock-wait timeouts and lost connections are retried, which is safe because each operation
-    is idempotent. The reads that ask every shard (find, overdue, unapplied payments) drop
-    the duplicates a bucket shows on two shards during the instant of its move.
+    is idempotent. The periodic jobs' reads that ask every shard (overdue, unapplied
+    payments, the sales repair) skip buckets in the middle of a move, whose rows are on two
+    shards for a moment; :meth:`Ledger.find` reads what it finds again from the buyer's
+    shard, and asks every shard twice before it answers None.
 
 Schema
     Versioned SQL files in ``migrations/`` (``NNNN_name.sql``), each applied once per shard in

@@ -3,9 +3,9 @@ operator queries that ask every shard. Also the row mapping shared with the writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import aiomysql
 
@@ -21,22 +21,24 @@ from agents.purchases.ledger.records import (
 )
 from agents.purchases.ledger.shards import ShardPools
 
-T = TypeVar("T")
-
 PURCHASE_COLUMNS = (
     "purchase_id, picture_id, buyer_id, seller_id, amount_cents, currency, status, "
     "payment_intent_id, client_secret, failure_reason, idempotency_key, created_at, "
     "updated_at, completed_at, sale_recorded"
 )
+SETTLED = "bucket IN (SELECT bucket FROM ledger_buckets WHERE state = 'owned')"
+"""A purchases row whose bucket this shard owns, with no move under way."""
 _PAYMENT_COLUMNS = (
     "event_id, purchase_id, kind, amount_cents, currency, payment_intent_id, note, received_at"
 )
 
 
 class PurchaseQueries(ShardPools):
-    """The ledger's reads. A user's rows are read on the shard owning the user's bucket; the
-    scatter reads over every shard drop the duplicates a bucket in the middle of a move shows
-    (its rows exist on the source and the target for a moment)."""
+    """The ledger's reads. A user's rows are read on the shard owning the user's bucket. The
+    periodic jobs' reads over every shard (overdue, unapplied payments, the sales repair)
+    see only buckets a shard owns and no move holds (:data:`SETTLED`): a moving bucket's rows
+    exist on two shards for a moment, and its source's copy may be stale; the next run sees
+    them where they landed."""
 
     async def get(self, purchase_id: str, buyer_id: str) -> Purchase | None:
         """The buyer's purchase with that id, or None (also when it belongs to someone else)."""
@@ -70,12 +72,12 @@ class PurchaseQueries(ShardPools):
 
         async def work(cur: aiomysql.Cursor) -> list[Purchase]:
             return await select_purchases(
-                cur, "status = 'awaiting_payment' AND updated_at < %s ORDER BY updated_at "
-                "LIMIT %s", (cutoff, check_limit(limit)),
+                cur, f"status = 'awaiting_payment' AND updated_at < %s AND {SETTLED} "
+                "ORDER BY updated_at LIMIT %s", (cutoff, check_limit(limit)),
             )
 
-        return _merge(await self._scatter(work), lambda p: p.purchase_id,
-                      lambda p: p.updated_at, limit)
+        found = await self._scatter(work)
+        return sorted((p for part in found for p in part), key=lambda p: p.updated_at)[:limit]
 
     async def purchases_of(self, buyer_id: str, limit: int = 50) -> list[Purchase]:
         """The buyer's purchases, newest first, from the buyer's shard alone."""
@@ -160,13 +162,14 @@ class PurchaseQueries(ShardPools):
         async def work(cur: aiomysql.Cursor) -> list[Payment]:
             await cur.execute(
                 f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE kind = 'unapplied' "
+                f"AND purchase_id IN (SELECT purchase_id FROM purchases WHERE {SETTLED}) "
                 "ORDER BY received_at LIMIT %s",
                 (check_limit(limit),),
             )
             return [payment_of_row(row) for row in await cur.fetchall()]
 
-        return _merge(await self._scatter(work), lambda p: p.event_id,
-                      lambda p: p.received_at, limit)
+        found = await self._scatter(work)
+        return sorted((p for part in found for p in part), key=lambda p: p.received_at)[:limit]
 
     async def _find_anywhere(self, where: str, value: str) -> Purchase | None:
         """The one purchase matching ``where`` on any shard, read again from its buyer's shard
@@ -182,13 +185,6 @@ class PurchaseQueries(ShardPools):
             if found is not None:
                 return await self.get(found.purchase_id, found.buyer_id) or found
         return None
-
-
-def _merge(
-    parts: list[list[T]], key: Callable[[T], Hashable], order: Callable[[T], Any], limit: int
-) -> list[T]:
-    unique = {key(item): item for part in parts for item in part}
-    return sorted(unique.values(), key=order)[:limit]
 
 
 async def select_purchase(

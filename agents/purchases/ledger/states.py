@@ -26,6 +26,7 @@ import pymysql
 import structlog
 
 from agents.purchases.ledger.queries import (
+    SETTLED,
     PurchaseQueries,
     lock_purchase,
     select_purchase,
@@ -485,7 +486,7 @@ class PurchaseStates(PurchaseQueries):
             async def pending(cur: aiomysql.Cursor) -> list[Purchase]:
                 return await select_purchases(
                     cur, "sale_recorded = FALSE AND status IN ('completed', 'refunded') "
-                    "LIMIT %s", (limit,),
+                    f"AND {SETTLED} LIMIT %s", (limit,),
                 )
 
             for purchase in await self._run(shard, pending):
