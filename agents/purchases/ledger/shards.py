@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import aiomysql
 import pymysql
@@ -64,7 +64,7 @@ class ShardPools:
         migrate: bool = True,
         pool_size: int = 10,
         connect_timeout: float = 10.0,
-    ):  # noqa: ANN206 - returns the subclass it is called on
+    ) -> Self:
         """Connect to every shard (a DSN list or a ``MYSQL_SHARDS`` string).
 
         Creates each shard's database if it is missing and, unless ``migrate`` is false,
@@ -91,13 +91,14 @@ class ShardPools:
         return ledger
 
     async def migrate(self) -> dict[int, list[int]]:
+        """Bring the shards' schema up to date (the :class:`Ledger` does)."""
         raise NotImplementedError
 
     async def close(self) -> None:
         """Close every pool, waiting for connections in use to be returned."""
         await _close_pools(self._pools)
 
-    async def __aenter__(self):  # noqa: ANN204
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
