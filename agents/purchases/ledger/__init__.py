@@ -86,7 +86,6 @@ from agents.purchases.ledger.cli import main
 from agents.purchases.ledger.migrations import MIGRATIONS_DIR, Migration, load_migrations
 from agents.purchases.ledger.moves import BucketMove, move_buckets, plan_moves
 from agents.purchases.ledger.records import (
-    STATUSES,
     AlreadyOwned,
     LedgerConflict,
     LedgerError,
@@ -105,6 +104,7 @@ from agents.purchases.ledger.routing import (
     shard_of,
 )
 from agents.purchases.ledger.store import Ledger
+from topics.purchases import STATUSES  # the contract's; the ledger keeps no copy
 
 __all__ = [
     "BUCKETS",
