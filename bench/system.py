@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from deploy.local.processes import Edge, Worker, child_env
+from deploy.local.processes import Edge, Worker, child_env, migrate
 from deploy.local.stack import Stack, free_ports
 from picasso.domains import DOMAINS
 from picasso.settings import Settings
@@ -88,6 +88,7 @@ def running(*, workers: int | Mapping[str, int] = 1, edges: int = 1,
             system.edges.append(edge)
         for edge in system.edges:
             edge.wait_ready(timeout=180)
+        migrate(env)
         for domain in DOMAINS:
             for _ in range(counts.get(domain, 0)):
                 system.add_worker(domain)

@@ -70,6 +70,8 @@ class Command(AppCommand):
     Faust runs app commands inside a worker service by default, which logs an error and
     still exits 0; scripts (``make run``'s drain, deploy jobs) need the real outcome."""
 
+    abstract = True  # a base for commands, not a command of its own
+
     def __call__(self, *args: object, **kwargs: object) -> None:
         status = asyncio.run(self.run(*self.args, *args, **{**self.kwargs, **kwargs}))
         raise SystemExit(status or 0)

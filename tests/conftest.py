@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from deploy.local.processes import Edge, Worker, child_env, domain_workers
+from deploy.local.processes import Edge, Worker, child_env, domain_workers, migrate
 from deploy.local.stack import SERVICES, Stack, free_ports
 from picasso.domains import DOMAINS
 from picasso.settings import Settings
@@ -70,6 +70,7 @@ def settings(system_env: dict[str, str]) -> Settings:
 @pytest.fixture(scope="session")
 def workers(system_env: dict[str, str], stack: Stack) -> Iterator[dict[str, Worker]]:
     """One worker of each domain's service, by domain."""
+    migrate(system_env)  # the explicit step, before any worker: `make run` does the same
     started = domain_workers(dict.fromkeys(DOMAINS, 1), system_env, stack.data_dir / "logs",
                              stack.data_dir / "faust")
     try:

@@ -39,8 +39,20 @@ SWEEP_BATCH = 200
 settings = service.settings
 
 
+class LedgerNotMigrated(RuntimeError):
+    """The ledger lacks migrations: this worker would write into a schema it does not know."""
+
+
 async def _open() -> Purchases:
-    ledger = await Ledger.open(list(settings.mysql_shards))
+    ledger = await Ledger.open(list(settings.mysql_shards), migrate=False)
+    pending = await ledger.pending_migrations()
+    if pending:
+        await ledger.close()
+        missing = "; ".join(f"shard {shard}: {', '.join(map(str, versions))}"
+                            for shard, versions in pending.items())
+        raise LedgerNotMigrated(f"the ledger lacks migrations ({missing}): run `faust -A "
+                                "agents.purchases.app migrate` first")
+    await ledger.refresh_bucket_map()
     return Purchases((await service.resources()).db, ledger, PaymentGateway(settings))
 
 
@@ -53,6 +65,19 @@ async def _run(stream: faust.StreamT, accepted: tuple) -> None:
     db = (await service.resources()).db
     agent = service.agent("purchases", accepted, domain.handle, inbox=PURCHASES_PROCESSED, db=db)
     await service.consume(stream, agent)
+
+
+@app.task
+async def check_ledger() -> None:
+    """Open the ledger as the worker starts: a worker that cannot use it stops (exit 1,
+    the reason in its log) instead of taking partitions it would only retry forever."""
+    try:
+        await _purchases()
+    except LedgerNotMigrated as exc:
+        log.error("ledger_not_migrated", error=str(exc))
+        await app.crash(exc)
+    except Exception as exc:  # noqa: BLE001 - away for now: the agents open it when it is back
+        log.warning("ledger_unavailable_at_start", error=repr(exc))
 
 
 @app.agent(service.topic(PURCHASES_COMMANDS), name="purchases")

@@ -14,3 +14,4 @@ app = service.app
 
 # Importing the agents registers them on the app.
 import agents.purchases.agent  # noqa: E402,F401
+import agents.purchases.commands  # noqa: E402,F401

@@ -225,6 +225,18 @@ def faust_command(domain: str) -> list[str]:
     return [str(BIN / "faust"), "-A", app_module(domain)]
 
 
+def migrate(env: Mapping[str, str], timeout_s: float = 300.0) -> list[str]:
+    """Bring the stores' schemas up to date: ``faust -A agents.purchases.app migrate``, the
+    explicit step before any worker starts. Returns its report lines."""
+    done = subprocess.run([*faust_command("purchases"), "migrate"], env=dict(env),
+                          capture_output=True, text=True, timeout=timeout_s,
+                          stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise ProcessError(f"migrate exited with {done.returncode}:\n"
+                           f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return [line for line in done.stdout.splitlines() if line.startswith("migrate:")]
+
+
 def domain_workers(counts: Mapping[str, int], env: Mapping[str, str], logs: Path,
                    data_dir: Path, prefix: str = "") -> list[Worker]:
     """``counts[domain]`` workers of each domain, named ``<prefix><domain>-<n>``."""

@@ -32,6 +32,7 @@ from deploy.local.processes import (
     child_env,
     domain_workers,
     faust_command,
+    migrate,
 )
 from deploy.local.stack import Stack, StackError
 from deploy.local.supervisor import Supervisor
@@ -100,6 +101,8 @@ def main() -> int:
                                               f"http://127.0.0.1:{edge_port}"),
         })
         logs = data_dir / "logs"
+        for line in migrate(env):
+            print(f"picasso: {line}", flush=True)
         workers += domain_workers(workers_wanted, env, logs, data_dir / "faust")
         edges += [Edge(f"edge-{n}", env, logs / f"edge-{n}.log")
                   for n in range(1, edges_wanted + 1)]

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import EXPIRED_REASON
-from deploy.local.processes import Worker
+from deploy.local.processes import Worker, migrate
 from deploy.local.stack import Stack
 from picasso.kafka import ensure_topics
 from picasso.settings import Settings
@@ -182,6 +182,7 @@ async def test_a_payment_not_made_in_time_expires_and_the_buyer_can_buy_again(
     await produce(own.kafka_bootstrap, commands,
                   purchase_command(first, picture["picture_id"], bob, None).to_json(),
                   first.encode())
+    migrate(env)
     worker.start()
     async with await Ledger.open(shards) as ledger:
         try:

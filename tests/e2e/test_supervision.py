@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from deploy.local.processes import Edge, Worker, domain_workers, faust_command
+from deploy.local.processes import Edge, Worker, domain_workers, faust_command, migrate
 from deploy.local.stack import Stack, free_ports
 from deploy.local.supervisor import Supervisor
 from picasso.domains import DOMAINS
@@ -66,6 +66,7 @@ def own_system(stack: Stack, system_env: dict[str, str], tmp_path: Path) -> Iter
            "EDGE_PORT": str(free_ports(["edge"])["edge"])}
     settings = Settings.from_env(env)
     asyncio.run(ensure_topics(settings))
+    migrate(env)
     workers = domain_workers(dict.fromkeys(DOMAINS, 1), env, tmp_path, tmp_path / "faust",
                              prefix=f"sup-{run}-")
     edge = Edge(f"sup-edge-{run}", env, tmp_path / "edge.log")

@@ -160,7 +160,7 @@ def test_the_check_alone_accepts_a_complete_and_safe_production_setting(
 def test_a_worker_with_a_complete_and_safe_production_setting_starts(
         system_env: dict[str, str], tmp_path: Path) -> None:
     worker = Worker("worker-prod", production_env(system_env, tmp_path),
-                    tmp_path / "worker.log", tmp_path / "faust", "purchases")
+                    tmp_path / "worker.log", tmp_path / "faust", "reactions")
     worker.start()
     try:
         worker.wait_ready()

@@ -90,6 +90,19 @@ class _NamedLock:
         await self.cur.close()
 
 
+async def applied_versions(pool: aiomysql.Pool) -> set[int]:
+    """The migrations recorded on one shard (none on a shard never migrated)."""
+    async with pool.acquire() as conn, conn.cursor() as cur:
+        await cur.execute("SHOW TABLES LIKE 'schema_migrations'")
+        if await cur.fetchone() is None:
+            await conn.commit()
+            return set()
+        await cur.execute("SELECT version FROM schema_migrations")
+        versions = {int(version) for (version,) in await cur.fetchall()}
+        await conn.commit()
+        return versions
+
+
 async def migrate_shard(
     pool: aiomysql.Pool, database: str, shard: int, migrations: list[Migration]
 ) -> list[int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from agents.purchases.ledger.migrations import (
     MIGRATIONS_DIR,
+    applied_versions,
     load_migrations,
     migrate_shard,
     seed_buckets,
@@ -35,6 +36,13 @@ class Ledger(PurchaseStates):
         ))
         await seed_buckets(list(self._pools), parse_dsn(self.dsns[0]).database)
         return dict(enumerate(applied))
+
+    async def pending_migrations(self, directory: Path = MIGRATIONS_DIR) -> dict[int, list[int]]:
+        """The migrations each shard still lacks, by shard (only shards lacking some)."""
+        wanted = [m.version for m in load_migrations(directory)]
+        done = await asyncio.gather(*(applied_versions(pool) for pool in self._pools))
+        return {shard: missing for shard, have in enumerate(done)
+                if (missing := [v for v in wanted if v not in have])}
 
     async def bucket_problems(self) -> list[str]:
         """What is wrong with the bucket map now: buckets without a shard, owned twice, or in
