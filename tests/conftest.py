@@ -6,6 +6,7 @@ topic prefix; tests isolate themselves further by creating their own users and p
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Iterator
 
 import pytest
 
+from agents.purchases.migrate import migrate
 from deploy.local.processes import Edge, Worker, child_env
 from deploy.local.stack import SERVICES, Stack, free_ports
 from picasso.settings import Settings
@@ -67,7 +69,18 @@ def settings(system_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def worker(system_env: dict[str, str], stack: Stack) -> Iterator[Worker]:
+def ledger_schema(settings: Settings) -> None:
+    """The purchases ledger's explicit migration step, before any process of the session."""
+    asyncio.run(migrate(settings))
+
+
+def edge_env(system_env: dict[str, str]) -> dict[str, str]:
+    """An edge's settings: the system's without the ledger's (the edge never reads it)."""
+    return {k: v for k, v in system_env.items() if not k.startswith("MYSQL_")}
+
+
+@pytest.fixture(scope="session")
+def worker(system_env: dict[str, str], stack: Stack, ledger_schema: None) -> Iterator[Worker]:
     logs = stack.data_dir / "logs"
     process = Worker("worker-1", system_env, logs / "worker-1.log", stack.data_dir / "faust-1")
     process.start()
@@ -79,8 +92,8 @@ def worker(system_env: dict[str, str], stack: Stack) -> Iterator[Worker]:
 
 
 @pytest.fixture(scope="session")
-def edge(system_env: dict[str, str], stack: Stack) -> Iterator[Edge]:
-    process = Edge("edge-1", system_env, stack.data_dir / "logs" / "edge-1.log")
+def edge(system_env: dict[str, str], stack: Stack, ledger_schema: None) -> Iterator[Edge]:
+    process = Edge("edge-1", edge_env(system_env), stack.data_dir / "logs" / "edge-1.log")
     process.start()
     try:
         process.wait_ready()

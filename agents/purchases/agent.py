@@ -1,5 +1,8 @@
 """The purchases agent: consumes ``picasso.purchases.commands`` and ``picasso.payments.events``,
-owns the MariaDB ledger and the Stripe PaymentIntents and refunds.
+owns the MariaDB ledger and the Stripe PaymentIntents and refunds, and publishes the read
+models of purchases the edge serves (:mod:`agents.purchases.views`). A third agent keeps the
+service's catalogue of pictures from ``picasso.pictures.events``
+(:mod:`agents.purchases.catalogue`).
 
 A timer on every worker looks for purchases whose payment is overdue and sends each an
 ``ExpirePurchase`` command. The command's id derives from the purchase, so several workers
@@ -16,10 +19,11 @@ from agents.app import app, consume, faust_topic, opened_once, resources, send, 
 from agents.purchases.gateway import PaymentGateway
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import SOURCE, Purchases
+from agents.purchases.migrate import migrate  # noqa: F401 - the command's function, see there
 from agents.runtime import Agent, Inbox
 from picasso.failures import is_transient
 from picasso.mongo import PURCHASES_PROCESSED
-from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS
+from topics import PAYMENTS_EVENTS, PICTURES_EVENTS, PURCHASES_COMMANDS
 from topics.envelope import CloudEvent
 from topics.purchases import (
     EXPIRE_PURCHASE,
@@ -30,6 +34,7 @@ from topics.purchases import (
     PURCHASE_PICTURE,
     REFUND_PURCHASE,
 )
+from topics.registry import RECORDS
 
 log = structlog.get_logger()
 # How many overdue purchases one sweep sends commands for; the next sweep takes the rest.
@@ -38,7 +43,9 @@ SWEEP_BATCH = 200
 
 async def _open() -> Purchases:
     ledger = await Ledger.open(list(settings.mysql_shards))
-    return Purchases((await resources()).db, ledger, PaymentGateway(settings))
+    domain = Purchases((await resources()).db, ledger, PaymentGateway(settings))
+    await domain.views.ensure_indexes()
+    return domain
 
 
 # One ledger (its connection pools) and one Stripe client for both agents below.
@@ -61,6 +68,17 @@ async def purchases(stream: faust.StreamT) -> None:
 @app.agent(faust_topic(PAYMENTS_EVENTS), name="payments")
 async def payments(stream: faust.StreamT) -> None:
     await _run(stream, (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_DISPUTED))
+
+
+@app.agent(faust_topic(PICTURES_EVENTS), name="purchases-catalogue")
+async def catalogue(stream: faust.StreamT) -> None:
+    """Keeps the catalogue; every pictures record is accepted (the ones a purchase needs
+    nothing of are ignored), so that only messages that do not parse are dead-lettered.
+    No inbox: applying an event twice writes the same guarded fields again."""
+    accepted = [record for record in RECORDS.values() if record.topic is PICTURES_EVENTS]
+    domain = await _purchases()
+    await consume(stream, Agent("purchases-catalogue", accepted, domain.catalogue.handle, send,
+                                settings.topic_prefix, None))
 
 
 @app.timer(interval=settings.purchase_expiry_sweep_s)

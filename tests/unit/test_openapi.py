@@ -386,7 +386,7 @@ def _purchase(**changes: Any) -> Purchase:
     {"status": "refunded", "completed_at": datetime(2024, 5, 1, 12, 1, tzinfo=UTC)},
 ], ids=["pending", "awaiting_payment", "completed", "failed", "refunded"])
 def test_purchases_match_the_schema(doc: dict[str, Any], changes: dict[str, Any]) -> None:
-    shown = purchases._purchase_json(_purchase(**changes))
+    shown = purchases._purchase_json(_purchase(**changes).as_dict())
     schema = resolve(doc, {"$ref": "#/components/schemas/Purchase"})
     assert set(shown) == set(schema["properties"]) == set(purchases._SHOWN)
     schema_validator(doc, "Purchase").validate(shown)
@@ -399,7 +399,7 @@ def test_the_purchase_statuses_are_the_ledgers(doc: dict[str, Any]) -> None:
     schema = resolve(doc, {"$ref": "#/components/schemas/Purchase"})
     assert schema["properties"]["status"]["enum"] == list(STATUSES)
     assert not schema_validator(doc, "Purchase").is_valid(
-        {**purchases._purchase_json(_purchase()), "status": "paid"})
+        {**purchases._purchase_json(_purchase().as_dict()), "status": "paid"})
 
 
 def test_sales_match_the_schema(doc: dict[str, Any]) -> None:
