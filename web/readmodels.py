@@ -290,15 +290,20 @@ class ReadModels:
 
     async def sales_of(self, seller_id: str, limit: int) -> tuple[list[dict], list[dict]]:
         """The seller's completed sales (newest first, at most ``limit``) and the totals of
-        all of them per currency."""
-        query = {"seller_id": seller_id, "status": "completed"}
-        items = await self.db[PURCHASES].find(query).sort(
+        all of them per currency; a currency the seller sold in keeps its (zero) total when
+        its sales were refunded, as the ledger's totals do."""
+        items = await self.db[PURCHASES].find(
+            {"seller_id": seller_id, "status": "completed"}).sort(
             [("completed_at", -1), ("_id", -1)]).to_list(limit)
         totals: dict[str, list[int]] = {}
-        async for doc in self.db[PURCHASES].find(query, {"amount_cents": 1, "currency": 1}):
+        sold = self.db[PURCHASES].find(
+            {"seller_id": seller_id, "status": {"$in": ["completed", "refunded"]}},
+            {"amount_cents": 1, "currency": 1, "status": 1})
+        async for doc in sold:
             total = totals.setdefault(doc["currency"], [0, 0])
-            total[0] += 1
-            total[1] += doc["amount_cents"]
+            if doc["status"] == "completed":
+                total[0] += 1
+                total[1] += doc["amount_cents"]
         return items, [{"currency": currency, "sales_count": count, "gross_cents": gross}
                        for currency, (count, gross) in sorted(totals.items())]
 
