@@ -16,6 +16,7 @@ import faust
 import structlog
 
 from agents.app import app, consume, faust_topic, opened_once, resources, send, settings
+from agents.purchases.catalogue import Catalogue
 from agents.purchases.gateway import PaymentGateway
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import SOURCE, Purchases
@@ -76,8 +77,8 @@ async def catalogue(stream: faust.StreamT) -> None:
     nothing of are ignored), so that only messages that do not parse are dead-lettered.
     No inbox: applying an event twice writes the same guarded fields again."""
     accepted = [record for record in RECORDS.values() if record.topic is PICTURES_EVENTS]
-    domain = await _purchases()
-    await consume(stream, Agent("purchases-catalogue", accepted, domain.catalogue.handle, send,
+    catalogue = Catalogue((await resources()).db)  # needs neither the ledger nor Stripe
+    await consume(stream, Agent("purchases-catalogue", accepted, catalogue.handle, send,
                                 settings.topic_prefix, None))
 
 
