@@ -24,15 +24,19 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from agents.purchases.ledger import STATUSES, Purchase
+from agents.purchases.ledger import Purchase
 from picasso.mongo import PURCHASES
+
+# The order a purchase's states can follow one another in (a failed purchase may still be
+# paid and complete; a completed one may be refunded): the tie-break within a millisecond.
+_LIFE = ("pending", "awaiting_payment", "failed", "completed", "refunded")
 
 
 def version(p: Purchase) -> str:
     """An order on a purchase's states that compares as strings: the ledger's update time
     (microseconds, UTC), then the status's place in the purchase's life."""
     stamp = p.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"{stamp}/{STATUSES.index(p.status)}"
+    return f"{stamp}/{_LIFE.index(p.status)}"
 
 
 @dataclass

@@ -120,8 +120,8 @@ async def test_a_purchase_waits_for_its_picture_a_bounded_time(db, ledger, setti
     assert 0.5 <= asyncio.get_running_loop().time() - began < 3.0
 
 
-def _purchase(status: str, updated_at: datetime) -> Purchase:
-    return Purchase("b1", "p1", "u2", "u1", 500, "usd", status, "pi_1", "pi_1_secret", None,
+def _purchase(status: str, updated_at: datetime, purchase_id: str = "b1") -> Purchase:
+    return Purchase(purchase_id, "p1", "u2", "u1", 500, "usd", status, "pi_1", "pi_1_secret", None,
                     None, updated_at, updated_at, None)
 
 
@@ -140,7 +140,12 @@ async def test_an_older_state_never_overwrites_a_newer_one(db) -> None:
     await views.publish(replace(completed, status="refunded"))
     await views.publish(completed)
     assert (await db[PURCHASES].find_one({"_id": "b1"}))["status"] == "refunded"
-    assert await db[PURCHASES].count_documents({}) == 1
+    # Paid after it failed, within the same millisecond: completed is the later state.
+    failed = _purchase("failed", t0, "b2")
+    await views.publish(replace(failed, status="completed"))
+    await views.publish(failed)
+    assert (await db[PURCHASES].find_one({"_id": "b2"}))["status"] == "completed"
+    assert await db[PURCHASES].count_documents({}) == 2
 
 
 def _like(picture_id: str) -> CloudEvent:
