@@ -79,6 +79,11 @@ class BlobStore(Protocol):
         """A link to a private object that works for ``ttl_s`` seconds, saving it as
         ``filename``."""
         ...
+    def verified_download(self, key: str, expires: str, filename: str,
+                          signature: str) -> str:
+        """The key a download link of this store's names, if it is current; raises
+        InvalidDownload otherwise (every link, where the store's links are not the edge's)."""
+        ...
     def media_file(self, key: str) -> Path:
         """The local file of a public key, for an edge serving ``/media`` itself; raises
         BlobNotFound where media have an address of their own (S3, a CDN)."""
@@ -178,9 +183,9 @@ class DirectoryBlobStore:
             raise RuntimeError("the directory store signs no download links without "
                                "downloads_url and signing_key")
         expires = int(time.time()) + ttl_s
-        query = urlencode({"expires": expires, "filename": filename,
+        query = urlencode({"key": checked_key(key), "expires": expires,
                            "signature": self._signature(key, expires, filename)})
-        return f"{self.downloads_url}/{quote(checked_key(key))}?{query}"
+        return f"{self.downloads_url}/{quote(filename, safe='')}?{query}"
 
     def verified_download(self, key: str, expires: str, filename: str,
                           signature: str) -> str:
@@ -354,6 +359,10 @@ class S3BlobStore:
                 # A browser following the link saves the file instead of showing it.
                 "ResponseContentDisposition": f'attachment; filename="{filename}"',
             })
+
+    def verified_download(self, key: str, expires: str, filename: str,
+                          signature: str) -> str:
+        raise InvalidDownload("the download link is not valid")  # S3 checks its own links
 
     def media_file(self, key: str) -> Path:
         raise BlobNotFound(key)  # public media have the bucket's (or the CDN's) address

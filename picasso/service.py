@@ -86,7 +86,7 @@ class Service:
         if domain not in DOMAINS:
             raise ValueError(f"{domain!r} is not one of {DOMAINS}")
         try:
-            settings = Settings.from_env()
+            settings = Settings.from_env(role=domain)
         except SettingsError as exc:
             # Every command of the app (worker, lag, resend, ...) stops here, before it connects.
             raise SystemExit(str(exc)) from None

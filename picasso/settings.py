@@ -76,12 +76,22 @@ LOCAL_ONLY: dict[str, str] = {
     "MAILDIR": "only the embedded stack's SMTP server keeps mail in a Maildir",
 }
 
-# Needed outside local/test: without them Picasso would reach nothing, or sign with nothing.
-REQUIRED: tuple[str, ...] = (
-    "KAFKA_BOOTSTRAP", "MONGODB_URL", "MYSQL_SHARDS", "FIREBASE_PROJECT_ID",
-    "FIREBASE_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY",
-    "PUBLIC_BASE_URL", "PUBLIC_MEDIA_URL", "SMTP_HOST",
-)
+# Needed outside local/test, by each process's role (the edge, or a domain's service):
+# without them it would reach nothing, or sign with nothing. Each gets only the credentials
+# it uses: the edge no ledger and no Stripe secret key, a service no Firebase.
+_BROKER_AND_STORE = ("KAFKA_BOOTSTRAP", "MONGODB_URL")
+REQUIRED_BY: dict[str, tuple[str, ...]] = {
+    "edge": (*_BROKER_AND_STORE, "FIREBASE_PROJECT_ID", "FIREBASE_API_KEY",
+             "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY", "PUBLIC_BASE_URL", "PUBLIC_MEDIA_URL"),
+    "users": _BROKER_AND_STORE,
+    "uploads": (*_BROKER_AND_STORE, "PUBLIC_MEDIA_URL"),
+    "reactions": _BROKER_AND_STORE,
+    "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
+    "mail": (*_BROKER_AND_STORE, "SMTP_HOST", "SIGNING_KEY", "PUBLIC_BASE_URL"),
+}
+# A whole deployment's configuration (``python -m picasso.settings check``) needs them all.
+REQUIRED: tuple[str, ...] = tuple(dict.fromkeys(
+    name for names in REQUIRED_BY.values() for name in names))
 # Secrets that sign what Picasso trusts later (download, unsubscribe and CSRF tokens;
 # Stripe's webhooks): guessable or published ones let anyone forge them.
 MIN_SECRET_CHARS = 32
@@ -108,8 +118,9 @@ class SettingsError(ValueError):
             f"missing or unsafe:\n{lines}")
 
 
-def problems(environ: Mapping[str, str]) -> list[str]:
-    """Every missing or unsafe setting in ``environ``, one line each naming its variable.
+def problems(environ: Mapping[str, str], role: str | None = None) -> list[str]:
+    """Every missing or unsafe setting in ``environ``, one line each naming its variable,
+    for a process of ``role`` (a key of :data:`REQUIRED_BY`; None: every role).
 
     Empty for PICASSO_ENV=local or test, where the local defaults are wanted; for any other
     value, unset or unknown ones included, every rule applies."""
@@ -124,7 +135,8 @@ def problems(environ: Mapping[str, str]) -> list[str]:
         found.append(f"PICASSO_ENV={env!r} is unknown: it must be one of {', '.join(ENVS)}")
     value = {name: environ.get(name, "").strip() for name in
              {*REQUIRED, *HTTPS_ONLY, *SIGNING_SECRETS, "AWS_SECRET_ACCESS_KEY"}}
-    found += [f"{name} is not set" for name in REQUIRED if not value[name]]
+    needed = REQUIRED if role is None else REQUIRED_BY[role]
+    found += [f"{name} is not set" for name in needed if not value[name]]
     for name in SIGNING_SECRETS:
         if value[name] in _LOCAL_SECRETS:
             found.append(f"{name} is the published local default")
@@ -297,14 +309,16 @@ class Settings:
         return self.env in LOCAL_ENVS
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from ``environ`` (default: the process environment).
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 role: str | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment) for a
+        process of ``role`` (see :func:`problems`).
 
         Raises :class:`SettingsError` naming every missing or unsafe variable (see
         :func:`problems`) and every value that does not parse."""
         e = os.environ if environ is None else environ
         env = e.get("PICASSO_ENV", "").strip()
-        found = problems(e)
+        found = problems(e, role)
         if env in LOCAL_ENVS:
             # Blank counts as unset, as everywhere here; but an emulator address set to ""
             # on purpose means "no emulator" and is kept.

@@ -68,9 +68,16 @@ def settings(system_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def workers(system_env: dict[str, str], stack: Stack) -> Iterator[dict[str, Worker]]:
+def ledger_schema(system_env: dict[str, str]) -> None:
+    """The explicit migration step (`faust -A agents.purchases.app migrate`), before any
+    worker of the session starts: `make run` does the same."""
+    migrate(system_env)
+
+
+@pytest.fixture(scope="session")
+def workers(system_env: dict[str, str], stack: Stack,
+            ledger_schema: None) -> Iterator[dict[str, Worker]]:
     """One worker of each domain's service, by domain."""
-    migrate(system_env)  # the explicit step, before any worker: `make run` does the same
     started = domain_workers(dict.fromkeys(DOMAINS, 1), system_env, stack.data_dir / "logs",
                              stack.data_dir / "faust")
     try:

@@ -1,5 +1,8 @@
 """The purchases agent: consumes ``picasso.purchases.commands`` and ``picasso.payments.events``,
-owns the MariaDB ledger and the Stripe PaymentIntents and refunds.
+owns the MariaDB ledger and the Stripe PaymentIntents and refunds, and publishes the read
+models of purchases the edge serves (:mod:`agents.purchases.views`). A third agent keeps the
+service's catalogue of pictures from ``picasso.pictures.events``
+(:mod:`agents.purchases.catalogue`).
 
 A timer on every worker looks for purchases whose payment is overdue and sends each an
 ``ExpirePurchase`` command. The command's id derives from the purchase, so several workers
@@ -13,13 +16,14 @@ import faust
 import structlog
 
 from agents.purchases.app import app, service
+from agents.purchases.catalogue import Catalogue
 from agents.purchases.gateway import PaymentGateway
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import SOURCE, Purchases
 from picasso.failures import is_transient
 from picasso.mongo import PURCHASES_PROCESSED
 from picasso.service import opened_once
-from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS
+from topics import PAYMENTS_EVENTS, PICTURES_EVENTS, PURCHASES_COMMANDS
 from topics.envelope import CloudEvent
 from topics.purchases import (
     EXPIRE_PURCHASE,
@@ -30,6 +34,7 @@ from topics.purchases import (
     PURCHASE_PICTURE,
     REFUND_PURCHASE,
 )
+from topics.registry import RECORDS
 
 log = structlog.get_logger()
 # How many overdue purchases one sweep sends commands for; the next sweep takes the rest.
@@ -53,7 +58,9 @@ async def _open() -> Purchases:
         raise LedgerNotMigrated(f"the ledger lacks migrations ({missing}): run `faust -A "
                                 "agents.purchases.app migrate` first")
     await ledger.refresh_bucket_map()
-    return Purchases((await service.resources()).db, ledger, PaymentGateway(settings))
+    domain = Purchases((await service.resources()).db, ledger, PaymentGateway(settings))
+    await domain.views.ensure_indexes()
+    return domain
 
 
 # One ledger (its connection pools) and one Stripe client for both agents below.
@@ -88,6 +95,17 @@ async def purchases(stream: faust.StreamT) -> None:
 @app.agent(service.topic(PAYMENTS_EVENTS), name="payments")
 async def payments(stream: faust.StreamT) -> None:
     await _run(stream, (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_DISPUTED))
+
+
+@app.agent(service.topic(PICTURES_EVENTS), name="purchases-catalogue")
+async def catalogue(stream: faust.StreamT) -> None:
+    """Keeps the catalogue; every pictures record is accepted (the ones a purchase needs
+    nothing of are ignored), so that only messages that do not parse are dead-lettered.
+    No inbox: applying an event twice writes the same guarded fields again."""
+    accepted = [record for record in RECORDS.values() if record.topic is PICTURES_EVENTS]
+    catalogue = Catalogue((await service.resources()).db)  # needs neither ledger nor Stripe
+    await service.consume(stream, service.agent("purchases-catalogue", accepted,
+                                                catalogue.handle))
 
 
 @app.timer(interval=settings.purchase_expiry_sweep_s)

@@ -251,6 +251,8 @@ class Edge(Process):
     """The aiohttp edge: ``python -m web``."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
+        # The edge holds no credentials of the ledger, which only the purchases service reads.
+        env = {k: v for k, v in env.items() if not k.startswith("MYSQL_")}
         super().__init__(name, [sys.executable, "-m", "web"], env, log_path)
         self.url = f"http://{env.get('EDGE_HOST', '127.0.0.1')}:{env['EDGE_PORT']}"
 

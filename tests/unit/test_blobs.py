@@ -81,8 +81,9 @@ async def test_the_directory_store_signs_download_links_and_checks_them(tmp_path
                                signing_key="k" * 32)
     url = urlsplit(await store.download_url("originals/p1", "p1", 60))
     assert f"{url.scheme}://{url.netloc}{url.path}" == \
-        "https://picasso.example/api/v1/downloads/originals/p1"
+        "https://picasso.example/api/v1/downloads/p1"
     query = dict(parse_qsl(url.query))
+    assert query["key"] == "originals/p1"
     assert store.verified_download("originals/p1", query["expires"], "p1",
                                    query["signature"]) == "originals/p1"
     forged = [("originals/p2", query["expires"], "p1", query["signature"]),  # another key

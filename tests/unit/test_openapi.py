@@ -161,7 +161,7 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/purchases/{purchase_id}/refund", SIGNED_IN),
     ("POST", "/api/v1/webhooks/stripe", None),
     ("GET", "/api/v1/pictures/{picture_id}/original", SIGNED_IN),
-    ("GET", "/api/v1/downloads/{picture_id}", None),
+    ("GET", "/api/v1/downloads/{filename}", None),
     ("GET", "/healthz", None),
     ("POST", "/api/v1/session", None),
     ("POST", "/api/v1/session/register", None),
@@ -210,7 +210,7 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/purchases/{purchase_id}/refund", {"202", "401", "403", "404", "409"}),
     ("POST", "/api/v1/webhooks/stripe", {"200", "400"}),
     ("GET", "/api/v1/pictures/{picture_id}/original", {"302", "401", "403", "404"}),
-    ("GET", "/api/v1/downloads/{picture_id}", {"200", "403", "404"}),
+    ("GET", "/api/v1/downloads/{filename}", {"200", "403", "404"}),
     ("GET", "/readyz", {"200", "503"}),
     ("PATCH", "/api/v1/me", {"202", "401", "422"}),
     ("POST", "/api/v1/unsubscribe", {"202", "403"}),
@@ -398,7 +398,7 @@ def _purchase(**changes: Any) -> Purchase:
     {"status": "refunded", "completed_at": datetime(2024, 5, 1, 12, 1, tzinfo=UTC)},
 ], ids=["pending", "awaiting_payment", "completed", "failed", "refunded"])
 def test_purchases_match_the_schema(doc: dict[str, Any], changes: dict[str, Any]) -> None:
-    shown = purchases._purchase_json(_purchase(**changes))
+    shown = purchases._purchase_json(_purchase(**changes).as_dict())
     schema = resolve(doc, {"$ref": "#/components/schemas/Purchase"})
     assert set(shown) == set(schema["properties"]) == set(purchases._SHOWN)
     schema_validator(doc, "Purchase").validate(shown)
@@ -411,7 +411,7 @@ def test_the_purchase_statuses_are_the_ledgers(doc: dict[str, Any]) -> None:
     schema = resolve(doc, {"$ref": "#/components/schemas/Purchase"})
     assert schema["properties"]["status"]["enum"] == list(STATUSES)
     assert not schema_validator(doc, "Purchase").is_valid(
-        {**purchases._purchase_json(_purchase()), "status": "paid"})
+        {**purchases._purchase_json(_purchase().as_dict()), "status": "paid"})
 
 
 def test_sales_match_the_schema(doc: dict[str, Any]) -> None:

@@ -183,3 +183,23 @@ def test_the_stack_points_the_shards_at_its_own_server(tmp_path) -> None:
     assert stack.mysql_url == f"mysql://root@127.0.0.1:{ports['mariadb']}"
     assert LOCAL_DEFAULTS["MYSQL_SHARDS"] == ",".join(
         Settings.from_env(Stack(tmp_path).env()).mysql_shards)
+
+
+def test_each_role_needs_only_its_own_credentials() -> None:
+    """The edge starts in production without the ledger's DSNs, Stripe's secret key or an
+    SMTP relay; the purchases service not without the ledger, mail not without a relay."""
+    from picasso.domains import DOMAINS
+    from picasso.settings import REQUIRED_BY
+
+    assert set(REQUIRED_BY) == {"edge", *DOMAINS}
+    edge_only = {k: v for k, v in SAFE_PRODUCTION.items()
+                 if k not in ("MYSQL_SHARDS", "STRIPE_SECRET_KEY", "SMTP_HOST")}
+    assert problems(edge_only, "edge") == []
+    assert problems(edge_only, "purchases") == ["MYSQL_SHARDS is not set",
+                                                "STRIPE_SECRET_KEY is not set"]
+    assert problems(edge_only, "mail") == ["SMTP_HOST is not set"]
+    assert problems(edge_only) == [f"{name} is not set" for name in
+                                   ("MYSQL_SHARDS", "STRIPE_SECRET_KEY", "SMTP_HOST")]
+    with pytest.raises(SettingsError, match="MYSQL_SHARDS is not set"):
+        Settings.from_env(edge_only, role="purchases")
+    assert Settings.from_env(edge_only, role="edge").env == "production"

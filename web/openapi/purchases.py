@@ -190,22 +190,24 @@ def paths() -> dict[str, Any]:
                         "403.",
             security=SIGNED_IN, parameters=[PICTURE_ID],
         )},
-        f"{API}/downloads/{{picture_id}}": {"get": operation(
+        f"{API}/downloads/{{filename}}": {"get": operation(
             "downloadOriginal", "purchases", "A signed download link (local storage)",
             {"200": {
                 "description": "The original image, as an attachment.",
                 "content": {kind: {"schema": string(format="binary")}
                             for kind in IMAGE_FORMATS.values()},
                 "headers": {"Content-Disposition": {
-                    "description": "`attachment; filename=\"<picture_id>\"`",
+                    "description": "`attachment; filename=\"<filename>\"`",
                     "schema": string()}},
             },
              **problems(403, 404)},
             description="The link GET /api/v1/pictures/{picture_id}/original redirects "
-                        "to when originals are in the local directory store (S3 signs its "
-                        "own links). 403 when the link is invalid or has expired.",
+                        "to when originals are in the local directory store, which signs "
+                        "it (S3 signs and serves its own links). 403 when the link is not "
+                        "the store's or has expired; the link is opaque to clients.",
             parameters=[
-                PICTURE_ID,
+                path_param("filename", "The name the file is saved as (the picture id)."),
+                query("key", string(), "The stored object."),
                 query("expires", {"type": "integer"},
                       "When the link expires, in seconds since the Unix epoch."),
                 query("signature", string(), "The link's signature."),
