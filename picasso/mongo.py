@@ -23,8 +23,6 @@ PURCHASES_CATALOGUE = "purchases_catalogue"
 PURCHASES = "purchases"
 # every service (picasso.runtime): what became of each command, for ``?after=<command_id>``.
 COMMAND_RESULTS = "command_results"
-# The services' inboxes (command ids applied, with the events each caused).
-INBOXES = (UPLOADS_PROCESSED, REACTIONS_PROCESSED, PURCHASES_PROCESSED)
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it
