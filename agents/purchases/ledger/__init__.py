@@ -14,7 +14,7 @@ Rooms
     ``store``       :class:`Ledger`, the whole of it
     ``migrations``  the versioned SQL files of ``agents/purchases/migrations/``, bucket seeding
     ``moves``       moving buckets between shards while purchases go on
-    ``cli``         ``python -m agents.purchases.ledger migrate | buckets | move-buckets``
+    (the operator's commands are the purchases app's: :mod:`agents.purchases.commands`)
 
 Sharding (the Z axis of the scale cube)
     The shards are the setting ``MYSQL_SHARDS``, a comma-separated list of DSNs
@@ -45,9 +45,9 @@ The bucket map
     (:func:`shard_of` is that initial placement). Another N with data present is refused.
 
 Adding a shard
-    Append its DSN to ``MYSQL_SHARDS`` and restart the processes: the new shard is migrated
-    and owns no bucket. Then ``python -m agents.purchases.ledger move-buckets --to <index>
-    [--count N] [--dry-run]`` (or :func:`move_buckets` from a service's command) moves
+    Append its DSN to ``MYSQL_SHARDS``, run ``faust -A agents.purchases.app migrate`` and
+    restart the purchases workers: the new shard owns no bucket. Then ``faust -A
+    agents.purchases.app ledger-move-buckets --to <index> [--count N] [--dry-run]`` moves
     buckets to it while purchases go on: mark ``moving`` on the source (waiting for the
     transactions that hold the bucket), copy the bucket's rows and ownership to the target
     in one transaction, delete them on the source. A move interrupted anywhere finishes when
@@ -77,12 +77,12 @@ Concurrency
 Schema
     Versioned SQL files in ``migrations/`` (``NNNN_name.sql``), each applied once per shard in
     order and recorded in ``schema_migrations``, under a per-database ``GET_LOCK`` so that
-    workers starting together do not race. They run from :meth:`Ledger.open` or from the
-    command ``python -m agents.purchases.ledger migrate`` (shards from ``MYSQL_SHARDS`` or
-    ``--shards``).
+    workers starting together do not race. They run from ``faust -A agents.purchases.app
+    migrate`` (the explicit step before workers start; a purchases worker opens the ledger
+    with ``migrate=False`` and refuses one that lacks a migration) or :meth:`Ledger.open`
+    (tests).
 """
 
-from agents.purchases.ledger.cli import main
 from agents.purchases.ledger.migrations import MIGRATIONS_DIR, Migration, load_migrations
 from agents.purchases.ledger.moves import BucketMove, move_buckets, plan_moves
 from agents.purchases.ledger.records import (
@@ -124,7 +124,6 @@ __all__ = [
     "ShardDsn",
     "bucket_of",
     "load_migrations",
-    "main",
     "move_buckets",
     "parse_dsn",
     "parse_shards",
