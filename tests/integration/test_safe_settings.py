@@ -21,7 +21,8 @@ import pytest
 
 from deploy.local.processes import WORKER_READY_LINE, Edge, Worker, faust_command
 from deploy.local.stack import free_ports
-from picasso.settings import LOCAL_ONLY, REQUIRED
+from picasso.domains import DOMAINS
+from picasso.settings import LOCAL_ONLY, REQUIRED, REQUIRED_BY
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = [sys.executable, "-m", "web"]
@@ -88,8 +89,10 @@ def production_env(system_env: dict[str, str], data_dir: Path, **changes: str) -
 def test_the_edge_refuses_to_start_without_settings(mode: str | None) -> None:
     env = bare_env() if mode is None else bare_env(PICASSO_ENV=mode)
     message = refused(EDGE, env)
-    for name in REQUIRED:
+    for name in REQUIRED_BY["edge"]:
         assert f"{name} is not set" in message
+    for name in set(REQUIRED) - set(REQUIRED_BY["edge"]):  # the ledger's, Stripe's key, SMTP
+        assert name not in message
     if mode != "production":
         assert "PICASSO_ENV" in message
     assert message.count("picasso refuses to start") == 1  # one message
@@ -116,7 +119,7 @@ def test_the_edge_names_every_unsafe_variable_at_once(system_env: dict[str, str]
     assert "10 setting(s)" in message
 
 
-@pytest.mark.parametrize("name", REQUIRED)
+@pytest.mark.parametrize("name", REQUIRED_BY["edge"])
 def test_the_edge_names_a_missing_variable(name: str, system_env: dict[str, str],
                                            tmp_path: Path) -> None:
     env = production_env(system_env, tmp_path)
@@ -126,12 +129,14 @@ def test_the_edge_names_a_missing_variable(name: str, system_env: dict[str, str]
 
 
 @pytest.mark.parametrize("mode", [None, "prod"])
-def test_the_worker_refuses_to_start_without_settings(mode: str | None) -> None:
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_each_services_worker_refuses_to_start_without_its_settings(
+        mode: str | None, domain: str) -> None:
     env = bare_env() if mode is None else bare_env(PICASSO_ENV=mode)
-    message = refused(WORKER, env)
+    message = refused([*faust_command(domain), "worker", "-l", "info", "--without-web"], env)
     assert "PICASSO_ENV" in message
     for name in REQUIRED:
-        assert f"{name} is not set" in message
+        assert (f"{name} is not set" in message) == (name in REQUIRED_BY[domain]), name
 
 
 def test_the_worker_refuses_the_emulator_in_production(system_env: dict[str, str],
