@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,12 +18,12 @@ from agents.purchases.ledger import (
     BUCKETS,
     Ledger,
     bucket_of,
-    main,
     move_buckets,
     moves,
     parse_dsn,
     plan_moves,
 )
+from deploy.local.processes import faust_command
 from tests.integration.test_ledger import mariadb_port, new_id, query  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(300)
@@ -198,6 +199,7 @@ async def check_everything_reads_back_once(ledger: Ledger, dsns: list[str],
 
 async def test_an_interrupted_move_finishes_when_run_again(
     grown: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    system_env: dict[str, str],
 ) -> None:
     async with await Ledger.open(grown) as ledger:
         # The plan below moves the highest 64 buckets: half the buyers are in them.
@@ -266,9 +268,13 @@ async def test_an_interrupted_move_finishes_when_run_again(
             assert len(await ledger.payments_of(pid, buyer)) == (pid not in awaiting)
         assert Counter(p.purchase_id for p in await ledger.overdue(0, 1000)) == Counter(awaiting)
 
-    # The operator's view of the same, from the command line.
-    assert await asyncio.to_thread(main, ["buckets", "--shards", ",".join(grown)]) == 0
-    assert capsys.readouterr().out.splitlines()[-2:] == [
+    # The operator's view of the same, from the purchases app's command.
+    shown = await asyncio.to_thread(
+        subprocess.run, [*faust_command("purchases"), "ledger-buckets"],
+        env={**system_env, "MYSQL_SHARDS": ",".join(grown)}, capture_output=True, text=True,
+        timeout=120)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.stdout.splitlines()[-2:] == [
         f"shard 0: {BUCKETS - 96} owned, 0 moving", "shard 1: 96 owned, 0 moving",
     ]
 
