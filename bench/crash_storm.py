@@ -96,7 +96,8 @@ def main() -> dict:
     print(f"machine: {machine()}; {USERS} users each like one picture, "
           f"{CONCURRENCY} at a time; SIGKILL halfway", flush=True)
     results = {}
-    for name, kill in (("worker", lambda s: s.workers[0].kill()),
+    for name, kill in (("reactions worker", lambda s: next(
+            w for w in s.workers if w.domain == "reactions").kill()),
                        ("broker", lambda s: s.stack.kill_service("kafka"))):
         with running(workers=1, edges=1) as system:
             figures, restarts = _supervised(system, kill)

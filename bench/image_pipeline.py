@@ -23,7 +23,7 @@ from typing import Callable
 from PIL import Image
 
 from agents.uploads.images import PREVIEW_BOX, render
-from agents.uploads.logic import WATERMARK
+from agents.uploads.pictures import WATERMARK
 from bench.system import machine
 
 SIZE = (4000, 3000)  # 12 megapixels, a phone camera's 4:3 frame

@@ -25,9 +25,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import UpdateOne
 
-from agents.reactions.logic import ensure_indexes
+from agents.reactions.likes import ensure_indexes
 from bench.system import System, machine, running
 from bench.wrk import wrk
+from picasso.domains import DOMAINS
 from picasso.kafka import ensure_topics
 from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from tests.helpers import Api, User, jpeg_with_gps
@@ -140,7 +141,9 @@ async def _drained(system: System, expected: int, timeout_s: float = 240.0) -> f
 
 def http_likes(workers: int, edges: int = 2) -> dict:
     """Accepted likes/s over HTTP and 202 → visible latency, with ``workers`` workers."""
-    with running(workers=workers, edges=edges) as system:
+    # ``workers`` workers of the reactions service, which applies the likes; one of the rest.
+    with running(workers={**dict.fromkeys(DOMAINS, 1), "reactions": workers},
+                 edges=edges) as system:
         users, pictures, probes, probe_picture = asyncio.run(_population(system))
         script = _script(users, pictures)
 
@@ -267,7 +270,7 @@ def agent_stage() -> dict:
             return await _raw_loop(settings.kafka_bootstrap, topic, db, len(commands))
 
         raw = asyncio.run(raw_rate())
-        system.add_worker()
+        system.add_worker("reactions")
 
         async def agent_rate() -> float:
             db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]

@@ -13,10 +13,11 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
-from deploy.local.processes import Edge, Worker, child_env
+from deploy.local.processes import Edge, Worker, child_env, migrate
 from deploy.local.stack import Stack, free_ports
+from picasso.domains import DOMAINS
 from picasso.settings import Settings
 
 SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp")
@@ -34,11 +35,11 @@ class System:
     def settings(self) -> Settings:
         return Settings.from_env(self.env)
 
-    def add_worker(self) -> Worker:
-        n = len(self.workers) + 1
+    def add_worker(self, domain: str) -> Worker:
+        n = 1 + sum(w.domain == domain for w in self.workers)
         data = self.stack.data_dir
-        worker = Worker(f"worker-{n}", self.env, data / "logs" / f"worker-{n}.log",
-                        data / "faust" / str(n))
+        worker = Worker(f"{domain}-{n}", self.env, data / "logs" / f"{domain}-{n}.log",
+                        data / "faust" / f"{domain}-{n}", domain)
         worker.start()
         worker.wait_ready()
         self.workers.append(worker)
@@ -53,9 +54,12 @@ def machine() -> str:
 
 
 @contextmanager
-def running(*, workers: int = 1, edges: int = 1, services: tuple[str, ...] = SERVICES,
+def running(*, workers: int | Mapping[str, int] = 1, edges: int = 1,
+            services: tuple[str, ...] = SERVICES,
             extra_env: dict[str, str] | None = None) -> Iterator[System]:
-    """Picasso with ``workers`` Faust workers and ``edges`` edge processes on one port."""
+    """Picasso with ``edges`` edge processes on one port and Faust workers: ``workers`` of
+    each domain's service, or as many of each as the mapping says (``make run``'s WORKERS)."""
+    counts = dict.fromkeys(DOMAINS, workers) if isinstance(workers, int) else workers
     data_dir = Path(tempfile.mkdtemp(prefix="picasso-bench-"))
     run = uuid.uuid4().hex[:8]
     ports = free_ports([*services, "edge"])
@@ -65,10 +69,10 @@ def running(*, workers: int = 1, edges: int = 1, services: tuple[str, ...] = SER
     system: System | None = None
     try:
         stack.start()
-        mysql = stack.env()["MYSQL_URL"].rstrip("/")
+        mysql = stack.mysql_url
         env = child_env({
-            "MYSQL_SHARDS": f"{mysql}/picasso_bench_s0,{mysql}/picasso_bench_s1",
             **stack.env(),
+            "MYSQL_SHARDS": f"{mysql}/picasso_bench_s0,{mysql}/picasso_bench_s1",
             "PICASSO_APP_ID": f"picasso-bench-{run}",
             "PICASSO_TOPIC_PREFIX": f"b{run}.",
             "EDGE_PORT": str(edge_port),
@@ -84,8 +88,10 @@ def running(*, workers: int = 1, edges: int = 1, services: tuple[str, ...] = SER
             system.edges.append(edge)
         for edge in system.edges:
             edge.wait_ready(timeout=180)
-        for _ in range(workers):
-            system.add_worker()
+        migrate(env)
+        for domain in DOMAINS:
+            for _ in range(counts.get(domain, 0)):
+                system.add_worker(domain)
         yield system
     finally:
         if system is not None:

@@ -1,17 +1,24 @@
 """Blob storage for pictures: S3 (aioboto3) or a plain directory for the zero-setup run.
 
 Keys under ``public/`` are previews and thumbnails that browsers load straight from
-:meth:`BlobStore.public_url`; every other key (``incoming/``, ``originals/``) is private.
+:meth:`BlobStore.public_url`; every other key (``incoming/``, ``originals/``) is private and
+reached only through :meth:`BlobStore.download_url`, an expiring link the store signs: S3
+presigns its own; the directory store signs a link to the edge's ``/api/v1/downloads``,
+which checks it with :meth:`DirectoryBlobStore.verified_download`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, AsyncIterator, Protocol
+from urllib.parse import quote, urlencode
 
 import aioboto3
 
@@ -40,6 +47,10 @@ class BlobTooLarge(ValueError):
     """A streamed upload went past its size limit; nothing was kept."""
 
 
+class InvalidDownload(PermissionError):
+    """A download link that was not signed by this store, or has expired."""
+
+
 class InvalidBlobKey(ValueError):
     """A key that is not plain names separated by '/' (e.g. it holds '..')."""
 
@@ -64,6 +75,19 @@ class BlobStore(Protocol):
     async def copy(self, source: str, target: str) -> None: ...
     async def delete(self, key: str) -> None: ...
     def public_url(self, key: str) -> str: ...
+    async def download_url(self, key: str, filename: str, ttl_s: int) -> str:
+        """A link to a private object that works for ``ttl_s`` seconds, saving it as
+        ``filename``."""
+        ...
+    def verified_download(self, key: str, expires: str, filename: str,
+                          signature: str) -> str:
+        """The key a download link of this store's names, if it is current; raises
+        InvalidDownload otherwise (every link, where the store's links are not the edge's)."""
+        ...
+    def media_file(self, key: str) -> Path:
+        """The local file of a public key, for an edge serving ``/media`` itself; raises
+        BlobNotFound where media have an address of their own (S3, a CDN)."""
+        ...
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
@@ -71,16 +95,23 @@ def open_blob_store(settings: Settings) -> BlobStore:
     if settings.blob_backend == "s3":
         return S3BlobStore(settings)
     if settings.blob_backend == "dir":
-        return DirectoryBlobStore(settings.blob_dir, settings.public_media_url)
+        return DirectoryBlobStore(settings.blob_dir, settings.public_media_url,
+                                  downloads_url=f"{settings.public_base_url}/api/v1/downloads",
+                                  signing_key=settings.signing_key)
     raise ValueError(f"BLOB_BACKEND must be 's3' or 'dir', not {settings.blob_backend!r}")
 
 
 class DirectoryBlobStore:
     """Objects as files under one directory; the edge serves ``public/`` at ``/media``."""
 
-    def __init__(self, root: Path, public_base_url: str) -> None:
+    def __init__(self, root: Path, public_base_url: str, *, downloads_url: str = "",
+                 signing_key: str = "") -> None:
+        """``downloads_url``: where the edge serves signed downloads, as people reach it
+        (never the bind address); ``signing_key`` signs those links."""
         self.root = root
         self.public_base_url = public_base_url
+        self.downloads_url = downloads_url
+        self._signing_key = signing_key.encode()
 
     def _path(self, key: str) -> Path:
         path = (self.root / checked_key(key)).resolve()  # resolve(): a link cannot lead out
@@ -147,7 +178,37 @@ class DirectoryBlobStore:
     def public_url(self, key: str) -> str:
         return f"{self.public_base_url}/{key.removeprefix(PUBLIC_PREFIX)}"
 
-    def public_path(self, key: str) -> Path:
+    async def download_url(self, key: str, filename: str, ttl_s: int) -> str:
+        if not self._signing_key or not self.downloads_url:
+            raise RuntimeError("the directory store signs no download links without "
+                               "downloads_url and signing_key")
+        expires = int(time.time()) + ttl_s
+        query = urlencode({"key": checked_key(key), "expires": expires,
+                           "signature": self._signature(key, expires, filename)})
+        return f"{self.downloads_url}/{quote(filename, safe='')}?{query}"
+
+    def verified_download(self, key: str, expires: str, filename: str,
+                          signature: str) -> str:
+        """The key of a link :meth:`download_url` made, if it is this store's and current;
+        raises InvalidDownload otherwise."""
+        try:
+            when = int(expires)
+            expected = self._signature(checked_key(key), when, filename)
+        except (ValueError, InvalidBlobKey):
+            raise InvalidDownload("the download link is not valid") from None
+        # As bytes: compare_digest refuses str with non-ASCII characters.
+        if not self._signing_key or not hmac.compare_digest(
+                expected.encode(), signature.encode("utf-8", "replace")):
+            raise InvalidDownload("the download link is not valid")
+        if when < time.time():
+            raise InvalidDownload("the download link has expired; ask for a new one")
+        return key
+
+    def _signature(self, key: str, expires: int, filename: str) -> str:
+        message = f"{key}\n{expires}\n{filename}".encode()
+        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+
+    def media_file(self, key: str) -> Path:
         """The file of a public key, for the edge's ``/media`` route.
 
         Raises BlobNotFound for anything that resolves outside ``public/`` (``..``, links),
@@ -171,6 +232,8 @@ class S3BlobStore:
         self.public_base_url = settings.public_media_url
         self._session = aioboto3.Session()
         self._endpoint = settings.s3_endpoint_url
+        self._keys = {"aws_access_key_id": settings.aws_access_key_id,
+                      "aws_secret_access_key": settings.aws_secret_access_key}
         self._region = settings.s3_region
         self._context = None
         self.client = None
@@ -178,7 +241,9 @@ class S3BlobStore:
     async def start(self) -> None:
         if self.client is None:
             self._context = self._session.client(
-                "s3", endpoint_url=self._endpoint, region_name=self._region
+                "s3", endpoint_url=self._endpoint, region_name=self._region,
+                # Unset: boto's own chain (instance roles, the AWS_* variables, files).
+                **{k: v for k, v in self._keys.items() if v}
             )
             self.client = await self._context.__aenter__()
 
@@ -286,3 +351,18 @@ class S3BlobStore:
 
     def public_url(self, key: str) -> str:
         return f"{self.public_base_url}/{key}"
+
+    async def download_url(self, key: str, filename: str, ttl_s: int) -> str:
+        return await self.client.generate_presigned_url(
+            "get_object", ExpiresIn=ttl_s, Params={
+                "Bucket": self.bucket, "Key": checked_key(key),
+                # A browser following the link saves the file instead of showing it.
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            })
+
+    def verified_download(self, key: str, expires: str, filename: str,
+                          signature: str) -> str:
+        raise InvalidDownload("the download link is not valid")  # S3 checks its own links
+
+    def media_file(self, key: str) -> Path:
+        raise BlobNotFound(key)  # public media have the bucket's (or the CDN's) address

@@ -14,8 +14,15 @@ LIKE_COUNTS = "like_counts"  # reactions: like_count per picture
 REACTIONS_PROCESSED = "reactions_processed"  # reactions
 USERS = "users"  # users projection
 PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
-# The services' inboxes (command ids applied, with the events each caused).
-INBOXES = (UPLOADS_PROCESSED, REACTIONS_PROCESSED, PURCHASES_PROCESSED)
+# purchases: its catalogue of pictures (price, currency, owner, title, status), built from
+# picasso.pictures.events; never the pictures collection, which is uploads'.
+PURCHASES_CATALOGUE = "purchases_catalogue"
+# purchases: its read model of purchases, one document per purchase as the ledger holds it
+# (written whenever the ledger changes, guarded by ``version``). Licences (completed ones,
+# by buyer and picture) and sales (completed ones, by seller, with totals) are read from it.
+PURCHASES = "purchases"
+# every service (picasso.runtime): what became of each command, for ``?after=<command_id>``.
+COMMAND_RESULTS = "command_results"
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

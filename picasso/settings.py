@@ -30,6 +30,14 @@ LOCAL_PORTS: dict[str, int] = {
 }
 
 
+
+
+def mysql_shards(server_url: str, databases: tuple[str, ...] = ("picasso_shard0",
+                                                              "picasso_shard1")) -> str:
+    """A ``MYSQL_SHARDS`` value: ``databases`` on one server (``mysql://user@host:port``)."""
+    return ",".join(f"{server_url.rstrip('/')}/{database}" for database in databases)
+
+
 # The values of PICASSO_ENV; only the last two turn on LOCAL_DEFAULTS.
 PRODUCTION = "production"
 LOCAL_ENVS: tuple[str, ...] = ("local", "test")
@@ -40,8 +48,7 @@ ENVS: tuple[str, ...] = (PRODUCTION, *LOCAL_ENVS)
 LOCAL_DEFAULTS: dict[str, str] = {
     "KAFKA_BOOTSTRAP": f"127.0.0.1:{LOCAL_PORTS['kafka']}",
     "MONGODB_URL": f"mongodb://127.0.0.1:{LOCAL_PORTS['mongodb']}",
-    "MYSQL_SHARDS": ",".join(
-        f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}/picasso_shard{n}" for n in (0, 1)),
+    "MYSQL_SHARDS": mysql_shards(f"mysql://root@127.0.0.1:{LOCAL_PORTS['mariadb']}"),
     "PUBLIC_MEDIA_URL": f"http://127.0.0.1:{LOCAL_PORTS['edge']}/media",
     "PUBLIC_BASE_URL": f"http://127.0.0.1:{LOCAL_PORTS['edge']}",
     # "demo-*": the emulator never calls Google for such a project.
@@ -57,14 +64,34 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "SIGNING_KEY": "picasso-local-signing-key",
     "SMTP_HOST": "127.0.0.1",
     "SMTP_PORT": str(LOCAL_PORTS["smtp"]),
+    # moto's S3 accepts any key; boto3 wants one all the same.
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+}
+# Meaningful for the embedded stack only, and refused elsewhere: the emulator's address
+# (firebase-admin reads it itself and then accepts unsigned ID tokens) and the Maildir the
+# local SMTP server keeps mail in (elsewhere mail leaves through the relay, SMTP_HOST).
+LOCAL_ONLY: dict[str, str] = {
+    "FIREBASE_AUTH_EMULATOR_HOST": "the emulator accepts unsigned ID tokens",
+    "MAILDIR": "only the embedded stack's SMTP server keeps mail in a Maildir",
 }
 
-# Needed outside local/test: without them Picasso would reach nothing, or sign with nothing.
-REQUIRED: tuple[str, ...] = (
-    "KAFKA_BOOTSTRAP", "MONGODB_URL", "MYSQL_SHARDS", "FIREBASE_PROJECT_ID",
-    "FIREBASE_API_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY",
-    "PUBLIC_BASE_URL", "PUBLIC_MEDIA_URL", "SMTP_HOST",
-)
+# Needed outside local/test, by each process's role (the edge, or a domain's service):
+# without them it would reach nothing, or sign with nothing. Each gets only the credentials
+# it uses: the edge no ledger and no Stripe secret key, a service no Firebase.
+_BROKER_AND_STORE = ("KAFKA_BOOTSTRAP", "MONGODB_URL")
+REQUIRED_BY: dict[str, tuple[str, ...]] = {
+    "edge": (*_BROKER_AND_STORE, "FIREBASE_PROJECT_ID", "FIREBASE_API_KEY",
+             "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY", "PUBLIC_BASE_URL", "PUBLIC_MEDIA_URL"),
+    "users": _BROKER_AND_STORE,
+    "uploads": (*_BROKER_AND_STORE, "PUBLIC_MEDIA_URL"),
+    "reactions": _BROKER_AND_STORE,
+    "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
+    "mail": (*_BROKER_AND_STORE, "SMTP_HOST", "SIGNING_KEY", "PUBLIC_BASE_URL"),
+}
+# A whole deployment's configuration (``python -m picasso.settings check``) needs them all.
+REQUIRED: tuple[str, ...] = tuple(dict.fromkeys(
+    name for names in REQUIRED_BY.values() for name in names))
 # Secrets that sign what Picasso trusts later (download, unsubscribe and CSRF tokens;
 # Stripe's webhooks): guessable or published ones let anyone forge them.
 MIN_SECRET_CHARS = 32
@@ -91,8 +118,9 @@ class SettingsError(ValueError):
             f"missing or unsafe:\n{lines}")
 
 
-def problems(environ: Mapping[str, str]) -> list[str]:
-    """Every missing or unsafe setting in ``environ``, one line each naming its variable.
+def problems(environ: Mapping[str, str], role: str | None = None) -> list[str]:
+    """Every missing or unsafe setting in ``environ``, one line each naming its variable,
+    for a process of ``role`` (a key of :data:`REQUIRED_BY`; None: every role).
 
     Empty for PICASSO_ENV=local or test, where the local defaults are wanted; for any other
     value, unset or unknown ones included, every rule applies."""
@@ -106,8 +134,9 @@ def problems(environ: Mapping[str, str]) -> list[str]:
     elif env != PRODUCTION:
         found.append(f"PICASSO_ENV={env!r} is unknown: it must be one of {', '.join(ENVS)}")
     value = {name: environ.get(name, "").strip() for name in
-             {*REQUIRED, *HTTPS_ONLY, *SIGNING_SECRETS}}
-    found += [f"{name} is not set" for name in REQUIRED if not value[name]]
+             {*REQUIRED, *HTTPS_ONLY, *SIGNING_SECRETS, "AWS_SECRET_ACCESS_KEY"}}
+    needed = REQUIRED if role is None else REQUIRED_BY[role]
+    found += [f"{name} is not set" for name in needed if not value[name]]
     for name in SIGNING_SECRETS:
         if value[name] in _LOCAL_SECRETS:
             found.append(f"{name} is the published local default")
@@ -115,11 +144,10 @@ def problems(environ: Mapping[str, str]) -> list[str]:
             found.append(f"{name} is shorter than {MIN_SECRET_CHARS} characters")
     if value["STRIPE_SECRET_KEY"] in _LOCAL_SECRETS:
         found.append("STRIPE_SECRET_KEY is the local (localstripe) key")
-    # firebase-admin reads this variable itself and then accepts unsigned ID tokens, so its
-    # mere presence in a process is refused, whatever Picasso's own settings say.
-    if "FIREBASE_AUTH_EMULATOR_HOST" in environ:
-        found.append("FIREBASE_AUTH_EMULATOR_HOST is set: the emulator accepts unsigned "
-                     "ID tokens")
+    if value["AWS_SECRET_ACCESS_KEY"] == LOCAL_DEFAULTS["AWS_SECRET_ACCESS_KEY"]:
+        found.append("AWS_SECRET_ACCESS_KEY is the local (moto) key")
+    # Their mere presence in a process is refused, whatever Picasso's own settings say.
+    found += [f"{name} is set: {why}" for name, why in LOCAL_ONLY.items() if name in environ]
     if value["FIREBASE_PROJECT_ID"].startswith("demo-"):
         found.append("FIREBASE_PROJECT_ID is a demo-* project, which only the emulator has")
     for name in HTTPS_ONLY:
@@ -205,6 +233,9 @@ class Settings:
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_bucket: str = "picasso"
+    # None: boto3's own chain (an instance role, say); boto3 also reads these two itself.
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
     public_media_url: str = ""
     firebase_project_id: str = ""
     firebase_api_key: str = ""
@@ -245,6 +276,9 @@ class Settings:
     smtp_starttls: bool | None = None  # None: use STARTTLS when the relay offers it
     smtp_timeout_s: float = 30.0
     mail_from: str = "Picasso <no-reply@picasso.local>"
+    # The Maildir where the embedded stack's SMTP server keeps what it accepts (local/test
+    # only; tests read mail there).
+    maildir: Path | None = None
     # Mail that could not go yet waits in ``mail_deliveries`` with a due time, outside the
     # stream; a sweeper on every worker sends it when it is due (README, "Mail").
     # Waits after the 1st, 2nd, … attempt that got a 4xx or found the relay unreachable;
@@ -275,14 +309,16 @@ class Settings:
         return self.env in LOCAL_ENVS
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from ``environ`` (default: the process environment).
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 role: str | None = None) -> Settings:
+        """Read the settings from ``environ`` (default: the process environment) for a
+        process of ``role`` (see :func:`problems`).
 
         Raises :class:`SettingsError` naming every missing or unsafe variable (see
         :func:`problems`) and every value that does not parse."""
         e = os.environ if environ is None else environ
         env = e.get("PICASSO_ENV", "").strip()
-        found = problems(e)
+        found = problems(e, role)
         if env in LOCAL_ENVS:
             # Blank counts as unset, as everywhere here; but an emulator address set to ""
             # on purpose means "no emulator" and is kept.
@@ -316,6 +352,8 @@ class Settings:
             s3_endpoint_url=e.get("S3_ENDPOINT_URL") or None,
             s3_region=_env(e, "S3_REGION", d.s3_region),
             s3_bucket=_env(e, "S3_BUCKET", d.s3_bucket),
+            aws_access_key_id=e.get("AWS_ACCESS_KEY_ID", "").strip() or None,
+            aws_secret_access_key=e.get("AWS_SECRET_ACCESS_KEY", "").strip() or None,
             public_media_url=_env(e, "PUBLIC_MEDIA_URL", d.public_media_url).rstrip("/"),
             firebase_project_id=_env(e, "FIREBASE_PROJECT_ID", d.firebase_project_id),
             firebase_api_key=_env(e, "FIREBASE_API_KEY", d.firebase_api_key),
@@ -360,6 +398,8 @@ class Settings:
             smtp_starttls=_tristate(e, "SMTP_STARTTLS"),
             smtp_timeout_s=_number(e, "SMTP_TIMEOUT_S", d.smtp_timeout_s),
             mail_from=_env(e, "MAIL_FROM", d.mail_from),
+            # Outside local/test problems() has refused the variable already.
+            maildir=(Path(e["MAILDIR"]) if local and e.get("MAILDIR", "").strip() else None),
             mail_retry_delays_s=_seconds_list(e, "MAIL_RETRY_DELAYS_S", d.mail_retry_delays_s),
             mail_retry_for_s=_number(e, "MAIL_RETRY_FOR_S", d.mail_retry_for_s),
             mail_user_wait_s=_number(e, "MAIL_USER_WAIT_S", d.mail_user_wait_s),
@@ -373,6 +413,42 @@ class Settings:
             log_format=_env(e, "LOG_FORMAT", "console" if local else "json"),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
         )
+
+
+class _Asked(dict[str, str]):
+    """An environment that notes the name of every variable looked up in it."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.asked: set[str] = set()
+
+    def get(self, key, default=None):  # type: ignore[no-untyped-def, override]
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(str(key))
+        return super().__contains__(key)
+
+
+def _variables() -> frozenset[str]:
+    """Every variable :meth:`Settings.from_env` reads, found by letting it read: the checks
+    of production and the reading of both a production and a local environment."""
+    asked: set[str] = {"PICASSO_ENV"}
+    for env in (PRODUCTION, *LOCAL_ENVS):
+        environ = _Asked({"PICASSO_ENV": env})
+        problems(environ)
+        Settings._read(environ, env)
+        asked |= environ.asked
+    return frozenset(asked)
+
+
+VARIABLES: frozenset[str] = _variables()
+"""The name of every environment variable the settings read (derived, not listed)."""
 
 
 def main(argv: list[str] | None = None) -> int:

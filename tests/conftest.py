@@ -13,8 +13,9 @@ from typing import Iterator
 
 import pytest
 
-from deploy.local.processes import Edge, Worker, child_env
+from deploy.local.processes import Edge, Worker, child_env, domain_workers, migrate
 from deploy.local.stack import SERVICES, Stack, free_ports
+from picasso.domains import DOMAINS
 from picasso.settings import Settings
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
@@ -40,10 +41,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def system_env(stack: Stack) -> dict[str, str]:
     """Settings (as environment variables) for this session's workers and edge."""
     session = SESSION
-    mysql = stack.env()["MYSQL_URL"].rstrip("/")
+    mysql = stack.mysql_url
     return child_env({
-        "MYSQL_SHARDS": f"{mysql}/picasso_{session}_s0,{mysql}/picasso_{session}_s1",
         **stack.env(),
+        "MYSQL_SHARDS": f"{mysql}/picasso_{session}_s0,{mysql}/picasso_{session}_s1",
         "PICASSO_ENV": "test",
         "PICASSO_APP_ID": f"picasso-test-{session}",
         "PICASSO_TOPIC_PREFIX": f"t{session}.",
@@ -67,15 +68,27 @@ def settings(system_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def worker(system_env: dict[str, str], stack: Stack) -> Iterator[Worker]:
-    logs = stack.data_dir / "logs"
-    process = Worker("worker-1", system_env, logs / "worker-1.log", stack.data_dir / "faust-1")
-    process.start()
+def ledger_schema(system_env: dict[str, str]) -> None:
+    """The explicit migration step (`faust -A agents.purchases.app migrate`), before any
+    worker of the session starts: `make run` does the same."""
+    migrate(system_env)
+
+
+@pytest.fixture(scope="session")
+def workers(system_env: dict[str, str], stack: Stack,
+            ledger_schema: None) -> Iterator[dict[str, Worker]]:
+    """One worker of each domain's service, by domain."""
+    started = domain_workers(dict.fromkeys(DOMAINS, 1), system_env, stack.data_dir / "logs",
+                             stack.data_dir / "faust")
     try:
-        process.wait_ready()
-        yield process
+        for process in started:
+            process.start()
+        for process in started:
+            process.wait_ready()
+        yield {process.domain: process for process in started}
     finally:
-        process.stop()
+        for process in started:
+            process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +103,8 @@ def edge(system_env: dict[str, str], stack: Stack) -> Iterator[Edge]:
 
 
 @pytest.fixture(scope="session")
-def system(edge: Edge, worker: Worker) -> str:
-    """The running system's base URL (edge and one worker)."""
+def system(edge: Edge, workers: dict[str, Worker]) -> str:
+    """The running system's base URL (an edge and one worker of each service)."""
     return edge.url
 
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from topics import PAYMENTS_EVENTS, PURCHASES_COMMANDS, PURCHASES_EVENTS
-from topics.record import COUNT, CURRENCY, ID, PRICE_CENTS, TIMESTAMP, TITLE, Record
+from topics.pictures import PRICE_CENTS, TITLE
+from topics.record import COUNT, CURRENCY, ID, TIMESTAMP, Record
+
+# Where a purchase is: pending (taken, no PaymentIntent yet), awaiting_payment, then
+# completed, failed or refunded. The purchases service keeps them; the edge shows them.
+STATUSES: tuple[str, ...] = ("pending", "awaiting_payment", "completed", "failed", "refunded")
+PAYMENT_METHOD_MAX = 255  # characters of a Stripe payment method id
+IDEMPOTENCY_KEY_MAX = 255  # characters of a buyer's Idempotency-Key
 
 _AMOUNT = {"amount_cents": COUNT, "currency": CURRENCY}
 
@@ -14,10 +21,10 @@ PURCHASE_PICTURE = Record(
     "expected_price_cents, a different price fails the purchase before any charge.",
     {
         "purchase_id": ID, "picture_id": ID, "buyer_id": ID,
-        "payment_method": {"type": "string", "maxLength": 255},
+        "payment_method": {"type": "string", "maxLength": PAYMENT_METHOD_MAX},
         "expected_price_cents": {
             **PRICE_CENTS, "description": "the price the buyer saw, in the picture's currency"},
-        "idempotency_key": {"type": "string", "maxLength": 255},
+        "idempotency_key": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
     },
     ("purchase_id", "picture_id", "buyer_id"),
 )
@@ -27,6 +34,16 @@ def price_changed(expected_cents: int, price_cents: int) -> str:
     """Why a purchase whose buyer saw another price fails (the edge's and the agent's words)."""
     return (f"the price changed: it is {price_cents} cents, not the {expected_cents} cents "
             "the buyer saw; nothing was charged")
+
+
+def decline_reason(message: str | None, code: str | None, decline_code: str | None) -> str:
+    """Stripe's words for a refused payment, with its codes, e.g.
+    ``Your card has insufficient funds. (card_declined: insufficient_funds)``: the reason of
+    PaymentFailed (told by the edge from Stripe's webhook) and of PurchaseFailed (told by the
+    purchases service when Stripe refuses a confirmation), so a buyer reads the same words."""
+    codes = ": ".join(dict.fromkeys(c for c in (code, decline_code) if c))
+    text = message or "the payment failed"
+    return f"{text} ({codes})" if codes else text
 
 
 _PURCHASE = {"purchase_id": ID, "picture_id": ID, "buyer_id": ID, "seller_id": ID, **_AMOUNT}

@@ -7,37 +7,16 @@ from typing import Any
 
 from topics import Topic
 
-# Field schemas shared by several records (one home for each rule).
-ID = {"type": "string", "minLength": 1, "maxLength": 128}
+# Field schemas shared by several domains' records (one home for each rule; the fields of
+# one domain live in its module, e.g. a picture's title in topics.pictures).
+ID_MAX = 128
+ID = {"type": "string", "minLength": 1, "maxLength": ID_MAX}
 # An id that becomes part of a blob key: no '/', no '.', so it can never climb out of
 # the area it names (picture and user ids are hex or Firebase uids, which fit).
-KEY_SEGMENT = "[A-Za-z0-9_-]{1,128}"
+KEY_SEGMENT = f"[A-Za-z0-9_-]{{1,{ID_MAX}}}"
 KEY_ID = {"type": "string", "pattern": f"^{KEY_SEGMENT}$"}
-TITLE = {"type": "string", "minLength": 1, "maxLength": 140}
-DESCRIPTION = {"type": "string", "maxLength": 2000}
-PRICE_CENTS = {
-    "type": "integer",
-    "maximum": 100_000_000,
-    "anyOf": [{"const": 0}, {"minimum": 50}],
-    "description": "integer cents; 0 is free, otherwise at least 50",
-}
-CURRENCY = {"type": "string", "pattern": "^[a-z]{3}$", "description": "ISO 4217, lower case"}
-# The currencies a picture can be priced in: the one list, read by the edge's upload check
-# and by UploadPicture's schema. Each is a Stripe presentment currency whose minimum charge is
-# at most 50 of its smallest unit, so every non-zero price the contract allows (50 and more)
-# can be charged. (Stripe checks the minimum again after converting to the settlement
-# currency; a refusal there fails the purchase with Stripe's reason.) Facts about sales keep
-# CURRENCY (any ISO code), so that shortening this list never makes a recorded event invalid.
-CURRENCIES: tuple[str, ...] = ("aud", "cad", "chf", "eur", "gbp", "jpy", "nzd", "sgd", "usd")
-SALE_CURRENCY = {"enum": list(CURRENCIES), "description": "a currency Picasso sells in"}
-TAGS = {
-    "type": "array",
-    "maxItems": 20,
-    "uniqueItems": True,
-    "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
-}
-EMAIL = {"type": "string", "minLength": 3, "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"}
-DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": 80}
+CURRENCY_PATTERN = "^[a-z]{3}$"
+CURRENCY = {"type": "string", "pattern": CURRENCY_PATTERN, "description": "ISO 4217, lower case"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 COUNT = {"type": "integer", "minimum": 0}
 

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from topics import USERS_EVENTS
-from topics.record import DISPLAY_NAME, EMAIL, ID, Record
+from topics.record import ID, Record
+
+# The facts about a person's fields: the records' schemas below, the edge's sign-up check
+# (web.validation) and the OpenAPI document are all built from these. The edge is the only
+# producer of these records, and it checks with the same pattern, so every email it
+# accepts fits the contract.
+EMAIL_MAX = 254
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+DISPLAY_NAME_MAX = 80
+
+EMAIL = {"type": "string", "maxLength": EMAIL_MAX, "pattern": EMAIL_PATTERN}
+DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": DISPLAY_NAME_MAX}
 
 USER_REGISTERED = Record(
     "users", "UserRegistered", USERS_EVENTS, "event",

@@ -12,7 +12,7 @@ from web.app import create_app
 def main() -> None:
     """Check the settings (refusing to start on missing or unsafe ones), then serve."""
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(role="edge")
     except SettingsError as exc:
         raise SystemExit(str(exc)) from None  # the one message, on stderr; exit status 1
     configure(settings)

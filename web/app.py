@@ -10,7 +10,6 @@ from typing import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from agents.purchases.ledger import Ledger
 from picasso.blobs import open_blob_store
 from picasso.kafka import MessageBus, ensure_topics
 from picasso.mongo import connect
@@ -82,14 +81,13 @@ def create_app(settings: Settings) -> web.Application:
         await bus.start()
         auth = FirebaseAuth(settings)
         await auth.start()
-        ledger = await Ledger.open(list(settings.mysql_shards))
         app[SERVICES] = Services(
             settings=settings, bus=bus,
-            read=ReadModels(connect(settings), blobs, ledger, signing_key=settings.signing_key,
+            read=ReadModels(connect(settings), blobs, signing_key=settings.signing_key,
                             feed_cache_ttl_s=settings.feed_cache_ttl_s,
                             feed_cache_max_bytes=settings.feed_cache_max_bytes,
                             max_waiters=settings.max_long_poll_waiters),
-            auth=auth, blobs=blobs, metrics=Metrics(), ledger=ledger,
+            auth=auth, blobs=blobs, metrics=Metrics(),
             limits=RateLimits.from_settings(settings),
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
                      if settings.broker_journal_dir is not None else None),
@@ -99,7 +97,6 @@ def create_app(settings: Settings) -> web.Application:
         if app[SERVICES].journal is not None:
             app[SERVICES].journal.close()
         await auth.close()
-        await ledger.close()
         await bus.stop()
         await blobs.close()
 

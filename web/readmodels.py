@@ -17,11 +17,11 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from picasso.blobs import BlobStore
 from picasso.mongo import (
+    COMMAND_RESULTS,
     LIKE_COUNTS,
     LIKES,
     PICTURES,
-    REACTIONS_PROCESSED,
-    UPLOADS_PROCESSED,
+    PURCHASES,
     USERS,
 )
 from web.problems import Problem
@@ -227,12 +227,11 @@ class PageCache:
 class ReadModels:
     """Queries over the materialized collections, shaped as the API's JSON."""
 
-    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, ledger=None, *,
+    def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, *,
                  signing_key: str = "", feed_cache_ttl_s: float = 0.0,
                  feed_cache_max_bytes: int = 0, max_waiters: int = 0) -> None:
         self.db = db
         self.blobs = blobs
-        self.ledger = ledger
         self.signing_key = signing_key
         self.pages = PageCache(feed_cache_ttl_s, feed_cache_max_bytes)
         self.polls = LongPolls(max_waiters)
@@ -259,10 +258,54 @@ class ReadModels:
         return await self.db[USERS].find_one({"_id": user_id})
 
     async def command_applied(self, command_id: str) -> bool:
-        for name in (UPLOADS_PROCESSED, REACTIONS_PROCESSED):
-            if await self.db[name].find_one({"_id": command_id}, {"_id": 1}):
-                return True
-        return False
+        """Whether the service the command went to has applied (or refused) it, by the
+        public command-results read model every service writes (``picasso.runtime``)."""
+        return await self.db[COMMAND_RESULTS].find_one({"_id": command_id}, {"_id": 1}) \
+            is not None
+
+    # -- purchases: the read models the purchases service publishes (agents.purchases.views)
+
+    async def purchase(self, purchase_id: str, buyer_id: str | None = None) -> dict | None:
+        """A purchase as the purchases service last published it; with ``buyer_id``, only
+        that buyer's."""
+        query = {"_id": purchase_id} | ({"buyer_id": buyer_id} if buyer_id else {})
+        return await self.db[PURCHASES].find_one(query)
+
+    async def purchase_by_intent(self, payment_intent_id: str) -> dict | None:
+        return await self.db[PURCHASES].find_one({"payment_intent_id": payment_intent_id})
+
+    async def purchases_of(self, buyer_id: str, limit: int) -> list[dict]:
+        """The buyer's purchases, newest first."""
+        found = self.db[PURCHASES].find({"buyer_id": buyer_id})
+        return await found.sort([("created_at", -1), ("_id", -1)]).to_list(limit)
+
+    async def licensed(self, buyer_id: str, picture_ids: list[str]) -> set[str]:
+        """Which of ``picture_ids`` the buyer holds a licence for: a completed purchase."""
+        if not picture_ids:
+            return set()
+        found = self.db[PURCHASES].find(
+            {"buyer_id": buyer_id, "picture_id": {"$in": picture_ids}, "status": "completed"},
+            {"picture_id": 1})
+        return {doc["picture_id"] async for doc in found}
+
+    async def sales_of(self, seller_id: str, limit: int) -> tuple[list[dict], list[dict]]:
+        """The seller's completed sales (newest first, at most ``limit``) and the totals of
+        all of them per currency; a currency the seller sold in keeps its (zero) total when
+        its sales were refunded, as the ledger's totals do."""
+        items = await self.db[PURCHASES].find(
+            {"seller_id": seller_id, "status": "completed"}).sort(
+            [("completed_at", -1), ("_id", -1)]).to_list(limit)
+        totals: dict[str, list[int]] = {}
+        sold = self.db[PURCHASES].find(
+            {"seller_id": seller_id, "status": {"$in": ["completed", "refunded"]}},
+            {"amount_cents": 1, "currency": 1, "status": 1})
+        async for doc in sold:
+            total = totals.setdefault(doc["currency"], [0, 0])
+            if doc["status"] == "completed":
+                total[0] += 1
+                total[1] += doc["amount_cents"]
+        return items, [{"currency": currency, "sales_count": count, "gross_cents": gross}
+                       for currency, (count, gross) in sorted(totals.items())]
 
     async def feed(self, *, limit: int, cursor: str | None, owner: str | None,
                    tag: str | None, viewer: str | None) -> dict:
@@ -337,12 +380,8 @@ class ReadModels:
         ids = [item["picture_id"] for item in items]
         mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
                                    {"picture_id": 1})
-        lookups = [mine.to_list(None)]
-        if self.ledger is not None:
-            lookups.append(self.ledger.licensed(viewer, ids))
-        found = await asyncio.gather(*lookups)
-        liked = {m["picture_id"] for m in found[0]}
-        bought = found[1] if self.ledger is not None else set()
+        likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
+        liked = {m["picture_id"] for m in likes}
         return [{**item, "liked_by_me": item["picture_id"] in liked,
                  "purchased_by_me": item["picture_id"] in bought} for item in items]
 

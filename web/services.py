@@ -10,7 +10,6 @@ import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from agents.purchases.ledger import Ledger
 from picasso.blobs import BlobStore
 from picasso.failures import is_transient
 from picasso.kafka import MessageBus
@@ -39,7 +38,6 @@ class Services:
     auth: FirebaseAuth
     blobs: BlobStore
     metrics: Metrics
-    ledger: Ledger
     limits: RateLimits
     journal: Journal | None = None
 

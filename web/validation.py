@@ -1,33 +1,45 @@
-"""Checks of what clients send, before anything is stored or sent (pure functions)."""
+"""Checks of what clients send, before anything is stored or sent (pure functions).
+
+The limits, patterns and enums of what goes on the broker are the contract's
+(``topics``): a value these checks accept fits the record it is sent in. What never
+leaves the edge (passwords, the upload form's framing) is limited here.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from topics.record import CURRENCIES
-from topics.users import NOTIFICATION_KINDS
+from topics.pictures import (
+    CURRENCIES,
+    DESCRIPTION_MAX,
+    EDITABLE,
+    PRICE_MAX,
+    PRICE_MIN,
+    TAG_MAX,
+    TAG_PATTERN,
+    TAGS_MAX,
+    TITLE_MAX,
+)
+from topics.purchases import PAYMENT_METHOD_MAX
+from topics.users import DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
 from web.problems import invalid
 
-TITLE_MAX = 140
-DESCRIPTION_MAX = 2000
-PRICE_MIN = 50
-PRICE_MAX = 100_000_000
-TAGS_MAX = 20
+PASSWORD_MIN, PASSWORD_MAX = 8, 128  # Firebase Auth's accounts; never on the broker
 # Upload forms: what the edge keeps in memory besides the streamed file, whatever the body
 # (with a Content-Length or chunked). A form needs five short fields at most.
 FORM_FIELDS_MAX = 16  # non-file parts; more is a 422
 FORM_FIELD_MAX_BYTES = 16 * 1024  # one field; more is a 413
 FORM_FIELDS_MAX_BYTES = 32 * 1024  # all fields together; more is a 413
 FORM_FRAMING_MAX_BYTES = 16 * 1024  # boundaries and part headers, for the Content-Length check
-_TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-EDITABLE = ("title", "description", "price_cents", "tags")
+_TAG = re.compile(TAG_PATTERN)
+_EMAIL = re.compile(EMAIL_PATTERN)
+_EDITABLE_NAMES = ", ".join(EDITABLE)
 
 
 def _title(value: Any, errors: dict) -> str | None:
     if not isinstance(value, str) or not value.strip():
-        errors["title"] = "required, 1 to 140 characters"
+        errors["title"] = f"required, 1 to {TITLE_MAX} characters"
     elif len(value.strip()) > TITLE_MAX:
         errors["title"] = f"at most {TITLE_MAX} characters"
     else:
@@ -68,7 +80,7 @@ def _tags(value: Any, errors: dict) -> list[str] | None:
     bad = [t for t in tags if not _TAG.match(t)]
     if bad:
         errors["tags"] = (
-            f"{bad[0]!r} is not a tag: letters, digits, '-' or '_', at most 32 characters"
+            f"{bad[0]!r} is not a tag: letters, digits, '-' or '_', at most {TAG_MAX} characters"
         )
     elif len(tags) > TAGS_MAX:
         errors["tags"] = f"at most {TAGS_MAX} tags"
@@ -104,10 +116,10 @@ def picture_changes(body: dict[str, Any]) -> dict[str, Any]:
     """The changes of a PATCH, cleaned, or a 422 problem."""
     errors: dict[str, str] = {}
     for name in sorted(set(body) - set(EDITABLE)):
-        errors[name] = "cannot be changed (editable: title, description, price_cents, tags)"
+        errors[name] = f"cannot be changed (editable: {_EDITABLE_NAMES})"
     changes = {name: _CHECKS[name](body[name], errors) for name in EDITABLE if name in body}
     if not body:
-        errors["body"] = "name at least one of title, description, price_cents, tags"
+        errors["body"] = f"name at least one of {_EDITABLE_NAMES}"
     if errors:
         raise invalid(errors)
     return changes
@@ -119,12 +131,13 @@ def registration(body: dict[str, Any]) -> tuple[str, str, str]:
     email = body.get("email")
     password = body.get("password")
     name = body.get("display_name")
-    if not isinstance(email, str) or not _EMAIL.match(email.strip()) or len(email) > 254:
+    if (not isinstance(email, str) or not _EMAIL.match(email.strip())
+            or len(email.strip()) > EMAIL_MAX):
         errors["email"] = "a valid email address"
-    if not isinstance(password, str) or not 8 <= len(password) <= 128:
-        errors["password"] = "8 to 128 characters"
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 80:
-        errors["display_name"] = "1 to 80 characters"
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        errors["password"] = f"{PASSWORD_MIN} to {PASSWORD_MAX} characters"
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= DISPLAY_NAME_MAX:
+        errors["display_name"] = f"1 to {DISPLAY_NAME_MAX} characters"
     if errors:
         raise invalid(errors)
     return email.strip().lower(), password, name.strip()
@@ -169,7 +182,7 @@ def purchase_request(body: dict[str, Any]) -> tuple[str | None, int | None]:
         errors[name] = "unknown field (known: payment_method, expected_price_cents)"
     payment_method = body.get("payment_method")
     if payment_method is not None and (not isinstance(payment_method, str)
-                                       or not 1 <= len(payment_method) <= 255):
+                                       or not 1 <= len(payment_method) <= PAYMENT_METHOD_MAX):
         errors["payment_method"] = "a Stripe payment method id"
     expected = body.get("expected_price_cents")
     if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)

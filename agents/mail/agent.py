@@ -1,11 +1,11 @@
 """The mail agent: consumes users, pictures and purchases events and sends mail over SMTP.
 
-One Faust agent per topic, all sharing one :class:`~agents.mail.logic.Mailer`. Every record
+One Faust agent per topic, all sharing one :class:`~agents.mail.mailer.Mailer`. Every record
 type of those topics is accepted (the ones mail has nothing to say about are ignored), so
 that only messages that do not parse go to the dead letters.
 
 Mail that cannot go at once waits in its delivery document; a timer on every worker sweeps
-what is due (:meth:`~agents.mail.logic.Mailer.sweep`), outside the streams.
+what is due (:meth:`~agents.mail.mailer.Mailer.sweep`), outside the streams.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import faust
 import structlog
 
-from agents.app import app, consume, faust_topic, opened_once, resources, send, settings
-from agents.mail.logic import Mailer
-from agents.runtime import Agent
+from agents.mail.app import app, service
+from agents.mail.mailer import Mailer
 from picasso.failures import is_transient
+from picasso.service import opened_once
 from topics import PICTURES_EVENTS, PURCHASES_EVENTS, USERS_EVENTS, Topic
 from topics.registry import RECORDS
 
@@ -24,7 +24,8 @@ log = structlog.get_logger()
 
 
 async def _open() -> Mailer:
-    mailer = Mailer.from_settings((await resources()).db, settings, send)
+    mailer = Mailer.from_settings((await service.resources()).db, service.settings,
+                                  service.send)
     await mailer.ensure_indexes()
     return mailer
 
@@ -36,26 +37,25 @@ async def _run(stream: faust.StreamT, topic: Topic) -> None:
     mailer = await _mailer()
     accepted = [record for record in RECORDS.values() if record.topic is topic]
     # The delivery documents are the mail agent's inbox: no runtime Inbox on top.
-    domain = Agent("mail", accepted, mailer.handle, send, settings.topic_prefix, None)
-    await consume(stream, domain)
+    await service.consume(stream, service.agent("mail", accepted, mailer.handle))
 
 
-@app.agent(faust_topic(USERS_EVENTS), name="mail-users")
+@app.agent(service.topic(USERS_EVENTS), name="mail-users")
 async def mail_users(stream: faust.StreamT) -> None:
     await _run(stream, USERS_EVENTS)
 
 
-@app.agent(faust_topic(PICTURES_EVENTS), name="mail-pictures")
+@app.agent(service.topic(PICTURES_EVENTS), name="mail-pictures")
 async def mail_pictures(stream: faust.StreamT) -> None:
     await _run(stream, PICTURES_EVENTS)
 
 
-@app.agent(faust_topic(PURCHASES_EVENTS), name="mail-purchases")
+@app.agent(service.topic(PURCHASES_EVENTS), name="mail-purchases")
 async def mail_purchases(stream: faust.StreamT) -> None:
     await _run(stream, PURCHASES_EVENTS)
 
 
-@app.timer(interval=settings.mail_sweep_interval_s, name="mail-sweeper")
+@app.timer(interval=service.settings.mail_sweep_interval_s, name="mail-sweeper")
 async def mail_sweeper() -> None:
     """Send the mail that is due: retries, and mail whose recipient became known."""
     try:

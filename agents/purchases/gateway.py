@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import stripe
 
 from picasso.settings import Settings
+from topics.purchases import decline_reason
 
 
 class PaymentDeclined(Exception):
@@ -19,14 +20,6 @@ class PaymentDeclined(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def decline_reason(message: str | None, code: str | None, decline_code: str | None) -> str:
-    """Stripe's words for a refused payment, with its codes, e.g.
-    ``Your card has insufficient funds. (card_declined: insufficient_funds)``."""
-    codes = ": ".join(dict.fromkeys(c for c in (code, decline_code) if c))
-    text = message or "the payment failed"
-    return f"{text} ({codes})" if codes else text
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,20 @@ fails the purchase with Stripe's reason, so it never stays pending and blocks th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC
 
 import stripe
 import structlog
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
+from agents.purchases.catalogue import Catalogue
 from agents.purchases.gateway import Intent, PaymentDeclined, PaymentGateway
 from agents.purchases.ledger import AlreadyOwned, Ledger, Purchase
-from agents.runtime import Rejected
+from agents.purchases.views import PurchaseViews
 from picasso.failpoints import failpoint
 from picasso.failures import describe, is_transient
-from picasso.mongo import PICTURES
+from picasso.runtime import Rejected
 from topics.envelope import CloudEvent, utc_now
 from topics.purchases import (
     EXPIRE_PURCHASE,
@@ -53,6 +54,11 @@ log = structlog.get_logger()
 SOURCE = "/picasso/agents/purchases"
 EXPIRED_REASON = "payment not completed in time"
 _REFUND_REASONS = PURCHASE_REFUNDED.properties["reason"]["enum"]
+# How long a purchase waits for its picture to reach the catalogue (its PicturePublished
+# comes on another topic and may be applied a moment after the edge accepted the purchase),
+# before it is refused as a purchase of an unknown picture. The wait holds the command's
+# partition; it only happens while the catalogue lags behind the pictures events.
+PICTURE_WAIT_S = 10.0
 
 
 def _facts(p: Purchase) -> dict:
@@ -64,14 +70,26 @@ def _facts(p: Purchase) -> dict:
 
 @dataclass
 class Purchases:
-    """The purchases agent's logic over the ledger, Stripe and the pictures read model."""
+    """The purchases agent's logic over the ledger, Stripe and its own catalogue; it
+    publishes every purchase it changes to the read models (:mod:`agents.purchases.views`)."""
 
     db: AsyncIOMotorDatabase
     ledger: Ledger
     gateway: PaymentGateway
+    picture_wait_s: float = PICTURE_WAIT_S
+    catalogue: Catalogue = field(init=False)
+    views: PurchaseViews = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.catalogue = Catalogue(self.db)
+        self.views = PurchaseViews(self.db)
 
     async def handle(self, record: Record, message: CloudEvent) -> list[CloudEvent]:
-        """Apply one command or payment fact; returns the events it causes."""
+        """Apply one command or payment fact; returns the events it causes.
+
+        The purchase's read model is written from the ledger afterwards, also when the
+        message is refused (a refund refused by Stripe was requested in the ledger) and on
+        every redelivery, before the runtime records the message as applied."""
         handlers = {
             PURCHASE_PICTURE.type: self.purchase, REFUND_PURCHASE.type: self.refund,
             EXPIRE_PURCHASE.type: self.expire, PAYMENT_SUCCEEDED.type: self.paid,
@@ -81,15 +99,28 @@ class Purchases:
         handler = handlers.get(record.type)
         if handler is None:
             raise Rejected(f"the purchases agent does not handle {record.type}")
-        return await handler(message)
+        try:
+            events = await handler(message)
+        except Rejected:
+            await self.publish(message.data)
+            raise
+        await self.publish(message.data)
+        return events
+
+    async def publish(self, d: dict) -> None:
+        """Write the read model of the purchase ``d`` names, as the ledger holds it now."""
+        purchase = (await self.ledger.get(d["purchase_id"], d["buyer_id"]) if d.get("buyer_id")
+                    else await self.ledger.find(d["purchase_id"]))
+        await self.views.publish(purchase)
 
     async def purchase(self, command: CloudEvent) -> list[CloudEvent]:
         """PurchasePicture: record it, create (and with a payment method, confirm) its
         PaymentIntent. Repeats resume where an earlier try stopped."""
         d = command.data
-        picture = await self.db[PICTURES].find_one({"_id": d["picture_id"]})
+        picture = await self.catalogue.picture(d["picture_id"], self.picture_wait_s)
         if picture is None:
-            raise Rejected(f"picture {d['picture_id']} does not exist")
+            raise Rejected(f"picture {d['picture_id']} is unknown: the purchases catalogue "
+                           f"did not hear of it within {self.picture_wait_s:g} s")
         try:
             # The price is fixed here, once: a later change of price does not change it.
             purchase = await self.ledger.begin_purchase(
@@ -101,6 +132,7 @@ class Purchases:
         except AlreadyOwned:
             raise Rejected(
                 f"user {d['buyer_id']} has bought picture {d['picture_id']} already") from None
+        await self.views.publish(purchase)  # the buyer sees it pending while Stripe answers
         if purchase.purchase_id != d["purchase_id"] or purchase.status not in (
                 "pending", "awaiting_payment"):
             return []  # the same purchase, asked for again: nothing more to do
@@ -129,8 +161,11 @@ class Purchases:
             except stripe.StripeError as exc:
                 return await self._stripe_refused(purchase, exc)
             failpoint("purchases.after_create_intent")
-            await self.ledger.attach_payment_intent(
-                purchase.purchase_id, purchase.buyer_id, intent.id, intent.client_secret)
+            # Published before anyone can pay through the intent (the client_secret is read
+            # from the read model; with a payment method, it is confirmed below): every
+            # charge Stripe tells of later finds its intent there (web.routes.purchases).
+            await self.views.publish(await self.ledger.attach_payment_intent(
+                purchase.purchase_id, purchase.buyer_id, intent.id, intent.client_secret))
         else:
             # Attached by an earlier try that stopped before confirming (Stripe or the
             # ledger failed in between), or the same purchase asked for again: confirm only
@@ -311,5 +346,4 @@ class Purchases:
                            source=SOURCE, id=f"refunded-{current.purchase_id}")]
 
     async def _title(self, picture_id: str) -> str:
-        picture = await self.db[PICTURES].find_one({"_id": picture_id}, {"title": 1})
-        return picture["title"] if picture else picture_id
+        return await self.catalogue.title(picture_id)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import faust
 
-from agents.app import app, consume, faust_topic, resources, send, settings
-from agents.runtime import Agent, Inbox
-from agents.uploads.logic import Uploads, ensure_indexes
+from agents.uploads.app import app, service
+from agents.uploads.pictures import Uploads, ensure_indexes
 from picasso.mongo import UPLOADS_PROCESSED
 from topics import PICTURES_COMMANDS
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE
 
 
-@app.agent(faust_topic(PICTURES_COMMANDS), name="uploads")
+@app.agent(service.topic(PICTURES_COMMANDS), name="uploads")
 async def uploads(stream: faust.StreamT) -> None:
-    res = await resources()
+    res = await service.resources()
     await ensure_indexes(res.db)
-    domain = Agent(
+    domain = service.agent(
         "uploads", (UPLOAD_PICTURE, UPDATE_PICTURE, DELETE_PICTURE),
-        Uploads(res.db, res.blobs).handle, send, settings.topic_prefix,
-        Inbox(res.db[UPLOADS_PROCESSED]),
+        Uploads(res.db, res.blobs).handle, inbox=UPLOADS_PROCESSED, db=res.db,
     )
-    await consume(stream, domain)
+    await service.consume(stream, domain)

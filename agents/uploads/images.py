@@ -23,7 +23,10 @@ from PIL import (
     WebPImagePlugin,
 )
 
-ACCEPTED_FORMATS = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+from picasso.imageformat import sniff_format
+from topics.pictures import IMAGE_FORMATS
+
+ACCEPTED_FORMATS = IMAGE_FORMATS  # the contract's formats, by the name this module uses
 MAX_PIXELS = 50_000_000  # refuses decompression bombs before anything is decoded
 MAX_SIDE = 20_000  # refuses absurd shapes (e.g. 50_000_000 x 1) that pass MAX_PIXELS
 PREVIEW_BOX = 1280
@@ -74,17 +77,6 @@ class Renditions:
     thumbnail: bytes  # JPEG within THUMBNAIL_BOX, no metadata
     preview: bytes  # JPEG within PREVIEW_BOX, no metadata, watermarked if asked
     content_type: str = "image/jpeg"
-
-
-def sniff_format(head: bytes) -> str | None:
-    """'jpeg', 'png' or 'webp' from the magic bytes (the first 12 suffice), else None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
 
 
 def render(original: bytes, *, watermark: str | None) -> Renditions:

@@ -6,20 +6,18 @@ from functools import partial
 
 import faust
 
-from agents.app import app, consume, faust_topic, resources, send, settings
-from agents.runtime import Agent
-from agents.users.logic import apply_user_event
+from agents.users.app import app, service
+from agents.users.projection import apply_user_event
 from topics import USERS_EVENTS
 from topics.users import USER_PREFERENCES_CHANGED, USER_REGISTERED, USER_UPDATED
 
 
-@app.agent(faust_topic(USERS_EVENTS), name="users")
+@app.agent(service.topic(USERS_EVENTS), name="users")
 async def users(stream: faust.StreamT) -> None:
-    res = await resources()
+    res = await service.resources()
     # Upserting a fact is idempotent on its own, so no inbox is needed.
-    domain = Agent(
+    domain = service.agent(
         "users", (USER_REGISTERED, USER_UPDATED, USER_PREFERENCES_CHANGED),
-        partial(apply_user_event, res.db), send,
-        settings.topic_prefix, None,
+        partial(apply_user_event, res.db),
     )
-    await consume(stream, domain)
+    await service.consume(stream, domain)

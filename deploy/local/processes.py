@@ -5,15 +5,20 @@ Shared by the ``make run`` launcher and the tests, so both run the system the sa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Mapping
+
+from picasso.domains import DOMAINS, app_module
 
 BIN = Path(sys.executable).parent
 _STOP_TIMEOUT_S = 20.0
@@ -26,10 +31,19 @@ class ProcessError(RuntimeError):
 
 
 class Process:
-    """One child process with its output in a log file."""
+    """One child process in a session (and so a process group) of its own, its output
+    appended to a log file: started, watched and stopped by pid.
+
+    The one way the local system runs a child, for the stack's servers and for Picasso's
+    workers and edges alike. Its own session means a Ctrl-C in the launcher's terminal
+    reaches the launcher only, which then stops everything in order; its own group means
+    helpers it forks can be found and killed with it. An ended child is reaped only after
+    what it left in its group is killed: until then its pid, and so its group id, cannot be
+    reused, so signalling the group never hits a stranger.
+    """
 
     def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, log: Callable[[str], object] | None = None) -> None:
         self.name = name
         self.argv = argv
         self.env = dict(env)
@@ -37,25 +51,52 @@ class Process:
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
         self._log_offset = 0
+        self._say = log or (lambda line: None)
+        self._reaping = threading.Lock()
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
     def start(self) -> None:
+        """Start it (again); raises OSError if the program cannot be run."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"--- {stamp} starting {self.name}: "
+                      f"{subprocess.list2cmdline(self.argv)}\n".encode())
+            log.flush()
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=self.cwd,
-                # Its own session: a Ctrl-C in the launcher's terminal reaches the launcher
-                # only, which then stops the edges, drains and stops the workers in order.
-                start_new_session=True,
+                stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True,
             )
 
+    def exit_status(self) -> str | None:
+        """How it ended (``exit code 3``, ``signal 9``), or None while it runs; never reaps."""
+        if self.proc is None:
+            return "not started"
+        if self.proc.returncode is not None:
+            code = self.proc.returncode
+            return f"signal {-code}" if code < 0 else f"exit code {code}"
+        try:
+            info = os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped meanwhile, by another thread
+            return self.exit_status() if self.proc.returncode is not None else "reaped"
+        if info is None:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return f"exit code {info.si_status}"
+        return f"signal {info.si_status}"
+
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        """Whether it runs; one that ended is reaped (after its leftovers are killed)."""
+        if self.proc is None:
+            return False
+        if self.exit_status() is None:
+            return True
+        self._reap()
+        return False
 
     def log_text(self) -> bytes:
         """What this run of the process has written so far."""
@@ -64,46 +105,112 @@ class Process:
             return log.read()
 
     def tail(self, lines: int = 40) -> str:
-        return b"\n".join(self.log_text().splitlines()[-lines:]).decode("utf-8", "replace")
+        try:
+            text = self.log_text()
+        except OSError as exc:
+            return f"(log unreadable: {exc})"
+        return b"\n".join(text.splitlines()[-lines:]).decode("utf-8", "replace")
 
-    def wait_until(self, ready, timeout: float, what: str) -> None:
+    def wait_until(self, ready: Callable[[], object], timeout: float, what: str,
+                   abandon: Callable[[], bool] = lambda: False) -> None:
+        """Poll ``ready`` until it returns true; an exception from it counts as "not yet".
+
+        Raises :class:`ProcessError` with the log tail if the process ends first or
+        ``timeout`` passes; :class:`ProcessAbandoned` once ``abandon()`` is true."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise ProcessError(f"{self.name} exited while starting:\n{self.tail()}")
-            if ready():
-                return
-            time.sleep(0.05)
-        raise ProcessError(f"{self.name} was not {what} after {timeout:.0f}s:\n{self.tail()}")
+        delay = 0.02
+        last_error: Exception | None = None
+        while True:
+            if abandon():
+                raise ProcessAbandoned(f"{self.name}: start abandoned")
+            status = self.exit_status()
+            if status is not None:
+                raise ProcessError(f"{self.name} exited ({status}) before it was {what}; "
+                                   f"log {self.log_path}:\n{self.tail()}")
+            try:
+                if ready():
+                    return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                last_error = exc
+            if time.monotonic() >= deadline:
+                last = f" (last error: {last_error!r})" if last_error is not None else ""
+                raise ProcessError(f"{self.name} was not {what} after {timeout:.0f}s{last}; "
+                                   f"log {self.log_path}:\n{self.tail()}")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
 
     def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
-        """SIGTERM, wait, SIGKILL if it lingers; does nothing if it is not running."""
-        if not self.running():
+        """SIGTERM, wait, SIGKILL its group if it lingers; then reap it. Does nothing if it
+        was not started or is reaped already."""
+        if self.proc is None or self.proc.returncode is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.exit_status() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while self.exit_status() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if self.exit_status() is None:
+                self._say(f"{self.name} (pid {self.proc.pid}) ignored SIGTERM; killing it")
+                self._kill_group()
+        self._reap()
 
     def kill(self) -> None:
-        """SIGKILL: the crash that tests recover from."""
-        if self.running():
-            self.proc.kill()
+        """SIGKILL its whole group, as a crash would, and reap it: the crash tests recover
+        from."""
+        if self.proc is not None and self.proc.returncode is None:
+            self._kill_group()
+            self._reap()
+
+    def _kill_group(self) -> None:
+        with self._reaping, contextlib.suppress(ProcessLookupError):
+            if self.proc.returncode is None:  # unreaped: the group id is still ours
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def _reap(self) -> None:
+        """Kill what the ended child left in its group, then collect its exit status."""
+        with self._reaping:
+            if self.proc.returncode is not None:
+                return
+            leftovers = _live_group_members(self.proc.pid)
+            if leftovers:
+                self._say(f"{self.name}: killing pids {leftovers} it left behind")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+class ProcessAbandoned(ProcessError):
+    """Waiting for a process to get ready was given up on purpose (see ``abandon``)."""
+
+
+def _live_group_members(pgid: int) -> list[int]:
+    """Pids of running (not zombie) processes in process group ``pgid``; Linux /proc only."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        # Fields after the parenthesised command name: state, ppid, pgrp, ...
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
 
 
 class Worker(Process):
-    """A Faust worker running every agent: ``faust -A agents.app worker``."""
+    """A Faust worker of one domain's service: ``faust -A agents.<domain>.app worker``."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path) -> None:
+    def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
+                 domain: str) -> None:
         argv = [
-            str(BIN / "faust"), "-A", "agents.app", "--datadir", str(data_dir), "worker",
+            *faust_command(domain), "--datadir", str(data_dir), "worker",
             "-l", "info", "--without-web",
         ]
         super().__init__(name, argv, env, log_path)
         self.data_dir = data_dir
+        self.domain = domain
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
@@ -113,10 +220,39 @@ class Worker(Process):
         self.wait_until(lambda: WORKER_READY_LINE in self.log_text(), timeout, "ready")
 
 
+def faust_command(domain: str) -> list[str]:
+    """The start of a command line on one domain's Faust app (``worker``, ``lag``, ...)."""
+    return [str(BIN / "faust"), "-A", app_module(domain)]
+
+
+def migrate(env: Mapping[str, str], timeout_s: float = 300.0) -> list[str]:
+    """Bring the stores' schemas up to date: ``faust -A agents.purchases.app migrate``, the
+    explicit step before any worker starts. Returns its report lines."""
+    done = subprocess.run([*faust_command("purchases"), "migrate"], env=dict(env),
+                          capture_output=True, text=True, timeout=timeout_s,
+                          stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise ProcessError(f"migrate exited with {done.returncode}:\n"
+                           f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return [line for line in done.stdout.splitlines() if line.startswith("migrate:")]
+
+
+def domain_workers(counts: Mapping[str, int], env: Mapping[str, str], logs: Path,
+                   data_dir: Path, prefix: str = "") -> list[Worker]:
+    """``counts[domain]`` workers of each domain, named ``<prefix><domain>-<n>``."""
+    return [
+        Worker(f"{prefix}{domain}-{n}", env, logs / f"{prefix}{domain}-{n}.log",
+               data_dir / f"{prefix}{domain}-{n}", domain)
+        for domain in DOMAINS for n in range(1, counts.get(domain, 0) + 1)
+    ]
+
+
 class Edge(Process):
     """The aiohttp edge: ``python -m web``."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
+        # The edge holds no credentials of the ledger, which only the purchases service reads.
+        env = {k: v for k, v in env.items() if not k.startswith("MYSQL_")}
         super().__init__(name, [sys.executable, "-m", "web"], env, log_path)
         self.url = f"http://{env.get('EDGE_HOST', '127.0.0.1')}:{env['EDGE_PORT']}"
 

@@ -2,7 +2,9 @@
 
 Starts the embedded stack (Tansu, SecantusDB, MariaDB, the Firebase Auth emulator,
 localstripe, an SMTP server keeping mail in a Maildir; pictures in a plain directory), then
-``WORKERS`` Faust workers and ``EDGES`` edge processes sharing one port, prints where
+one Faust worker per domain's service (``WORKERS``: ``2`` for two of each, or
+``reactions:2,mail:1``, a domain left out getting one) and ``EDGES`` edge processes sharing
+one port, prints where
 everything is, and keeps them running: a server, worker or edge that dies is started again
 (:mod:`deploy.local.supervisor`) and the others go on.
 
@@ -21,11 +23,20 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from deploy.local.processes import BIN, Edge, ProcessError, Worker, child_env
+from deploy.local.processes import (
+    Edge,
+    ProcessError,
+    Worker,
+    child_env,
+    domain_workers,
+    faust_command,
+    migrate,
+)
 from deploy.local.stack import Stack, StackError
 from deploy.local.supervisor import Supervisor
+from picasso.domains import DOMAINS, parse_counts
 from picasso.settings import LOCAL_PORTS, Settings
 
 RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp")
@@ -46,9 +57,17 @@ def _count(name: str) -> int:
     return int(value)
 
 
+def _worker_counts() -> dict[str, int]:
+    """``WORKERS``: a number for every domain, or ``reactions:2,mail:1,...``."""
+    try:
+        return parse_counts(os.environ.get("WORKERS", "1"))
+    except ValueError as exc:
+        raise SystemExit(f"WORKERS: {exc}") from None
+
+
 def main() -> int:
     data_dir = Path(os.environ.get("PICASSO_DATA_DIR") or "data").absolute()
-    workers_wanted, edges_wanted = _count("WORKERS"), _count("EDGES")
+    workers_wanted, edges_wanted = _worker_counts(), _count("EDGES")
     drain_timeout = _seconds("DRAIN_TIMEOUT_S", 30.0)
     stopping = threading.Event()
     hurry = threading.Event()  # a second Ctrl-C: stop without draining
@@ -82,10 +101,9 @@ def main() -> int:
                                               f"http://127.0.0.1:{edge_port}"),
         })
         logs = data_dir / "logs"
-        workers += [
-            Worker(f"worker-{n}", env, logs / f"worker-{n}.log", data_dir / "faust" / str(n))
-            for n in range(1, workers_wanted + 1)
-        ]
+        for line in migrate(env):
+            print(f"picasso: {line}", flush=True)
+        workers += domain_workers(workers_wanted, env, logs, data_dir / "faust")
         edges += [Edge(f"edge-{n}", env, logs / f"edge-{n}.log")
                   for n in range(1, edges_wanted + 1)]
         for process in [*workers, *edges]:
@@ -112,7 +130,8 @@ def main() -> int:
                 supervisor.unwatch(edge.name)
             edge.stop()
         if supervisor is not None and not hurry.is_set():
-            _drain(env, supervisor, hurry, drain_timeout)
+            _drain(env, supervisor, hurry, drain_timeout,
+                   [d for d in DOMAINS if workers_wanted[d]])
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stop itself is not cut short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for worker in workers:
@@ -126,30 +145,35 @@ def main() -> int:
 
 
 def _drain(env: Mapping[str, str], supervisor: Supervisor, hurry: threading.Event,
-           timeout: float) -> None:
-    """Wait until the workers have applied what the edges accepted, at most ``timeout``.
+           timeout: float, domains: Sequence[str]) -> None:
+    """Wait until each domain's workers have applied what was accepted, at most ``timeout``.
 
-    The workers keep running (and are restarted if they die) meanwhile; a second Ctrl-C
-    stops waiting."""
+    One ``lag --wait`` per domain, side by side. The workers keep running (and are restarted
+    if they die) meanwhile; a second Ctrl-C stops waiting."""
     print(f"picasso: waiting up to {timeout:.0f}s until every accepted command is applied "
           "(Ctrl-C again to stop now) …", flush=True)
-    argv = [str(BIN / "faust"), "-A", "agents.app", "lag", "--wait", str(timeout)]
-    with subprocess.Popen(argv, env=dict(env), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                          start_new_session=True) as lag:
-        lines: list[str] = []
-        reader = threading.Thread(target=_echo_lag, args=(lag.stdout, lines), daemon=True)
+    lines: list[str] = []
+    lags = [subprocess.Popen([*faust_command(domain), "lag", "--wait", str(timeout)],
+                             env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+            for domain in domains]
+    readers = [threading.Thread(target=_echo_lag, args=(lag.stdout, lines), daemon=True)
+               for lag in lags]
+    for reader in readers:
         reader.start()
-        while lag.poll() is None:
-            if hurry.is_set():
+    while any(lag.poll() is None for lag in lags):
+        if hurry.is_set():
+            for lag in lags:
                 lag.terminate()
-                print("picasso: stopping without waiting for the rest", flush=True)
-                break
-            supervisor.tick()
-            time.sleep(0.2)
+            print("picasso: stopping without waiting for the rest", flush=True)
+            break
+        supervisor.tick()
+        time.sleep(0.2)
+    for lag, reader in zip(lags, readers):
         lag.wait()
+        lag.stdout.close()
         reader.join(timeout=2)
-    if lag.returncode == 0:
+    if all(lag.returncode == 0 for lag in lags):
         print("picasso: every accepted command is applied", flush=True)
     elif not hurry.is_set():
         last = lines[-1] if lines else "no answer from the broker"

@@ -28,8 +28,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from deploy.local.processes import BIN, Process, Worker
+from deploy.local.processes import Process, Worker, faust_command
 from deploy.local.stack import Stack, StackError
+from picasso.domains import DOMAINS
 from picasso.kafka import ensure_topics
 from picasso.settings import Settings
 
@@ -70,7 +71,7 @@ class Supervisor:
                 name=name,
                 alive=lambda name=name: stack.running(name),
                 restart=lambda name=name: self._restart_service(name),
-                exit_status=lambda name=name: "exited",
+                exit_status=lambda name=name: _describe_exit(stack.process(name)),
             ))
         for process in processes:
             self._watches.append(_Watch(
@@ -183,21 +184,27 @@ class Supervisor:
             self._log("supervisor: no broker journal (BROKER_JOURNAL_DIR): messages the "
                       "broker held and nobody had applied are lost")
             return
-        for argv in ([sys.executable, "-m", "web.journal", "replay"],
-                     [str(BIN / "faust"), "-A", "agents.app", "resend"]):
-            done = subprocess.run(argv, env=self.env, capture_output=True, text=True,
-                                  timeout=600)
-            lines = [line for line in done.stdout.splitlines()
-                     if line.startswith(("journal:", "resend:"))]
-            if done.returncode != 0:
-                raise StackError(f"kafka: refilling it failed ({' '.join(argv[-2:])}):\n"
-                                 f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-            for line in lines:
-                self._log(f"supervisor: {line}")
+        # The journal first (commands the edges accepted), then every service's recorded
+        # events, the services side by side.
+        self._run_all([[sys.executable, "-m", "web.journal", "replay"]])
+        self._run_all([[*faust_command(domain), "resend"] for domain in DOMAINS])
+
+    def _run_all(self, commands: list[list[str]]) -> None:
+        running = [(argv, subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True))
+                   for argv in commands]
+        for argv, process in running:
+            out, err = process.communicate(timeout=600)
+            if process.returncode != 0:
+                raise StackError(f"kafka: refilling it failed ({' '.join(argv[-3:])}):\n"
+                                 f"{out[-2000:]}{err[-2000:]}")
+            for line in out.splitlines():
+                if line.startswith(("journal:", "resend:")):
+                    self._log(f"supervisor: {line}")
 
 
-def _describe_exit(process: Process) -> str:
-    code = process.proc.returncode if process.proc is not None else None
+def _describe_exit(process: Process | None) -> str:
+    code = process.proc.returncode if process is not None and process.proc is not None else None
     if code is None:
         return "exited"
     if code < 0:

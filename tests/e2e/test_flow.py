@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -110,6 +111,13 @@ async def test_another_system_uploads_through_kafka(api: Api, settings, system_e
         "GET", f"/api/v1/pictures/{picture_id}?wait_ms=10000&after={upload.id}")
     assert status == 200 and picture["status"] == "published", picture
     assert (picture["width"], picture["height"]) == (200, 100)
+    # The owner's name is the users service's projection, another process: it may land a
+    # moment after the picture does.
+    for _ in range(100):
+        if picture["owner"]["display_name"] is not None:
+            break
+        await asyncio.sleep(0.1)
+        status, picture, _ = await api.call("GET", f"/api/v1/pictures/{picture_id}")
     assert picture["owner"]["display_name"] == "Ada"
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from agents.purchases.ledger import Ledger
 from agents.purchases.logic import EXPIRED_REASON
-from deploy.local.processes import Worker
+from deploy.local.processes import Worker, migrate
 from deploy.local.stack import Stack
 from picasso.kafka import ensure_topics
 from picasso.settings import Settings
@@ -49,7 +49,7 @@ def own_worker(stack: Stack, system_env: dict[str, str], label: str,
            "PICASSO_TOPIC_PREFIX": f"{label}{run}.", **changes}
     logs = stack.data_dir / "logs"
     return Worker(f"{label}-{run}", env, logs / f"{label}-{run}.log",
-                  stack.data_dir / f"{label}-{run}"), env
+                  stack.data_dir / f"{label}-{run}", "purchases"), env
 
 
 @pytest.mark.slow
@@ -167,7 +167,7 @@ async def test_a_payment_not_made_in_time_expires_and_the_buyer_can_buy_again(
     """A worker of its own with a 2 s deadline, sweeping every half second, over shard
     databases of its own (so that it expires nobody else's purchase); pictures are read from
     the session's MongoDB."""
-    mysql = stack.env()["MYSQL_URL"].rstrip("/")
+    mysql = stack.mysql_url
     run = uuid.uuid4().hex[:8]
     shards = f"{mysql}/picasso_expiry_{run}_s0,{mysql}/picasso_expiry_{run}_s1"
     worker, env = own_worker(stack, system_env, "expiry", MYSQL_SHARDS=shards,
@@ -182,6 +182,7 @@ async def test_a_payment_not_made_in_time_expires_and_the_buyer_can_buy_again(
     await produce(own.kafka_bootstrap, commands,
                   purchase_command(first, picture["picture_id"], bob, None).to_json(),
                   first.encode())
+    migrate(env)
     worker.start()
     async with await Ledger.open(shards) as ledger:
         try:

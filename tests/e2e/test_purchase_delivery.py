@@ -161,7 +161,8 @@ async def test_worker_killed_between_creating_and_recording_the_intent_charges_o
     logs = stack.data_dir / "logs"
     crashing = Worker(f"pay-crash-{run}", {**env, "PICASSO_FAILPOINTS":
                                            "purchases.after_create_intent"},
-                      logs / f"pay-crash-{run}.log", stack.data_dir / f"pc-{run}")
+                      logs / f"pay-crash-{run}.log", stack.data_dir / f"pc-{run}",
+                      "purchases")
     crashing.start()
     try:
         crashing.proc.wait(timeout=90)
@@ -175,7 +176,7 @@ async def test_worker_killed_between_creating_and_recording_the_intent_charges_o
         "requires_confirmation"]
 
     restarted = Worker(f"pay-crash-{run}", env, logs / f"pay-crash-{run}.log",
-                       stack.data_dir / f"pc-{run}")
+                       stack.data_dir / f"pc-{run}", "purchases")
     restarted.start()
     try:
         restarted.wait_ready()

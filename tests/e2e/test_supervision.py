@@ -19,12 +19,14 @@ import aiohttp
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from deploy.local.processes import BIN, Edge, Worker
+from deploy.local.processes import Edge, Worker, domain_workers, faust_command, migrate
 from deploy.local.stack import Stack, free_ports
 from deploy.local.supervisor import Supervisor
+from picasso.domains import DOMAINS
 from picasso.kafka import ensure_topics
 from picasso.mongo import LIKE_COUNTS, LIKES
 from picasso.settings import Settings
+from tests.e2e.test_mail import wait_for_mails
 from tests.helpers import Api, User, jpeg_with_gps, produce
 from topics import REACTIONS_COMMANDS
 from topics.envelope import CloudEvent
@@ -35,15 +37,21 @@ pytestmark = pytest.mark.slow
 
 @dataclass
 class System:
-    """A broker of its own, one worker and one edge on it, and the supervisor over them."""
+    """A broker of its own, one worker of each service and one edge on it, and the
+    supervisor over them."""
 
     broker: Stack
-    worker: Worker
+    workers: dict[str, Worker]
     edge: Edge
     supervisor: Supervisor
     settings: Settings
     env: dict[str, str]
     log: list[str] = field(default_factory=list)
+
+    @property
+    def worker(self) -> Worker:
+        """The reactions service's worker, which applies the likes."""
+        return self.workers["reactions"]
 
 
 @pytest.fixture
@@ -58,19 +66,23 @@ def own_system(stack: Stack, system_env: dict[str, str], tmp_path: Path) -> Iter
            "EDGE_PORT": str(free_ports(["edge"])["edge"])}
     settings = Settings.from_env(env)
     asyncio.run(ensure_topics(settings))
-    worker = Worker(f"sup-worker-{run}", env, tmp_path / "worker.log", tmp_path / "faust")
+    migrate(env)
+    workers = domain_workers(dict.fromkeys(DOMAINS, 1), env, tmp_path, tmp_path / "faust",
+                             prefix=f"sup-{run}-")
     edge = Edge(f"sup-edge-{run}", env, tmp_path / "edge.log")
-    supervisor = Supervisor(broker, [worker, edge], env, log=log.append)
+    supervisor = Supervisor(broker, [*workers, edge], env, log=log.append)
     try:
-        worker.start()
-        edge.start()
-        worker.wait_ready()
-        edge.wait_ready()
+        for process in [*workers, edge]:
+            process.start()
+        for process in [*workers, edge]:
+            process.wait_ready()
         with supervisor.ticking():
-            yield System(broker, worker, edge, supervisor, settings, env, log)
+            yield System(broker, {w.domain: w for w in workers}, edge, supervisor, settings,
+                         env, log)
     finally:
         edge.stop()
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         broker.stop()
         asyncio.run(_drop(settings))
 
@@ -150,11 +162,85 @@ async def test_a_worker_killed_in_a_like_storm_is_restarted_and_every_accepted_l
     assert any("was killed by signal 9" in line for line in s.log), s.log
     # Nothing is pending: the drain `make run` does on Ctrl-C finds the work all applied.
     lag = await asyncio.create_subprocess_exec(
-        str(BIN / "faust"), "-A", "agents.app", "lag", "--wait", "30", env=s.env,
+        *faust_command("reactions"), "lag", "--wait", "30", env=s.env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(lag.communicate(), 90)
     assert lag.returncode == 0, out.decode()
-    assert "lag: 0 accepted message(s) not applied yet" in out.decode()
+    assert "lag: reactions: 0 accepted message(s) not applied yet" in out.decode()
+
+
+async def _lag(env: dict[str, str], domain: str, wait_s: float = 0) -> tuple[int, str]:
+    """``faust -A agents.<domain>.app lag``: its exit status (1: work pending) and output."""
+    lag = await asyncio.create_subprocess_exec(
+        *faust_command(domain), "lag", "--wait", str(wait_s), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(lag.communicate(), 90)
+    return lag.returncode, out.decode()
+
+
+def _take_down(s: System, domain: str) -> Worker:
+    """Stop a service's worker and keep it stopped (the supervisor no longer watches it)."""
+    worker = s.workers[domain]
+    s.supervisor.unwatch(worker.name)
+    worker.stop()
+    return worker
+
+
+async def test_a_service_that_is_down_holds_up_no_other_and_catches_up_when_back(
+        own_system: System, stack: Stack) -> None:
+    """Mail down: likes flow. Reactions down: uploads, purchases and mail flow, the likes
+    wait in their topic, and are all applied once the reactions service is back."""
+    s = own_system
+    async with aiohttp.ClientSession() as http:
+        api = Api(http, s.edge.url)
+        likers, pictures = await _likers_and_pictures(api, users=12, pictures=3)
+        mail = _take_down(s, "mail")
+        statuses = await asyncio.gather(*(_like(api, u, p) for u in likers for p in pictures))
+        assert set(statuses) == {202}
+        liked = {p: {u.user_id for u in likers} for p in pictures}
+
+        async def applied(expected: dict[str, set[str]]) -> bool:
+            counts, docs = await _counts(s.settings, pictures)
+            return docs == expected and counts == {p: len(v) for p, v in expected.items()}
+
+        assert await _until(lambda: applied(liked), 60), await _counts(s.settings, pictures)
+        assert (await _lag(s.env, "mail"))[0] == 1  # mail's events wait for it
+
+        reactions = _take_down(s, "reactions")
+        mail.start()
+        mail.wait_ready()
+        # Unlikes are accepted and wait; the other services go on meanwhile.
+        unlikes = await asyncio.gather(*(
+            api.call("DELETE", f"/api/v1/pictures/{pictures[0]}/like", user=u) for u in likers))
+        assert {status for status, _, _ in unlikes} == {202}
+        owner = await api.register("Seller")
+        buyer = await api.register("Buyer")
+        free = await api.published(owner, jpeg_with_gps(90, 60), title="Free while likes wait")
+        status, bought, _ = await api.call(
+            "POST", f"/api/v1/pictures/{free['picture_id']}/purchases", user=buyer, json={})
+        assert status == 202, bought
+        for _ in range(120):
+            status, purchase, _ = await api.call(
+                "GET", f"/api/v1/purchases/{bought['purchase_id']}?wait_ms=1000", user=buyer)
+            if purchase.get("status") == "completed":
+                break
+        assert purchase["status"] == "completed", purchase
+        mails = await wait_for_mails(stack.maildir, buyer.email, {"welcome", "receipt"})
+        assert {"welcome", "receipt"} <= set(mails), mails
+        # Mail caught up with what happened while it was down: the likers' welcomes.
+        for liker in likers[:3]:
+            assert "welcome" in await wait_for_mails(stack.maildir, liker.email, {"welcome"})
+        code, out = await _lag(s.env, "reactions")
+        assert code == 1 and "accepted message(s) not applied yet" in out, out
+        assert await _counts(s.settings, pictures) == (
+            {p: len(v) for p, v in liked.items()}, liked)  # nothing applied while down
+
+        reactions.start()
+        reactions.wait_ready()
+        caught_up = {**liked, pictures[0]: set()}
+        assert await _until(lambda: applied(caught_up), 60), await _counts(s.settings, pictures)
+    # Its offsets committed too (Faust commits every few seconds).
+    assert (await _lag(s.env, "reactions", wait_s=30))[0] == 0
 
 
 async def test_the_broker_killed_with_commands_in_flight_comes_back_and_loses_nothing(
@@ -213,9 +299,10 @@ async def test_the_broker_killed_with_commands_in_flight_comes_back_and_loses_no
         assert any("accepted message(s) put back on the broker" in line for line in s.log)
     # The edge found the new broker by itself; the worker was stopped while the broker
     # came back and started again on it (its consumer state belonged to the dead broker).
-    assert s.supervisor.restarts == {"kafka": 1, s.worker.name: 1}
+    # Every service's workers were held while the broker came back, and started again once.
+    assert s.supervisor.restarts == {"kafka": 1, **{w.name: 1 for w in s.workers.values()}}
     assert any("stopped until the broker is back" in line for line in s.log), s.log
-    assert s.worker.running() and s.edge.running()
+    assert all(w.running() for w in s.workers.values()) and s.edge.running()
 
 
 async def test_lag_counts_accepted_commands_no_worker_has_applied(
@@ -235,10 +322,10 @@ async def test_lag_counts_accepted_commands_no_worker_has_applied(
         for like in likes:
             await produce(settings.kafka_bootstrap, topic, like.to_json(), b"p")
         lag = await asyncio.create_subprocess_exec(
-            str(BIN / "faust"), "-A", "agents.app", "lag", "--wait", "2", env=env,
+            *faust_command("reactions"), "lag", "--wait", "2", env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(lag.communicate(), 60)
     finally:
         broker.stop()
     assert lag.returncode == 1, out.decode()
-    assert f"lag: 5 accepted message(s) not applied yet: {topic}[" in out.decode()
+    assert f"lag: reactions: 5 accepted message(s) not applied yet: {topic}[" in out.decode()

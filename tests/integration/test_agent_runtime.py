@@ -14,7 +14,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from agents.runtime import Agent, Inbox, Message, Rejected
+from picasso.runtime import Agent, Inbox, Message, Rejected
 from picasso.settings import Settings
 from topics.deadletter import PAYLOAD_EXCERPT_BYTES
 from topics.envelope import CloudEvent, utc_now

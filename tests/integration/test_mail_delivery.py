@@ -2,7 +2,7 @@
 
 Each test starts its own small aiosmtpd servers on 127.0.0.1 whose handler refuses as told
 (a 4xx once, a 4xx for one recipient for a while, a 5xx), and drives
-:class:`agents.mail.logic.Mailer` directly against them, through the agent runtime where the
+:class:`agents.mail.mailer.Mailer` directly against them, through the agent runtime where the
 test is about the stream going on, with its sweeper running as a task where mail waits.
 Retry schedules are a fraction of a second to a few seconds, set as the settings would.
 """
@@ -24,11 +24,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from agents.mail.compose import Letterhead
-from agents.mail.logic import Mailer, Schedule
+from agents.mail.mailer import Mailer, Schedule
 from agents.mail.relay import Relay
-from agents.runtime import Agent
 from deploy.local.stack import free_ports
 from picasso.mongo import MAIL_DELIVERIES
+from picasso.runtime import Agent
 from picasso.settings import Settings
 from topics import PICTURES_EVENTS, USERS_EVENTS, Topic
 from topics.envelope import CloudEvent

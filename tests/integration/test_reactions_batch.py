@@ -8,7 +8,7 @@ import uuid
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from agents.reactions.logic import apply_reactions, ensure_indexes
+from agents.reactions.likes import apply_reactions, ensure_indexes
 from picasso.mongo import LIKE_COUNTS, LIKES
 from picasso.settings import Settings
 from tests.integration.test_reactions_delivery import like_command

@@ -101,7 +101,8 @@ async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
 
     logs = stack.data_dir / "logs"
-    worker = Worker(f"crash-{run}", env, logs / f"crash-{run}.log", stack.data_dir / f"c-{run}")
+    worker = Worker(f"crash-{run}", env, logs / f"crash-{run}.log", stack.data_dir / f"c-{run}",
+                    "reactions")
     worker.start()
     try:
         worker.wait_ready()

@@ -6,6 +6,7 @@ import os
 import uuid
 from typing import AsyncIterator
 
+import aiohttp
 import pytest
 
 from picasso import blobs
@@ -67,3 +68,20 @@ async def test_keys_that_could_climb_are_refused(store: S3BlobStore) -> None:
             await attempt()
     assert await store.get(victim) == b"secret"
     await store.delete(victim)
+
+
+async def test_a_download_link_is_s3s_own_and_saves_the_file(store: S3BlobStore) -> None:
+    """The link comes from the store (S3 presigns it): it fetches the private object with
+    the filename to save it as."""
+    key = f"originals/{uuid.uuid4().hex}"
+    await store.put(key, b"the original", "image/jpeg")
+    url = await store.download_url(key, "sunset", 60)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as answer:
+            assert answer.status == 200, await answer.text()
+            assert await answer.read() == b"the original"
+            assert answer.headers["Content-Disposition"] == 'attachment; filename="sunset"'
+    # Signed and expiring (the local S3 server does not check signatures; S3 does).
+    assert "Signature=" in url and ("Expires=" in url or "X-Amz-Expires=60" in url), url
+    with pytest.raises(blobs.BlobNotFound):
+        store.media_file("public/p/thumbnail.jpg")  # media have the bucket's own address

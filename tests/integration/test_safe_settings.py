@@ -19,17 +19,19 @@ from typing import Iterator
 
 import pytest
 
-from deploy.local.processes import BIN, WORKER_READY_LINE, Edge, Worker
+from deploy.local.processes import WORKER_READY_LINE, Edge, Worker, faust_command
 from deploy.local.stack import free_ports
-from picasso.settings import REQUIRED
+from picasso.domains import DOMAINS
+from picasso.settings import LOCAL_ONLY, REQUIRED, REQUIRED_BY
 
 REPO = Path(__file__).resolve().parents[2]
 EDGE = [sys.executable, "-m", "web"]
-WORKER = [str(BIN / "faust"), "-A", "agents.app", "worker", "-l", "info", "--without-web"]
+WORKER = [*faust_command("purchases"), "worker", "-l", "info", "--without-web"]
 # A refusal happens before anything connects; this leaves room for a loaded machine.
 REFUSAL_TIMEOUT_S = 60.0
 # The variables a production deployment must not take from the stack the tests run.
-LOCAL_ONLY = ("FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE", "S3_ENDPOINT_URL")
+STACK_ONLY = (*LOCAL_ONLY, "STRIPE_API_BASE", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+              "AWS_SECRET_ACCESS_KEY")
 
 
 def bare_env(**settings: str) -> dict[str, str]:
@@ -56,8 +58,8 @@ def production_env(system_env: dict[str, str], data_dir: Path, **changes: str) -
     pictures in a directory (moto's S3 answers plain http only); Stripe is api.stripe.com,
     which nothing here calls; mail goes to the session's SMTP server."""
     run = uuid.uuid4().hex[:8]
-    mysql = system_env["MYSQL_URL"].rstrip("/")
-    env = {k: v for k, v in system_env.items() if k not in LOCAL_ONLY}
+    mysql = system_env["MYSQL_SHARDS"].split(",")[0].rsplit("/", 1)[0]  # the server
+    env = {k: v for k, v in system_env.items() if k not in STACK_ONLY}
     env.update(
         PICASSO_ENV="production",
         PICASSO_DATA_DIR=str(data_dir),
@@ -87,8 +89,10 @@ def production_env(system_env: dict[str, str], data_dir: Path, **changes: str) -
 def test_the_edge_refuses_to_start_without_settings(mode: str | None) -> None:
     env = bare_env() if mode is None else bare_env(PICASSO_ENV=mode)
     message = refused(EDGE, env)
-    for name in REQUIRED:
+    for name in REQUIRED_BY["edge"]:
         assert f"{name} is not set" in message
+    for name in set(REQUIRED) - set(REQUIRED_BY["edge"]):  # the ledger's, Stripe's key, SMTP
+        assert name not in message
     if mode != "production":
         assert "PICASSO_ENV" in message
     assert message.count("picasso refuses to start") == 1  # one message
@@ -104,16 +108,18 @@ def test_the_edge_names_every_unsafe_variable_at_once(system_env: dict[str, str]
         FIREBASE_AUTH_EMULATOR_HOST=system_env["FIREBASE_AUTH_EMULATOR_HOST"],
         STRIPE_API_BASE=system_env["STRIPE_API_BASE"],
         S3_ENDPOINT_URL=system_env["S3_ENDPOINT_URL"],
+        AWS_SECRET_ACCESS_KEY=system_env["AWS_SECRET_ACCESS_KEY"],
+        MAILDIR=system_env["MAILDIR"],
         PUBLIC_BASE_URL="http://127.0.0.1:8080")
     message = refused(EDGE, env)
     for name in ("SIGNING_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_SECRET_KEY",
                  "FIREBASE_PROJECT_ID", "FIREBASE_AUTH_EMULATOR_HOST", "STRIPE_API_BASE",
-                 "S3_ENDPOINT_URL", "PUBLIC_BASE_URL"):
+                 "S3_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "MAILDIR", "PUBLIC_BASE_URL"):
         assert f"  - {name} " in message
-    assert "8 setting(s)" in message
+    assert "10 setting(s)" in message
 
 
-@pytest.mark.parametrize("name", REQUIRED)
+@pytest.mark.parametrize("name", REQUIRED_BY["edge"])
 def test_the_edge_names_a_missing_variable(name: str, system_env: dict[str, str],
                                            tmp_path: Path) -> None:
     env = production_env(system_env, tmp_path)
@@ -123,12 +129,14 @@ def test_the_edge_names_a_missing_variable(name: str, system_env: dict[str, str]
 
 
 @pytest.mark.parametrize("mode", [None, "prod"])
-def test_the_worker_refuses_to_start_without_settings(mode: str | None) -> None:
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_each_services_worker_refuses_to_start_without_its_settings(
+        mode: str | None, domain: str) -> None:
     env = bare_env() if mode is None else bare_env(PICASSO_ENV=mode)
-    message = refused(WORKER, env)
+    message = refused([*faust_command(domain), "worker", "-l", "info", "--without-web"], env)
     assert "PICASSO_ENV" in message
     for name in REQUIRED:
-        assert f"{name} is not set" in message
+        assert (f"{name} is not set" in message) == (name in REQUIRED_BY[domain]), name
 
 
 def test_the_worker_refuses_the_emulator_in_production(system_env: dict[str, str],
@@ -157,7 +165,7 @@ def test_the_check_alone_accepts_a_complete_and_safe_production_setting(
 def test_a_worker_with_a_complete_and_safe_production_setting_starts(
         system_env: dict[str, str], tmp_path: Path) -> None:
     worker = Worker("worker-prod", production_env(system_env, tmp_path),
-                    tmp_path / "worker.log", tmp_path / "faust")
+                    tmp_path / "worker.log", tmp_path / "faust", "reactions")
     worker.start()
     try:
         worker.wait_ready()

@@ -53,7 +53,7 @@ async def test_two_workers_one_stopped_and_restarted_lose_and_repeat_nothing(
 
     logs = stack.data_dir / "logs"
     first, second = (Worker(f"scale-{n}-{run}", env, logs / f"scale-{n}-{run}.log",
-                            stack.data_dir / f"s{n}-{run}") for n in (1, 2))
+                            stack.data_dir / f"s{n}-{run}", "reactions") for n in (1, 2))
     try:
         for worker in (first, second):
             worker.start()

@@ -12,10 +12,12 @@ import json
 import mailbox
 import os
 import queue
+import re
 import smtplib
 import socket
 import stat
 import threading
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -35,9 +37,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from firebase_admin import auth
 
-import deploy.local.stack as stack_module
+from deploy.local.processes import Process
+from deploy.local.servers import firebase_auth, kafka
 from deploy.local.stack import SERVICES, Stack, StackError, free_ports
-from picasso.settings import LOCAL_PORTS, Settings
+from picasso.settings import LOCAL_DEFAULTS, LOCAL_PORTS, Settings
 
 # Where localstripe's own CLI keeps its state; the stack's runner must never write it.
 LOCALSTRIPE_PICKLE = Path("/tmp/localstripe.pickle")
@@ -109,7 +112,7 @@ def test_mongodb_inserts_and_finds(stack: Stack) -> None:
 
 
 def test_mariadb_creates_a_table_and_queries_it(stack: Stack) -> None:
-    url = urlsplit(stack.env()["MYSQL_URL"])
+    url = urlsplit(stack.mysql_url)
     assert url.scheme == "mysql"
     conn = pymysql.connect(
         host=url.hostname, port=url.port, user=url.username, password="", charset="utf8mb4"
@@ -218,9 +221,10 @@ def test_stripe_confirms_a_payment_and_signs_its_webhook(stack: Stack) -> None:
 def test_smtp_keeps_each_message_in_the_maildir(stack: Stack) -> None:
     env = stack.env()
     assert Path(env["MAILDIR"]).is_absolute()
+    sender = Settings.from_env(env).mail_from
     token = uuid.uuid4().hex[:8]
     message = EmailMessage()
-    message["From"] = env["MAIL_FROM"]
+    message["From"] = sender
     message["To"] = "ann@example.com"
     message["Subject"] = f"You bought Irises 🌸 ({token})"
     message["Message-ID"] = f"<{token}-sync@picasso.local>"
@@ -231,7 +235,7 @@ def test_smtp_keeps_each_message_in_the_maildir(stack: Stack) -> None:
 
     # The mail agent's own client, asyncio-based.
     second = EmailMessage()
-    second["From"] = env["MAIL_FROM"]
+    second["From"] = sender
     second["To"] = "bob@example.com"
     second["Subject"] = f"Your picture sold ({token})"
     second["Message-ID"] = f"<{token}-async@picasso.local>"
@@ -264,14 +268,16 @@ def test_env_points_settings_at_the_stack(stack: Stack) -> None:
     assert settings.firebase_auth_emulator_host == f"127.0.0.1:{ports['firebase_auth']}"
     assert settings.firebase_project_id == "demo-picasso"
     assert settings.data_dir == stack.data_dir
-    assert env["MYSQL_URL"] == f"mysql://root@127.0.0.1:{ports['mariadb']}/"
-    assert env["STRIPE_API_BASE"] == f"http://127.0.0.1:{ports['stripe']}"
-    assert env["STRIPE_SECRET_KEY"].startswith("sk_test_")
-    assert env["STRIPE_PUBLISHABLE_KEY"].startswith("pk_test_")
-    assert env["STRIPE_WEBHOOK_SECRET"].startswith("whsec_")
-    assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("127.0.0.1", str(ports["smtp"]))
-    assert env["MAILDIR"] == str(stack.data_dir / "mail")
-    assert env["MAIL_FROM"] == "Picasso <no-reply@picasso.local>"
+    # The ledger's shards are databases on this stack's server, not on the default port.
+    assert settings.mysql_shards == tuple(
+        f"mysql://root@127.0.0.1:{ports['mariadb']}/picasso_shard{n}" for n in (0, 1))
+    assert settings.stripe_api_base == f"http://127.0.0.1:{ports['stripe']}"
+    # The local keys, and the secret localstripe signs webhooks with, are defined once.
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        assert env[name] == LOCAL_DEFAULTS[name]
+    assert settings.stripe_webhook_secret == LOCAL_DEFAULTS["STRIPE_WEBHOOK_SECRET"]
+    assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", ports["smtp"])
+    assert settings.maildir == stack.maildir == stack.data_dir / "mail"
 
 
 def test_stop_ends_every_process_and_frees_every_port(stack: Stack) -> None:
@@ -300,7 +306,7 @@ def test_env_without_s3_uses_the_directory_store(tmp_path: Path) -> None:
     assert "S3_ENDPOINT_URL" not in env
     assert "FIREBASE_AUTH_EMULATOR_HOST" not in env
     assert not [name for name in env if name.startswith(("STRIPE_", "SMTP_"))]
-    assert "MAILDIR" not in env
+    assert "MAILDIR" not in env and "MYSQL_SHARDS" not in env
     assert Settings.from_env(env).blob_dir == tmp_path / "blobs"
 
 
@@ -341,7 +347,7 @@ def test_a_webhook_url_given_up_front_is_registered_at_start(tmp_path: Path) -> 
 
 
 def test_the_documented_firebase_json_matches_the_local_port() -> None:
-    config = json.loads((stack_module.FIREBASE_DIR / "firebase.json").read_text())
+    config = json.loads((firebase_auth.FIREBASE_DIR / "firebase.json").read_text())
     auth_emulator = config["emulators"]["auth"]
     assert auth_emulator == {"host": "127.0.0.1", "port": LOCAL_PORTS["firebase_auth"]}
     assert config["emulators"]["ui"]["enabled"] is False
@@ -365,7 +371,7 @@ def test_a_server_that_dies_fails_the_start_and_the_rest_is_stopped(
     fake = tmp_path / "fake-tansu"
     fake.write_text("#!/bin/sh\necho 'fake tansu: cannot start' >&2\nexit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(stack_module, "_tansu_binary", lambda: fake)
+    monkeypatch.setattr(kafka, "tansu_binary", lambda: fake)
     lean = Stack(
         tmp_path / "data",
         ports=free_ports(["kafka", "mongodb"]),
@@ -382,6 +388,48 @@ def test_a_server_that_dies_fails_the_start_and_the_rest_is_stopped(
     assert not [
         pid for pid in _all_pids() if str(tmp_path / "data" / "mongodb") in _cmdline(pid)
     ]
+
+
+def test_a_server_that_dies_is_seen_dead_and_starts_again(tmp_path: Path) -> None:
+    """The supervisor's view: a crashed server is not running, says how it ended, and
+    start_service brings it back on the same port."""
+    lean = Stack(tmp_path, ports=free_ports(["smtp"]), services=["smtp"], log=lambda _: None)
+    with lean:
+        first = lean.process("smtp")
+        assert first is not None and lean.running("smtp")
+        os.kill(first.pid, 9)
+        first.proc.wait()  # as if it crashed and was collected
+        assert not lean.running("smtp")
+        assert first.exit_status() == "signal 9"
+        lean.stop_service("smtp")
+        lean.start_service("smtp")
+        assert lean.running("smtp") and lean.pids()["smtp"] != first.pid
+        with smtplib.SMTP("127.0.0.1", lean.ports["smtp"], timeout=10) as smtp:
+            assert smtp.noop()[0] == 250
+    assert lean.pids() == {}
+
+
+def test_a_process_that_ignores_sigterm_is_killed_with_what_it_left_behind(
+    tmp_path: Path,
+) -> None:
+    """The one way children are stopped (servers, workers, edges): SIGTERM, then SIGKILL
+    for its whole group after the grace period; nothing it forked outlives it."""
+    script = "trap '' TERM; sleep 300 & echo helper $!; while :; do sleep 1; done"
+    process = Process("stubborn", ["sh", "-c", script], dict(os.environ),
+                      tmp_path / "stubborn.log")
+    process.start()
+    said = lambda: re.search(rb"^helper (\d+)$", process.log_text(), re.M)  # noqa: E731
+    process.wait_until(said, 10, "ready")
+    helper = int(said().group(1))
+    assert process.running() and _alive(helper)
+    process.stop(timeout=0.5)
+    assert not process.running()
+    assert process.exit_status() == "signal 9"
+    deadline = time.monotonic() + 5  # SIGKILL is delivered, then init reaps it
+    while _alive(helper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(helper), "the helper outlived the process"
+    assert not _group_members(process.pid)
 
 
 # -- Stripe helpers -------------------------------------------------------------------------

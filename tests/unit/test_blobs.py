@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from picasso.blobs import BlobNotFound, BlobTooLarge, DirectoryBlobStore, InvalidBlobKey
+from picasso.blobs import (
+    BlobNotFound,
+    BlobTooLarge,
+    DirectoryBlobStore,
+    InvalidBlobKey,
+    InvalidDownload,
+)
 
 
 async def chunks(*parts: bytes):
@@ -39,14 +46,14 @@ async def test_too_large_keeps_nothing(store: DirectoryBlobStore) -> None:
     assert list((store.root / "incoming").iterdir()) == []
 
 
-async def test_public_path_never_reaches_private_files(store: DirectoryBlobStore) -> None:
+async def test_media_file_never_reaches_private_files(store: DirectoryBlobStore) -> None:
     await store.put("public/p/thumbnail.jpg", b"thumb", "image/jpeg")
     await store.put("originals/p", b"secret", "image/jpeg")
-    assert store.public_path("public/p/thumbnail.jpg").read_bytes() == b"thumb"
+    assert store.media_file("public/p/thumbnail.jpg").read_bytes() == b"thumb"
     for key in ("public/../originals/p", "public/p/../../originals/p", "originals/p",
                 "public/p/missing.jpg", "public/../../etc/passwd"):
         with pytest.raises((BlobNotFound, InvalidBlobKey)):
-            store.public_path(key)
+            store.media_file(key)
     assert store.public_url("public/p/thumbnail.jpg") == (
         "http://127.0.0.1:8080/media/p/thumbnail.jpg")
 
@@ -66,3 +73,31 @@ async def test_keys_that_could_climb_are_refused(store: DirectoryBlobStore, key:
     with pytest.raises(InvalidBlobKey):
         await store.delete(key)
     assert await store.get("originals/p") == b"secret"
+
+
+async def test_the_directory_store_signs_download_links_and_checks_them(tmp_path) -> None:
+    store = DirectoryBlobStore(tmp_path / "b", "http://edge/media",
+                               downloads_url="https://picasso.example/api/v1/downloads",
+                               signing_key="k" * 32)
+    url = urlsplit(await store.download_url("originals/p1", "p1", 60))
+    assert f"{url.scheme}://{url.netloc}{url.path}" == \
+        "https://picasso.example/api/v1/downloads/p1"
+    query = dict(parse_qsl(url.query))
+    assert query["key"] == "originals/p1"
+    assert store.verified_download("originals/p1", query["expires"], "p1",
+                                   query["signature"]) == "originals/p1"
+    forged = [("originals/p2", query["expires"], "p1", query["signature"]),  # another key
+              ("originals/p1", str(int(query["expires"]) + 60), "p1", query["signature"]),
+              ("originals/p1", query["expires"], "x.jpg", query["signature"]),
+              ("originals/p1", "soon", "p1", query["signature"]),
+              ("originals/p1", query["expires"], "p1", "é" * 64)]
+    for key, expires, filename, signature in forged:
+        with pytest.raises(InvalidDownload, match="not valid"):
+            store.verified_download(key, expires, filename, signature)
+    expired = urlsplit(await store.download_url("originals/p1", "p1", -1))
+    query = dict(parse_qsl(expired.query))
+    with pytest.raises(InvalidDownload, match="expired"):
+        store.verified_download("originals/p1", query["expires"], "p1", query["signature"])
+    other = DirectoryBlobStore(tmp_path / "b", "", downloads_url="x", signing_key="j" * 32)
+    with pytest.raises(InvalidDownload):
+        other.verified_download("originals/p1", query["expires"], "p1", query["signature"])

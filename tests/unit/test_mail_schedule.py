@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from agents.mail.logic import Schedule
+from agents.mail.mailer import Schedule
 from picasso.settings import Settings
 
 

@@ -13,14 +13,27 @@ from aiohttp import web
 from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate
 
-from agents.purchases.ledger import STATUSES, Purchase, Sale, SellerTotal
+from agents.purchases.ledger import Purchase, Sale, SellerTotal
+from topics.pictures import (
+    CURRENCIES,
+    DESCRIPTION_MAX,
+    EDITABLE,
+    IMAGE_FORMATS,
+    PRICE_MAX,
+    PRICE_MIN,
+    TAG_PATTERN,
+    TAGS_MAX,
+    TITLE_MAX,
+)
+from topics.purchases import IDEMPOTENCY_KEY_MAX, PAYMENT_METHOD_MAX, STATUSES
+from topics.registry import SCHEMA_DIR
+from topics.users import DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
 from web.auth import Session
-from web.openapi import openapi_document
+from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
 from web.routes import accounts, likes, ops, pictures, purchases, session, ui
-from web.validation import PRICE_MAX, PRICE_MIN, TITLE_MAX
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -148,7 +161,7 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/purchases/{purchase_id}/refund", SIGNED_IN),
     ("POST", "/api/v1/webhooks/stripe", None),
     ("GET", "/api/v1/pictures/{picture_id}/original", SIGNED_IN),
-    ("GET", "/api/v1/downloads/{picture_id}", None),
+    ("GET", "/api/v1/downloads/{filename}", None),
     ("GET", "/healthz", None),
     ("POST", "/api/v1/session", None),
     ("POST", "/api/v1/session/register", None),
@@ -197,7 +210,7 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/purchases/{purchase_id}/refund", {"202", "401", "403", "404", "409"}),
     ("POST", "/api/v1/webhooks/stripe", {"200", "400"}),
     ("GET", "/api/v1/pictures/{picture_id}/original", {"302", "401", "403", "404"}),
-    ("GET", "/api/v1/downloads/{picture_id}", {"200", "403", "404"}),
+    ("GET", "/api/v1/downloads/{filename}", {"200", "403", "404"}),
     ("GET", "/readyz", {"200", "503"}),
     ("PATCH", "/api/v1/me", {"202", "401", "422"}),
     ("POST", "/api/v1/unsubscribe", {"202", "403"}),
@@ -251,10 +264,9 @@ def test_the_upload_form(doc: dict[str, Any]) -> None:
     assert set(schema["required"]) == {"file", "title", "price_cents"}
     fields = schema["properties"]
     assert fields["file"]["format"] == "binary"
-    assert set(form["encoding"]["file"]["contentType"].split(", ")) == {
-        "image/jpeg", "image/png", "image/webp"}
+    assert form["encoding"]["file"]["contentType"].split(", ") == list(IMAGE_FORMATS.values())
     assert (fields["title"]["minLength"], fields["title"]["maxLength"]) == (1, TITLE_MAX)
-    assert fields["description"]["maxLength"] == 2000
+    assert fields["description"]["maxLength"] == DESCRIPTION_MAX
     assert fields["currency"]["default"] == "usd"
     assert fields["tags"]["type"] == "string"
     price = Draft202012Validator(fields["price_cents"])
@@ -346,7 +358,7 @@ def test_the_purchase_request(doc: dict[str, Any]) -> None:
     assert op["requestBody"]["required"] is False
     key = {p["name"]: p for p in op["parameters"]}["Idempotency-Key"]
     assert key["in"] == "header"
-    assert key["schema"]["maxLength"] == 255
+    assert key["schema"]["maxLength"] == IDEMPOTENCY_KEY_MAX
     answer = op["responses"]["202"]
     assert "Location" in answer["headers"]
     request = schema_validator(doc, "PurchaseRequest")
@@ -386,7 +398,7 @@ def _purchase(**changes: Any) -> Purchase:
     {"status": "refunded", "completed_at": datetime(2024, 5, 1, 12, 1, tzinfo=UTC)},
 ], ids=["pending", "awaiting_payment", "completed", "failed", "refunded"])
 def test_purchases_match_the_schema(doc: dict[str, Any], changes: dict[str, Any]) -> None:
-    shown = purchases._purchase_json(_purchase(**changes))
+    shown = purchases._purchase_json(_purchase(**changes).as_dict())
     schema = resolve(doc, {"$ref": "#/components/schemas/Purchase"})
     assert set(shown) == set(schema["properties"]) == set(purchases._SHOWN)
     schema_validator(doc, "Purchase").validate(shown)
@@ -399,7 +411,7 @@ def test_the_purchase_statuses_are_the_ledgers(doc: dict[str, Any]) -> None:
     schema = resolve(doc, {"$ref": "#/components/schemas/Purchase"})
     assert schema["properties"]["status"]["enum"] == list(STATUSES)
     assert not schema_validator(doc, "Purchase").is_valid(
-        {**purchases._purchase_json(_purchase()), "status": "paid"})
+        {**purchases._purchase_json(_purchase().as_dict()), "status": "paid"})
 
 
 def test_sales_match_the_schema(doc: dict[str, Any]) -> None:
@@ -413,7 +425,7 @@ def test_sales_match_the_schema(doc: dict[str, Any]) -> None:
 
 
 def test_the_mail_preferences(doc: dict[str, Any]) -> None:
-    kinds = {"picture_published", "picture_rejected", "picture_sold"}
+    kinds = set(NOTIFICATION_KINDS)
     preferences = resolve(doc, {"$ref": "#/components/schemas/Preferences"})
     assert set(preferences["properties"]) == set(preferences["required"]) == kinds
     me = schema_validator(doc, "Me")
@@ -429,3 +441,102 @@ def test_the_mail_preferences(doc: dict[str, Any]) -> None:
         {"user_id": "u1", "preferences": dict.fromkeys(kinds, True), "command_id": "c1"})
     schema_validator(doc, "Unsubscribed").validate(
         {"user_id": "u1", "turned_off": ["picture_sold"], "command_id": "c1"})
+
+
+# --- the contract's facts, in the served document and in the records' JSON Schemas ----
+
+# Each field the contract limits, by its name wherever it appears, and the limits it must
+# carry (a keyword left out is not checked: e.g. signing in does not limit the email).
+FIELD_LIMITS: dict[str, dict[str, Any]] = {
+    "title": {"minLength": 1, "maxLength": TITLE_MAX},
+    "description": {"maxLength": DESCRIPTION_MAX},
+    "price_cents": {"minimum": PRICE_MIN, "maximum": PRICE_MAX},
+    "expected_price_cents": {"maximum": PRICE_MAX},
+    "tags": {"maxItems": TAGS_MAX, "pattern": TAG_PATTERN},
+    "email": {"maxLength": EMAIL_MAX, "pattern": EMAIL_PATTERN},
+    "display_name": {"minLength": 1, "maxLength": DISPLAY_NAME_MAX},
+    "payment_method": {"maxLength": PAYMENT_METHOD_MAX},
+    "idempotency_key": {"maxLength": IDEMPOTENCY_KEY_MAX},
+}
+
+
+def _keywords(schema: Any) -> dict[str, set]:
+    """Every keyword's values in ``schema`` and its alternatives and items, not below
+    nested objects' properties (those are other fields)."""
+    found: dict[str, set] = {}
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("anyOf", "oneOf", "allOf"):
+                for branch in value:
+                    for k, v in _keywords(branch).items():
+                        found.setdefault(k, set()).update(v)
+            elif key == "items":
+                for k, v in _keywords(value).items():
+                    found.setdefault(k, set()).update(v)
+            elif not isinstance(value, (dict, list)):
+                found.setdefault(key, set()).add(value)
+    return found
+
+
+def _limited_fields(node: Any) -> list[tuple[str, dict[str, set]]]:
+    """(name, keywords) of every property named in FIELD_LIMITS, anywhere in ``node``."""
+    fields = []
+    if isinstance(node, dict):
+        for name, schema in (node.get("properties") or {}).items():
+            if name in FIELD_LIMITS and isinstance(schema, dict):
+                fields.append((name, _keywords(schema)))
+        for value in node.values():
+            fields.extend(_limited_fields(value))
+    elif isinstance(node, list):
+        for value in node:
+            fields.extend(_limited_fields(value))
+    return fields
+
+
+def _record_schemas() -> dict[str, Any]:
+    return {p.name: json.loads(p.read_text()) for p in SCHEMA_DIR.glob("*.json")}
+
+
+@pytest.mark.parametrize("source", ["openapi", "json-schemas"])
+def test_field_limits_are_the_contracts(doc: dict[str, Any], source: str) -> None:
+    fields = _limited_fields(doc["components"] if source == "openapi" else _record_schemas())
+    for name, keywords in fields:
+        for keyword, expected in FIELD_LIMITS[name].items():
+            if keyword in keywords:
+                assert keywords[keyword] == {expected}, (source, name, keyword)
+    named = {name for name, _ in fields}
+    assert named >= {"title", "description", "price_cents", "tags", "email", "display_name"}
+    for name, limits in FIELD_LIMITS.items():  # every limit is somewhere, not left out
+        if name in named:
+            carried = {k for n, keywords in fields if n == name for k in keywords}
+            assert carried & set(limits), (source, name)
+
+
+def test_enums_are_the_contracts(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    records = _record_schemas()
+    upload = records["picasso.pictures.UploadPicture.json"]["properties"]["data"]["properties"]
+    assert upload["currency"]["enum"] == list(CURRENCIES)
+    sold_in = Draft202012Validator(schemas["PictureUpload"]["properties"]["currency"])
+    for currency in CURRENCIES:
+        assert sold_in.is_valid(currency) and sold_in.is_valid(currency.upper()), currency
+    assert not sold_in.is_valid("xyz")
+    published = records["picasso.pictures.PicturePublished.json"]["properties"]["data"]
+    assert published["properties"]["format"]["enum"] == list(IMAGE_FORMATS)
+    assert schemas["Purchase"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert schemas["PurchaseAccepted"]["properties"]["status"]["enum"] == list(STATUSES)
+    assert list(schemas["Preferences"]["properties"]) == list(NOTIFICATION_KINDS)
+    changed = records["picasso.users.UserPreferencesChanged.json"]["properties"]["data"]
+    assert list(changed["properties"]["preferences"]["properties"]) == list(NOTIFICATION_KINDS)
+
+
+def test_the_editable_fields_are_the_contracts(doc: dict[str, Any]) -> None:
+    assert list(doc["components"]["schemas"]["PictureChanges"]["properties"]) == list(EDITABLE)
+    update = _record_schemas()["picasso.pictures.UpdatePicture.json"]["properties"]["data"]
+    assert set(update["properties"]) - {"picture_id", "user_id"} == set(EDITABLE)
+
+
+def test_no_resource_overwrites_anothers_paths_or_schemas(doc: dict[str, Any]) -> None:
+    assert len(doc["paths"]) == sum(len(part.paths()) for part in RESOURCES)
+    assert len(doc["components"]["schemas"]) == sum(
+        len(part.schemas()) for part in (common, *RESOURCES))

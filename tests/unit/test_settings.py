@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from deploy.local.stack import SERVICES, Stack, free_ports
 from picasso.settings import (
     LOCAL_DEFAULTS,
+    LOCAL_ONLY,
     MIN_SECRET_CHARS,
     REQUIRED,
+    VARIABLES,
     Settings,
     SettingsError,
     problems,
@@ -95,6 +98,9 @@ def test_each_required_variable_is_named_when_missing(name: str) -> None:
     ("FIREBASE_AUTH_EMULATOR_HOST", "127.0.0.1:9099", "unsigned"),
     ("FIREBASE_AUTH_EMULATOR_HOST", "", "unsigned"),  # present at all
     ("FIREBASE_PROJECT_ID", "demo-picasso", "demo-*"),
+    ("MAILDIR", "/var/mail/picasso", "Maildir"),
+    ("MAILDIR", "", "Maildir"),  # present at all
+    ("AWS_SECRET_ACCESS_KEY", LOCAL_DEFAULTS["AWS_SECRET_ACCESS_KEY"], "local (moto) key"),
     ("STRIPE_API_BASE", "http://127.0.0.1:8420", "https"),
     ("S3_ENDPOINT_URL", "http://minio.internal:9000", "https"),
     ("PUBLIC_BASE_URL", "http://picasso.example", "https"),
@@ -141,3 +147,59 @@ def test_a_number_that_does_not_parse_names_its_variable() -> None:
         Settings.from_env({"PICASSO_ENV": "local", "EDGE_PORT": "x"})
     with pytest.raises(SettingsError, match="SMTP_TIMEOUT_S must be a number, not 'soon'"):
         Settings.from_env({"PICASSO_ENV": "local", "SMTP_TIMEOUT_S": "soon"})
+
+
+def test_every_variable_the_stack_sets_is_read_by_the_settings(tmp_path) -> None:
+    """Nothing the embedded stack exports goes unread (or is read by a side door)."""
+    env = Stack(tmp_path, ports=free_ports(SERVICES)).env()
+    assert set(env) - VARIABLES == set()
+    assert set(LOCAL_DEFAULTS) - VARIABLES == set()
+    assert set(LOCAL_ONLY) <= VARIABLES
+
+
+def test_the_variables_read_are_found_by_reading_not_listed() -> None:
+    """VARIABLES comes from what from_env looks up: a few of every kind are in it."""
+    for name in ("PICASSO_ENV", "MYSQL_SHARDS", "FIREBASE_AUTH_EMULATOR_HOST", "MAILDIR",
+                 "BROKER_JOURNAL_DIR", "SMTP_STARTTLS", "MAIL_RETRY_DELAYS_S", "EDGE_PORT"):
+        assert name in VARIABLES
+    assert "MYSQL_URL" not in VARIABLES and "PATH" not in VARIABLES
+
+
+def test_the_maildir_is_read_locally_and_refused_elsewhere(tmp_path) -> None:
+    local = Settings.from_env({"PICASSO_ENV": "test", "MAILDIR": str(tmp_path / "mail")})
+    assert local.maildir == tmp_path / "mail"
+    assert Settings.from_env({"PICASSO_ENV": "local"}).maildir is None
+    assert Settings.from_env(SAFE_PRODUCTION).maildir is None
+    assert "MAILDIR is set" in named({**SAFE_PRODUCTION, "MAILDIR": str(tmp_path)})
+
+
+def test_the_stack_points_the_shards_at_its_own_server(tmp_path) -> None:
+    """A stack on other ports than make run's gets its shards on its own MariaDB."""
+    ports = free_ports(SERVICES)
+    stack = Stack(tmp_path, ports=ports)
+    settings = Settings.from_env(stack.env())
+    assert settings.mysql_shards == tuple(
+        f"{stack.mysql_url}/picasso_shard{n}" for n in (0, 1))
+    assert stack.mysql_url == f"mysql://root@127.0.0.1:{ports['mariadb']}"
+    assert LOCAL_DEFAULTS["MYSQL_SHARDS"] == ",".join(
+        Settings.from_env(Stack(tmp_path).env()).mysql_shards)
+
+
+def test_each_role_needs_only_its_own_credentials() -> None:
+    """The edge starts in production without the ledger's DSNs, Stripe's secret key or an
+    SMTP relay; the purchases service not without the ledger, mail not without a relay."""
+    from picasso.domains import DOMAINS
+    from picasso.settings import REQUIRED_BY
+
+    assert set(REQUIRED_BY) == {"edge", *DOMAINS}
+    edge_only = {k: v for k, v in SAFE_PRODUCTION.items()
+                 if k not in ("MYSQL_SHARDS", "STRIPE_SECRET_KEY", "SMTP_HOST")}
+    assert problems(edge_only, "edge") == []
+    assert problems(edge_only, "purchases") == ["MYSQL_SHARDS is not set",
+                                                "STRIPE_SECRET_KEY is not set"]
+    assert problems(edge_only, "mail") == ["SMTP_HOST is not set"]
+    assert problems(edge_only) == [f"{name} is not set" for name in
+                                   ("MYSQL_SHARDS", "STRIPE_SECRET_KEY", "SMTP_HOST")]
+    with pytest.raises(SettingsError, match="MYSQL_SHARDS is not set"):
+        Settings.from_env(edge_only, role="purchases")
+    assert Settings.from_env(edge_only, role="edge").env == "production"

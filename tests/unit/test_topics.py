@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from PIL import Image
 
+from picasso.imageformat import SNIFF_BYTES, sniff_format
 from topics import ALL_TOPICS
 from topics.envelope import CloudEvent, InvalidMessage, derived_id
-from topics.pictures import UPLOAD_PICTURE
+from topics.pictures import IMAGE_FORMATS, UPLOAD_PICTURE
+from topics.purchases import PAYMENT_FAILED, decline_reason
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
 from topics.registry import RECORDS, SCHEMA_DIR, parse, validate_data
 
@@ -74,3 +78,26 @@ def test_caused_events_have_stable_ids() -> None:
     again = command.caused("picasso.reactions.PictureLiked", {"a": 1}, "/agent")
     assert first.id == again.id == derived_id(command.id, "picasso.reactions.PictureLiked")
     assert first.subject == "p"
+
+
+@pytest.mark.parametrize("fmt", IMAGE_FORMATS)
+def test_every_format_the_contract_publishes_is_recognised(fmt: str) -> None:
+    encoded = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(encoded, fmt.upper())
+    head = encoded.getvalue()[:SNIFF_BYTES]
+    assert sniff_format(head) == fmt
+    assert Image.open(encoded).get_format_mimetype() == IMAGE_FORMATS[fmt]
+
+
+@pytest.mark.parametrize("parts, reason", [
+    (("Your card has insufficient funds.", "card_declined", "insufficient_funds"),
+     "Your card has insufficient funds. (card_declined: insufficient_funds)"),
+    (("Your card was declined.", "card_declined", "card_declined"),
+     "Your card was declined. (card_declined)"),
+    ((None, "expired_card", None), "the payment failed (expired_card)"),
+    ((None, None, None), "the payment failed"),
+])
+def test_a_declined_payments_reason(parts: tuple, reason: str) -> None:
+    assert decline_reason(*parts) == reason
+    validate_data(PAYMENT_FAILED, {"purchase_id": "b1", "payment_intent_id": "pi_1",
+                                   "reason": reason})

@@ -8,7 +8,7 @@ import asyncio
 import structlog
 from aiohttp import web
 
-from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, DirectoryBlobStore, InvalidBlobKey
+from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, InvalidBlobKey
 from web.openapi import openapi_document
 from web.problems import Problem
 from web.services import services
@@ -66,10 +66,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     """Previews and thumbnails when blobs live in a local directory (``BLOB_BACKEND=dir``)."""
     blobs = services(request).blobs
     key = PUBLIC_PREFIX + request.match_info["key"]
-    if not isinstance(blobs, DirectoryBlobStore):
-        raise Problem(404, "media are served by the blob store's own address")
     try:
-        path = blobs.public_path(key)
+        path = blobs.media_file(key)  # BlobNotFound where media have their own address
     except (BlobNotFound, InvalidBlobKey):
         raise Problem(404, "no such media") from None
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})

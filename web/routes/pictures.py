@@ -7,8 +7,8 @@ from typing import AsyncIterator
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from agents.uploads.images import sniff_format
 from picasso.blobs import BlobTooLarge
+from picasso.imageformat import sniff_format
 from topics.envelope import new_id
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE, incoming_key
 from web import validation

@@ -1,28 +1,29 @@
 """Purchases: buying an original, refunding it, Stripe's webhooks, the buyer's and seller's
-lists, downloads."""
+lists, downloads.
+
+Everything read here about purchases comes from the read models the purchases service
+publishes in MongoDB (``web.readmodels``); the edge holds no ledger credentials."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 import uuid
-from dataclasses import asdict
 
 import stripe
 import structlog
 from aiohttp import web
 
-from agents.purchases.gateway import decline_reason
-from agents.purchases.ledger import Purchase
-from picasso.blobs import BlobNotFound, S3BlobStore
+from picasso.blobs import BlobNotFound, InvalidDownload
+from picasso.imageformat import SNIFF_BYTES, sniff_format
+from topics.pictures import IMAGE_FORMATS
 from topics.purchases import (
+    IDEMPOTENCY_KEY_MAX,
     PAYMENT_DISPUTED,
     PAYMENT_FAILED,
     PAYMENT_REFUNDED,
     PAYMENT_SUCCEEDED,
     PURCHASE_PICTURE,
     REFUND_PURCHASE,
+    decline_reason,
     price_changed,
 )
 from topics.record import Record
@@ -35,13 +36,16 @@ routes = web.RouteTableDef()
 _PURCHASE_IDS = uuid.UUID("0b8f8e4c-2f4f-4f53-9a53-6a3c1f0e7d21")
 
 
+_SALE = ("seller_id", "purchase_id", "picture_id", "buyer_id", "amount_cents", "currency",
+         "completed_at")
 _SHOWN = ("purchase_id", "picture_id", "buyer_id", "amount_cents", "currency", "status",
           "client_secret", "failure_reason", "created_at", "completed_at")
 
 
-def _purchase_json(p: Purchase) -> dict:
-    data = p.as_dict()
-    return {k: data[k] for k in _SHOWN}
+def _purchase_json(doc: dict) -> dict:
+    """A purchase read model (the ledger's row, as the purchases service publishes it) as
+    the API shows it."""
+    return {k: doc.get(k) for k in _SHOWN}
 
 
 @routes.post("/api/v1/pictures/{picture_id}/purchases")
@@ -58,12 +62,14 @@ async def buy(request: web.Request) -> web.Response:
     if picture["owner_id"] == who.user_id:
         raise Problem(409, "nobody can buy their own picture")
     key = request.headers.get("Idempotency-Key", "").strip() or None
-    if key and len(key) > 255:
-        raise Problem(422, "Idempotency-Key: at most 255 characters")
+    if key and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Problem(422, f"Idempotency-Key: at most {IDEMPOTENCY_KEY_MAX} characters")
     purchase_id = (uuid.uuid5(_PURCHASE_IDS, f"{who.user_id}/{key}").hex if key
                    else uuid.uuid4().hex)
-    existing = await s.ledger.get(purchase_id, who.user_id)
-    if existing is None and await s.ledger.has_licence(who.user_id, picture_id):
+    # A purchase the edge accepted moments ago may not be published yet: it is sent
+    # again, and the purchases service takes the same purchase id once.
+    existing = await s.read.purchase(purchase_id, who.user_id)
+    if existing is None and await s.read.licensed(who.user_id, [picture_id]):
         raise Problem(409, "you have bought this picture already")
     if existing is None and expected_price is not None \
             and expected_price != picture["price_cents"]:
@@ -78,7 +84,7 @@ async def buy(request: web.Request) -> web.Response:
         if key:
             data["idempotency_key"] = key
         await s.send(PURCHASE_PICTURE, purchase_id, data)
-    status = existing.status if existing else "pending"
+    status = existing["status"] if existing else "pending"
     return web.json_response({"purchase_id": purchase_id, "status": status}, status=202,
                              headers={"Location": f"/api/v1/purchases/{purchase_id}"})
 
@@ -90,11 +96,12 @@ async def get_purchase(request: web.Request) -> web.Response:
     purchase_id = request.match_info["purchase_id"]
 
     async def settled():
-        p = await s.ledger.get(purchase_id, who.user_id)
-        return p if p is not None and p.status != "pending" else None
+        p = await s.read.purchase(purchase_id, who.user_id)
+        return p if p is not None and p["status"] != "pending" else None
 
+    # Not published yet counts as pending: a waiting client is answered once it is settled.
     purchase = await long_poll(request, ("purchase", purchase_id, who.user_id),
-                               settled) or await s.ledger.get(purchase_id, who.user_id)
+                               settled) or await s.read.purchase(purchase_id, who.user_id)
     if purchase is None:
         raise Problem(404, f"you have no purchase {purchase_id}")
     return web.json_response(_purchase_json(purchase))
@@ -103,18 +110,16 @@ async def get_purchase(request: web.Request) -> web.Response:
 @routes.get("/api/v1/me/purchases")
 async def my_purchases(request: web.Request) -> web.Response:
     who = await identity(request)
-    items = await services(request).ledger.purchases_of(who.user_id, 100)
+    items = await services(request).read.purchases_of(who.user_id, 100)
     return web.json_response({"items": [_purchase_json(p) for p in items]})
 
 
 @routes.get("/api/v1/me/sales")
 async def my_sales(request: web.Request) -> web.Response:
     who = await identity(request)
-    sales, totals = await services(request).ledger.sales_of(who.user_id, 100)
-    return web.json_response({
-        "items": [sale.as_dict() for sale in sales],
-        "totals": [asdict(total) for total in totals],
-    })
+    sales, totals = await services(request).read.sales_of(who.user_id, 100)
+    return web.json_response({"items": [{k: sale[k] for k in _SALE} for sale in sales],
+                              "totals": totals})
 
 
 @routes.post("/api/v1/purchases/{purchase_id}/refund")
@@ -123,19 +128,18 @@ async def refund(request: web.Request) -> web.Response:
     who = await identity(request)
     s = services(request)
     purchase_id = request.match_info["purchase_id"]
-    # The seller does not know the buyer (whose shard holds the purchase): ask every shard.
-    purchase = await s.ledger.find(purchase_id)
+    purchase = await s.read.purchase(purchase_id)
     if purchase is None:
         raise Problem(404, f"there is no purchase {purchase_id}")
-    if purchase.seller_id != who.user_id:
+    if purchase["seller_id"] != who.user_id:
         raise Problem(403, "only the seller of a purchase may refund it")
-    if purchase.status != "completed":
-        raise Problem(409, f"the purchase is {purchase.status}; only a completed purchase can "
-                      "be refunded")
-    if purchase.amount_cents == 0:
+    if purchase["status"] != "completed":
+        raise Problem(409, f"the purchase is {purchase['status']}; only a completed purchase "
+                      "can be refunded")
+    if purchase["amount_cents"] == 0:
         raise Problem(409, "the picture was free: there is no payment to refund")
     command = await s.send(REFUND_PURCHASE, purchase_id, {
-        "purchase_id": purchase_id, "buyer_id": purchase.buyer_id, "seller_id": who.user_id})
+        "purchase_id": purchase_id, "buyer_id": purchase["buyer_id"], "seller_id": who.user_id})
     return web.json_response({"command_id": command.id, "purchase_id": purchase_id},
                              status=202, headers={"Location": "/api/v1/me/sales"})
 
@@ -190,18 +194,23 @@ async def _charge_fact(s: Services, type_: str, obj: dict) -> tuple[Record, dict
     """PaymentRefunded (from a Charge) or PaymentDisputed (from a Dispute).
 
     Neither object need carry the PaymentIntent's metadata, so the purchase is found by its
-    PaymentIntent in the ledger; an intent the ledger does not know is not a purchase."""
+    PaymentIntent in the purchases read model. The purchases service publishes a purchase
+    with its intent before anyone can pay through it (``agents.purchases.logic``), so a
+    charge of ours is always found; an intent that is not there is not a purchase. The fact
+    keeps the purchase id as its key, so that it is applied in order with the purchase's
+    other payment facts (one partition)."""
     intent_id = obj.get("payment_intent")
     if isinstance(intent_id, dict):  # expanded by the endpoint's settings
         intent_id = intent_id.get("id")
     if not intent_id:
         log.warning("stripe_webhook_without_intent", type=type_, object_id=obj.get("id"))
         return None
-    purchase = await s.ledger.find_by_intent(intent_id)
+    purchase = await s.read.purchase_by_intent(intent_id)
     if purchase is None:
         return None
-    data = {"purchase_id": purchase.purchase_id, "buyer_id": purchase.buyer_id,
-            "payment_intent_id": intent_id, "currency": obj.get("currency") or purchase.currency}
+    data = {"purchase_id": purchase["purchase_id"], "buyer_id": purchase["buyer_id"],
+            "payment_intent_id": intent_id,
+            "currency": obj.get("currency") or purchase["currency"]}
     if type_ == "charge.refunded":
         return PAYMENT_REFUNDED, {**data, "charge_id": obj["id"],
                                   "amount_cents": int(obj.get("amount_refunded") or 0)}
@@ -215,10 +224,6 @@ async def _charge_fact(s: Services, type_: str, obj: dict) -> tuple[Record, dict
     return PAYMENT_DISPUTED, data
 
 
-def sign_download(key: str, expires: int, secret: str) -> str:
-    return hmac.new(secret.encode(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
-
-
 @routes.get("/api/v1/pictures/{picture_id}/original")
 async def original(request: web.Request) -> web.Response:
     who = await identity(request)
@@ -227,51 +232,31 @@ async def original(request: web.Request) -> web.Response:
     picture = await s.read.picture_doc(picture_id)
     if picture is None or not picture.get("original_key"):
         raise Problem(404, f"there is no picture {picture_id}")
-    allowed = picture["owner_id"] == who.user_id or await s.ledger.has_licence(
-        who.user_id, picture_id)
+    allowed = picture["owner_id"] == who.user_id or bool(await s.read.licensed(
+        who.user_id, [picture_id]))
     if not allowed:
         raise Problem(403, "only the owner and buyers whose purchase completed may download")
-    url = await _signed_url(s, picture["original_key"], picture_id)
+    # The store makes the link: S3 presigns its own, the directory store signs one to
+    # /api/v1/downloads below, on the public address (never the bind address).
+    url = await s.blobs.download_url(picture["original_key"], picture_id,
+                                     s.settings.download_ttl_s)
     return web.Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
-async def _signed_url(s: Services, key: str, picture_id: str) -> str:
-    ttl = s.settings.download_ttl_s
-    if isinstance(s.blobs, S3BlobStore):
-        return await s.blobs.client.generate_presigned_url(
-            "get_object", ExpiresIn=ttl, Params={
-                "Bucket": s.blobs.bucket, "Key": key,
-                # A browser following the link saves the file instead of showing it.
-                "ResponseContentDisposition": f'attachment; filename="{picture_id}"',
-            })
-    expires = int(time.time()) + ttl
-    signature = sign_download(key, expires, s.settings.signing_key)
-    # The public address, never the bind address (which behind a proxy is unreachable).
-    return (f"{s.settings.public_base_url}/api/v1/downloads/"
-            f"{picture_id}?expires={expires}&signature={signature}")
-
-
-@routes.get("/api/v1/downloads/{picture_id}")
+@routes.get("/api/v1/downloads/{filename}")
 async def download(request: web.Request) -> web.StreamResponse:
-    """The directory store's signed, expiring link to an original (S3 signs its own)."""
+    """A download link the blob store signed (the directory store's; S3 serves its own)."""
     s = services(request)
-    picture_id = request.match_info["picture_id"]
-    key = f"originals/{picture_id}"
+    filename = request.match_info["filename"]
+    q = request.query
     try:
-        expires = int(request.query.get("expires", ""))
-    except ValueError:
-        raise Problem(403, "the download link is not valid") from None
-    expected = sign_download(key, expires, s.settings.signing_key)
-    given = request.query.get("signature", "").encode("utf-8", "replace")
-    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
-    if not hmac.compare_digest(expected.encode(), given):
-        raise Problem(403, "the download link is not valid")
-    if expires < time.time():
-        raise Problem(403, "the download link has expired; ask for a new one")
-    try:
+        key = s.blobs.verified_download(q.get("key", ""), q.get("expires", ""), filename,
+                                        q.get("signature", ""))
         data = await s.blobs.get(key)
+    except InvalidDownload as exc:
+        raise Problem(403, str(exc)) from None
     except BlobNotFound:
         raise Problem(404, "the original is gone") from None
-    picture = await s.read.picture_doc(picture_id) or {}
-    return web.Response(body=data, content_type=picture.get("content_type", "image/jpeg"),
-                        headers={"Content-Disposition": f'attachment; filename="{picture_id}"'})
+    kind = sniff_format(data[:SNIFF_BYTES])
+    return web.Response(body=data, content_type=IMAGE_FORMATS.get(kind, "application/octet-stream"),
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -2,7 +2,7 @@
 
 export const state = {
   user: null,
-  config: { max_upload_bytes: 0, payments: { test_mode: false, test_payment_methods: [] } },
+  config: { max_upload_bytes: 0, limits: {}, payments: { test_mode: false, test_payment_methods: [] } },
 };
 
 /** Show another view (app.js draws it on the 'picasso:navigate' event). */

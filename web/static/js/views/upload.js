@@ -27,8 +27,8 @@ export function renderUpload(main, { signal }) {
     formError(),
     field('Picture (JPEG, PNG or WebP)', file, limit ? `Up to ${Math.floor(limit / 1048576)} MB.` : null),
     preview,
-    field('Title', h('input', { name: 'title', required: true, maxlength: 140 })),
-    field('Description', h('textarea', { name: 'description', rows: 3, maxlength: 2000 }), 'Optional.'),
+    field('Title', h('input', { name: 'title', required: true, maxlength: state.config.limits.title_max })),
+    field('Description', h('textarea', { name: 'description', rows: 3, maxlength: state.config.limits.description_max }), 'Optional.'),
     field('Price in US dollars', h('input', { name: 'price', inputmode: 'decimal', value: '0' }), '0 for free, or at least 0.50.'),
     field('Tags', h('input', { name: 'tags' }), 'Optional, separated by commas: sunset, beach'),
     submit, progress, status);

@@ -26,12 +26,13 @@ from typing import Awaitable, Callable, Iterable, TypeVar
 
 import structlog
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorCursor, AsyncIOMotorDatabase
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from picasso.blobs import BlobStore, open_blob_store
 from picasso.failures import describe, is_transient
 from picasso.kafka import MessageBus
-from picasso.mongo import connect
+from picasso.mongo import COMMAND_RESULTS, connect
 from picasso.settings import Settings
 from topics import DEADLETTER
 from topics.deadletter import KEY_EXCERPT_BYTES, MESSAGE_REJECTED, PAYLOAD_EXCERPT_BYTES
@@ -150,6 +151,34 @@ class Inbox:
                                               {"$set": {"sent": True}})
 
 
+class CommandResults:
+    """The public read model of what became of each command (``command_results``): the
+    edge's ``?after=<command_id>`` reads it, never a service's inbox.
+
+    Written after the command's own writes and its inbox record, so a result means the read
+    models show the command; one document per command id, upserted, so a redelivery writes
+    the same result again and a command replayed from the dead letters overwrites its
+    rejection."""
+
+    def __init__(self, db: AsyncIOMotorDatabase, service: str) -> None:
+        self.collection = db[COMMAND_RESULTS]
+        self.service = service
+
+    def _write(self, command: CloudEvent, outcome: str, reason: str | None) -> UpdateOne:
+        return UpdateOne({"_id": command.id}, {"$set": {
+            "service": self.service, "type": command.type, "subject": command.subject,
+            "outcome": outcome, "reason": reason, "applied_at": utc_now()}}, upsert=True)
+
+    async def record(self, records: Iterable[tuple[Record, CloudEvent]], outcome: str,
+                     reason: str | None = None) -> None:
+        """Write ``outcome`` ("applied" or "rejected") for each command among ``records``
+        (events are facts, not commands: they get no result)."""
+        writes = [self._write(event, outcome, reason) for record, event in records
+                  if record.kind == "command"]
+        if writes:
+            await self.collection.bulk_write(writes, ordered=False)
+
+
 class Agent:
     """One domain's message handling, independent of Faust so tests can drive it directly."""
 
@@ -162,6 +191,7 @@ class Agent:
         prefix: str,
         inbox: Inbox | None,
         batch_handler: BatchHandler | None = None,
+        results: CommandResults | None = None,
     ) -> None:
         self.name = name
         self.accepted = tuple(accepted)
@@ -170,6 +200,10 @@ class Agent:
         self.prefix = prefix
         self.inbox = inbox
         self.batch_handler = batch_handler
+        # Every service with an inbox tells its commands' results, in the inbox's database.
+        if results is None and inbox is not None:
+            results = CommandResults(inbox.collection.database, name)
+        self.results = results
 
     async def handle(self, raw: bytes | None, key: bytes | None, topic: str, partition: int,
                      offset: int) -> None:
@@ -190,6 +224,7 @@ class Agent:
         except Rejected as exc:
             bound.info("message_rejected", reason=exc.reason)
             await self.dead_letter(exc.reason, raw, key, topic, partition, offset, event.id)
+            await self._tell([(record, event)], "rejected", exc.reason, bound)
         except Exception as exc:  # noqa: BLE001 - a defect: keep the message for replay, go on
             bound.exception("message_failed")
             await self.dead_letter(f"internal error: {describe(exc)}", raw, key, topic,
@@ -258,6 +293,9 @@ class Agent:
                              *(self.send_events(doc["events"]) for doc in unsent))
         await self.inbox.record_sent(outgoing)
         await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
+        if self.results is not None:
+            await self.results.record([(record, event) for record, event, _ in items],
+                                      "applied")
 
     async def _apply(self, record: Record, event: CloudEvent) -> None:
         done = await self.inbox.find(event.id) if self.inbox else None
@@ -265,11 +303,19 @@ class Agent:
             events = await self.handler(record, event)
             if self.inbox is None:
                 await self.send_events(e.to_dict() for e in events)
-                return
-            done = await self.inbox.record(event, events)
-        if not done["sent"]:
+            else:
+                done = await self.inbox.record(event, events)
+        if done is not None and not done["sent"]:
             await self.send_events(done["events"])
             await self.inbox.mark_sent(event.id)
+        if self.results is not None:  # also on a redelivery: the last run may have stopped
+            await self.results.record([(record, event)], "applied")
+
+    async def _tell(self, records: list[tuple[Record, CloudEvent]], outcome: str,
+                    reason: str, bound) -> None:
+        if self.results is not None:
+            await self._with_retries(lambda: self.results.record(records, outcome, reason),
+                                     bound)
 
     async def send_events(self, events: Iterable[dict]) -> None:
         """Put recorded events (CloudEvent dicts) on their topics, one after the other."""

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
-from agents.runtime import Rejected
 from agents.uploads.images import ACCEPTED_FORMATS, ImageRejected, render
 from picasso.blobs import BlobNotFound, BlobStore
 from picasso.mongo import PICTURES
+from picasso.runtime import Rejected
 from topics.envelope import CloudEvent
 from topics.pictures import (
     DELETE_PICTURE,
+    EDITABLE,
     PICTURE_DELETED,
     PICTURE_PUBLISHED,
     PICTURE_REJECTED,
@@ -30,7 +31,6 @@ from topics.record import Record
 
 SOURCE = "/picasso/agents/uploads"
 WATERMARK = "Picasso preview"
-EDITABLE = ("title", "description", "price_cents", "tags")
 
 
 def original_key(picture_id: str) -> str:

@@ -39,9 +39,9 @@ from pymongo import ASCENDING, ReturnDocument
 
 from agents.mail.compose import Letterhead, Notice, compose, money
 from agents.mail.relay import Relay, RelayUnavailable, SmtpRefused
-from agents.runtime import Rejected, Send
 from picasso.failures import describe, is_transient
 from picasso.mongo import MAIL_DELIVERIES, MAIL_PICTURES, MAIL_USERS
+from picasso.runtime import Rejected, Send
 from picasso.settings import Settings
 from topics import DEADLETTER
 from topics.deadletter import MESSAGE_REJECTED

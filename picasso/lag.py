@@ -1,7 +1,8 @@
 """How much accepted work a consumer group has not applied yet, per topic and partition.
 
-``faust -A agents.app lag`` prints it; ``--wait S`` waits (at most S seconds) until it is
-zero, which is how ``make run`` drains before it stops the broker.
+``faust -A agents.<domain>.app lag`` prints it for one service; ``--wait S`` waits (at
+most S seconds) until it is zero, which is how ``make run`` drains before it stops the
+broker.
 
 A message counts as applied once the group's committed offset is past it (agents
 acknowledge a message only after applying or dead-lettering it). The committed offset is

@@ -1,0 +1,15 @@
+"""The reactions service's Faust app: ``faust -A agents.reactions.app worker -l info``.
+
+Owns likes and like counts: applies like and unlike commands.
+"""
+
+from __future__ import annotations
+
+from picasso.mongo import REACTIONS_PROCESSED
+from picasso.service import Service
+
+service = Service("reactions", inboxes=(REACTIONS_PROCESSED,))
+app = service.app
+
+# Importing the agents registers them on the app.
+import agents.reactions.agent  # noqa: E402,F401

@@ -1,0 +1,15 @@
+"""The uploads service's Faust app: ``faust -A agents.uploads.app worker -l info``.
+
+Owns pictures and their blobs: applies picture commands, emits picture events.
+"""
+
+from __future__ import annotations
+
+from picasso.mongo import UPLOADS_PROCESSED
+from picasso.service import Service
+
+service = Service("uploads", inboxes=(UPLOADS_PROCESSED,))
+app = service.app
+
+# Importing the agents registers them on the app.
+import agents.uploads.agent  # noqa: E402,F401

@@ -1,0 +1,107 @@
+"""What every server recipe shares: the shape of a recipe and the helpers recipes use.
+
+A recipe (one module per server in this package) says how to launch its server on a port
+with a work directory, how to tell it answers (one real request), and what to set up once
+it does. :class:`deploy.local.stack.Stack` runs the recipes; it alone decides ports, order,
+starting and stopping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+"""Put on the Python servers' PYTHONPATH, so ``python -m deploy.local.…`` works from any cwd."""
+
+
+class StackError(Exception):
+    """A server of the embedded stack could not be started (the message carries its log tail)."""
+
+
+@dataclass
+class Site:
+    """Where one server of a stack runs, as its recipe sees it."""
+
+    name: str
+    port: int
+    workdir: Path  # DATA_DIR/<name>, created before prepare runs
+    data_dir: Path
+    log_file: IO[bytes]  # the server's log, for the output of set-up commands
+    log: Callable[[str], object]  # one-line progress messages
+    stripe_webhook_url: Callable[[], str | None] = lambda: None
+
+
+@dataclass
+class Launch:
+    """How to run one server and how to tell it is ready."""
+
+    argv: list[str]
+    cwd: Path
+    probe: Callable[[], None]  # one real request; raises while the server is not ready
+    env: dict[str, str] = field(default_factory=dict)
+    after_ready: Callable[[], None] | None = None  # one-off set-up once it answers
+    cleanup: Callable[[], None] | None = None  # once it has stopped
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One server: how long it may take to answer, and how to prepare its launch."""
+
+    name: str
+    ready_timeout_s: float  # generous: a loaded CI machine is several times slower
+    prepare: Callable[[Site], Launch]
+
+
+def free_ports(names: Iterable[str]) -> dict[str, int]:
+    """Return a distinct free TCP port on 127.0.0.1 for each name.
+
+    All sockets are held open until every port is chosen, so the ports are distinct; a port
+    can still be taken by another process before the server binds it, which is rare enough
+    for tests (the start then fails with a clear :class:`StackError`).
+    """
+    names = list(names)
+    sockets: list[socket.socket] = []
+    try:
+        for _ in names:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((HOST, 0))
+            sockets.append(sock)
+        return {name: sock.getsockname()[1] for name, sock in zip(names, sockets)}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def python_env() -> dict[str, str]:
+    """Environment for a ``python -m deploy.local.…`` server: the repo importable, unbuffered."""
+    path = [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {"PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1"}
+
+
+def venv_program(name: str) -> Path:
+    """A console script installed next to this Python (the venv's bin), else from PATH."""
+    # sys.executable is not resolved: in a venv it is the venv's bin/python symlink.
+    beside = Path(sys.executable).parent / name
+    if beside.is_file():
+        return beside
+    found = shutil.which(name)
+    if found is None:
+        raise StackError(f"{name} is not installed next to {sys.executable} nor on PATH")
+    return Path(found)
+
+
+def system_program(name: str) -> str:
+    """A system program, also looked for in the sbin directories a non-root PATH lacks."""
+    path = os.environ.get("PATH", os.defpath) + os.pathsep + "/usr/sbin:/sbin:/usr/local/sbin"
+    found = shutil.which(name, path=path)
+    if found is None:
+        raise StackError(f"{name} is not installed (Debian: apt-get install mariadb-server)")
+    return found

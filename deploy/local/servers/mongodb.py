@@ -1,0 +1,42 @@
+"""MongoDB: SecantusDB's ``secantusd-py``, its files in DATA_DIR/mongodb/data.
+
+Ready when it answers the ``ping`` command (pymongo).
+"""
+
+from __future__ import annotations
+
+from deploy.local.servers.base import HOST, Launch, Recipe, Site, venv_program
+
+
+def _ping(url: str) -> None:
+    import pymongo
+
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        url, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000
+    )
+    try:
+        client.admin.command("ping")
+    finally:
+        client.close()
+
+
+def prepare(site: Site) -> Launch:
+    # An explicit config file turns off secantusd's search for ./secantusd.toml,
+    # ~/.secantus/ and /etc/secantus/, so nothing outside DATA_DIR changes this server.
+    config = site.workdir / "secantusd.toml"
+    config.write_text("# Written by deploy.local.stack; the flags carry the settings.\n")
+    url = f"mongodb://{HOST}:{site.port}"
+    return Launch(
+        argv=[
+            str(venv_program("secantusd-py")),
+            "--config", str(config),
+            "--host", HOST,
+            "--port", str(site.port),
+            "--storage-path", str(site.workdir / "data"),
+        ],
+        cwd=site.workdir,
+        probe=lambda: _ping(url),
+    )
+
+
+RECIPE = Recipe("mongodb", ready_timeout_s=30.0, prepare=prepare)

@@ -1,0 +1,38 @@
+"""The services of Picasso, one per domain, and how each is started.
+
+Each domain is its own Faust app (its own consumer group) in ``agents/<domain>/app.py``,
+run by ``faust -A agents.<domain>.app worker``. This is the one list of them: ``make run``,
+the tests and the deploy manifests derive from it.
+"""
+
+from __future__ import annotations
+
+# In the order ``make run`` starts them: the read models first, mail last.
+DOMAINS: tuple[str, ...] = ("users", "uploads", "reactions", "purchases", "mail")
+
+
+def app_module(domain: str) -> str:
+    """The module a domain's Faust app lives in, for ``faust -A``."""
+    if domain not in DOMAINS:
+        raise ValueError(f"there is no service {domain!r}; the services are {', '.join(DOMAINS)}")
+    return f"agents.{domain}.app"
+
+
+def parse_counts(value: str) -> dict[str, int]:
+    """How many workers of each domain: ``"2"`` (every domain) or ``"reactions:2,mail:1"``.
+
+    Domains a list leaves out get one worker; ``name:0`` runs none of that domain."""
+    value = value.strip()
+    if value.isdigit():
+        if int(value) < 1:
+            raise ValueError(f"at least 1 worker per domain, not {value!r}")
+        return {domain: int(value) for domain in DOMAINS}
+    counts = dict.fromkeys(DOMAINS, 1)
+    for part in value.split(","):
+        name, sep, number = part.strip().partition(":")
+        if not sep or not number.strip().isdigit():
+            raise ValueError(f"{part.strip()!r} is not <domain>:<count> "
+                             f"(the domains are {', '.join(DOMAINS)})")
+        app_module(name.strip())  # names an unknown domain
+        counts[name.strip()] = int(number)
+    return counts

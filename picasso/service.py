@@ -1,0 +1,234 @@
+"""One domain's service: its own Faust app, consumer group and process.
+
+Every domain package builds its app here (``agents/<domain>/app.py``)::
+
+    service = Service("reactions")
+    app = service.app
+
+and runs with ``faust -A agents.reactions.app worker -l info``. The app's id, and so its
+Kafka consumer group, is ``<PICASSO_APP_ID>-<domain>``: one domain's workers share the work
+of that domain's partitions, and a domain that is down (or behind) holds up no other.
+
+What every service shares lives here too: the stores a worker opens once, the loop that
+feeds a Faust stream to an :class:`~picasso.runtime.Agent` and acknowledges only what was
+applied, the outbox sweeper, and the operator's commands ``lag`` and ``resend``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, Awaitable, Callable, TypeVar
+
+import faust
+import structlog
+from faust.cli import AppCommand, option
+
+import picasso.lag
+from picasso.domains import DOMAINS
+from picasso.logging import configure as configure_logging
+from picasso.runtime import Agent, Inbox, Message, Resources
+from picasso.settings import Settings, SettingsError
+from topics import Topic
+from topics.envelope import utc_stamp
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+
+# A batching agent takes what has arrived, up to this many messages, waiting at most this long.
+BATCH_MAX = 2000
+BATCH_WITHIN_S = 0.02
+# Agents that handle one message at a time still take what has arrived in small batches
+# (so acknowledging stays in our hands), and handle those one by one.
+SINGLE_MAX = 100
+# How often each worker sends events that were recorded but never sent, and how old such a
+# record must be (younger ones belong to a handler that is sending them right now).
+OUTBOX_SWEEP_INTERVAL_S = 5.0
+OUTBOX_SWEEP_AGE_S = 5.0
+
+
+def opened_once(open_: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    """A getter that opens something on its first call and hands every caller the same one.
+
+    Agents start concurrently, so the first call holds a lock while it opens."""
+    lock = asyncio.Lock()
+    held: list[T] = []
+
+    async def get() -> T:
+        async with lock:
+            if not held:
+                held.append(await open_())
+        return held[0]
+
+    return get
+
+
+class Command(AppCommand):
+    """An operator's command: runs its coroutine itself and exits with the status it answers.
+
+    Faust runs app commands inside a worker service by default, which logs an error and
+    still exits 0; scripts (``make run``'s drain, deploy jobs) need the real outcome."""
+
+    abstract = True  # a base for commands, not a command of its own
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        status = asyncio.run(self.run(*self.args, *args, **{**self.kwargs, **kwargs}))
+        raise SystemExit(status or 0)
+
+
+class Service:
+    """A domain's Faust app and what its agents share in one worker process."""
+
+    def __init__(self, domain: str, *, inboxes: tuple[str, ...] = ()) -> None:
+        """``inboxes``: the domain's inbox collections, whose recorded events ``resend``
+        sends again."""
+        if domain not in DOMAINS:
+            raise ValueError(f"{domain!r} is not one of {DOMAINS}")
+        try:
+            settings = Settings.from_env(role=domain)
+        except SettingsError as exc:
+            # Every command of the app (worker, lag, resend, ...) stops here, before it connects.
+            raise SystemExit(str(exc)) from None
+        configure_logging(settings)
+        self.domain = domain
+        self.settings = settings
+        self.inboxes = inboxes
+        self.app = faust.App(
+            f"{settings.app_id}-{domain}",
+            broker=f"kafka://{settings.kafka_bootstrap}",
+            store="memory://",
+            # Records are CloudEvents JSON that agents parse themselves, so that a message
+            # that does not parse goes to the dead-letter topic instead of stopping the stream.
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=1,
+            # Faust's 60 s default makes every group join wait ~30 s on the local broker.
+            broker_session_timeout=6.0,
+            broker_heartbeat_interval=1.0,
+            broker_rebalance_timeout=20.0,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            web_enabled=False,
+        )
+        # The worker's stores, opened on first use and shared by its agents.
+        self.resources = opened_once(lambda: Resources.open(settings))
+        self._agents: list[Agent] = []  # every agent with an outbox, for the sweeper
+        self.app.timer(OUTBOX_SWEEP_INTERVAL_S, name=f"{domain}-outbox-sweeper")(
+            self._sweep_outboxes)
+        self._define_commands()
+
+    @property
+    def group_id(self) -> str:
+        """The Kafka consumer group of this domain's workers."""
+        return self.app.conf.id
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Produce one message and wait until the broker has it.
+
+        Our own aiokafka producer rather than Faust's: Faust's buffered send resolves its
+        future only on the producer's periodic flush, which capped an agent at a few
+        messages a second when it waits for each acknowledgement."""
+        await (await self.resources()).bus.send_raw(topic, key, value)
+
+    def topic(self, topic: Topic) -> faust.TopicT:
+        """The Faust topic object for one of the contract's topics."""
+        return self.app.topic(
+            topic.name(self.settings.topic_prefix),
+            key_type=bytes,
+            value_type=bytes,
+            partitions=self.settings.topic_partitions,
+        )
+
+    def consumed_topics(self) -> list[str]:
+        """The full names of the topics this app's agents consume."""
+        return sorted({name for agent in self.app.agents.values()
+                       for name in agent.channel.topics})
+
+    async def consume(self, stream: faust.StreamT, domain: Agent) -> None:
+        """Feed the messages of a Faust stream to ``domain``; the body of every agent.
+
+        Messages are acknowledged here, and only after ``domain`` has applied or
+        dead-lettered them: Faust's own ``take``/``take_events`` acknowledge a batch even
+        when its handling was cut short (an exception, or a worker stopping mid-batch), which
+        would let Kafka commit past work that was never done. Agents with a batch handler get
+        whole batches, the others one message at a time."""
+        if domain.inbox is not None:
+            await domain.inbox.ensure_indexes()
+            self._agents.append(domain)
+        most = BATCH_MAX if domain.batch_handler is not None else SINGLE_MAX
+        async for events in stream.noack_take(most, within=BATCH_WITHIN_S):
+            messages = [_message(event) for event in events]
+            if domain.batch_handler is not None:
+                await domain.handle_batch(messages)
+            else:
+                for m in messages:
+                    await domain.handle(m.raw, m.key, m.topic, m.partition, m.offset)
+            for event in events:
+                await stream.ack(event)
+
+    def agent(self, name: str, accepted: Any, handler: Any, *, inbox: str | None = None,
+              db: Any = None, **options: Any) -> Agent:
+        """The runtime agent called ``name`` of this service, with the inbox collection
+        ``inbox`` (of ``db``) when its commands must be applied once."""
+        box = Inbox(db[inbox]) if inbox is not None else None
+        return Agent(name, accepted, handler, self.send, self.settings.topic_prefix, box,
+                     **options)
+
+    async def _sweep_outboxes(self) -> None:
+        """Send events recorded in an outbox but never sent (their worker died in between)."""
+        for domain in list(self._agents):
+            try:
+                await domain.send_unsent(OUTBOX_SWEEP_AGE_S)
+            except Exception as exc:  # noqa: BLE001 - a store away now; the next sweep tries
+                log.warning("outbox_sweep_failed", agent=domain.name, error=repr(exc))
+
+    def _define_commands(self) -> None:
+        service = self
+
+        @self.app.command(
+            option("--wait", type=float, default=0.0,
+                             help="Wait up to this many seconds until nothing is pending."),
+            base=Command,
+        )
+        async def lag(self: Command, wait: float) -> int:
+            """Print the accepted messages this service has not applied yet, per partition.
+
+            With --wait, wait until there are none; exit status 1 if some are left."""
+            lags = await picasso.lag.wait_drained(
+                service.settings.kafka_bootstrap, service.group_id, service.consumed_topics(),
+                wait, report=lambda line: print(f"lag: {service.domain}: {line}", flush=True))
+            return 1 if lags else 0
+
+        @self.app.command(
+            option("--within", type=float, default=None,
+                             help="Seconds back (default BROKER_JOURNAL_RETENTION_S)."),
+            base=Command,
+        )
+        async def resend(self: Command, within: float | None) -> int:
+            """Send again the events this service recorded in the last WITHIN seconds.
+
+            For a broker that lost its messages (the local one keeps them in memory only):
+            events keep their ids, so consumers apply each once. ``make run``'s supervisor
+            runs it for every service after it started the broker again."""
+            return await service._resend(within)
+
+    async def _resend(self, within: float | None) -> int:
+        seconds = self.settings.broker_journal_retention_s if within is None else within
+        stamp = utc_stamp(datetime.now(UTC) - timedelta(seconds=seconds))
+        res = await self.resources()
+        total = 0
+        for name in self.inboxes:
+            domain = self.agent(name, (), None, inbox=name, db=res.db)
+            async for doc in domain.inbox.applied_since(stamp):
+                await domain.send_events(doc["events"])
+                total += len(doc["events"])
+        await res.bus.stop()
+        print(f"resend: {self.domain}: {total} recorded event(s) sent again", flush=True)
+        return 0
+
+
+def _message(event: faust.EventT) -> Message:
+    m = event.message
+    return Message(event.value, m.key, m.topic, m.partition, m.offset)
