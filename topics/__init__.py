@@ -50,6 +50,12 @@ PAYMENTS_EVENTS = Topic(
 USERS_EVENTS = Topic(
     "picasso.users.events", "user_id", "UserRegistered, UserUpdated, UserPreferencesChanged"
 )
+SOCIAL_COMMANDS = Topic(
+    "picasso.social.commands", "follower_id", "FollowUser, UnfollowUser"
+)
+SOCIAL_EVENTS = Topic(
+    "picasso.social.events", "followee_id", "UserFollowed, UserUnfollowed"
+)
 DEADLETTER = Topic(
     "picasso.deadletter",
     "original key",
@@ -65,5 +71,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PURCHASES_EVENTS,
     PAYMENTS_EVENTS,
     USERS_EVENTS,
+    SOCIAL_COMMANDS,
+    SOCIAL_EVENTS,
     DEADLETTER,
 )
