@@ -68,11 +68,10 @@ class Comments:
 
     async def handle(self, record: Record, command: CloudEvent) -> list[CloudEvent]:
         """Apply one AddComment or DeleteComment; returns the event it causes."""
-        if record is ADD_COMMENT:
-            return await self.add(command)
-        if record is DELETE_COMMENT:
-            return await self.delete(command)
-        raise Rejected(f"the comments agent does not handle {record.type}")
+        apply = {ADD_COMMENT.type: self.add, DELETE_COMMENT.type: self.delete}.get(record.type)
+        if apply is None:
+            raise Rejected(f"the comments agent does not handle {record.type}")
+        return await apply(command)
 
     async def add(self, command: CloudEvent) -> list[CloudEvent]:
         d = command.data
