@@ -10,10 +10,13 @@ from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from agents.comments.comments import PICTURE_WAIT_S
 from picasso.mongo import COMMENT_COUNTS, COMMENTS
-from tests.helpers import Api, User, jpeg_with_gps
+from tests.helpers import Api, User, jpeg_with_gps, produce, read_topic
 from tests.unit.test_openapi import schema_validator
-from topics.comments import TEXT_MAX
+from topics import COMMENTS_COMMANDS, DEADLETTER
+from topics.comments import ADD_COMMENT, TEXT_MAX
+from topics.envelope import CloudEvent
 from web.openapi import openapi_document
 
 
@@ -173,3 +176,19 @@ async def test_a_deleted_pictures_comments_go_with_it(api: Api, settings) -> Non
     assert status == 200 and page["items"] == []
     status, body, _ = await api.call("GET", comments_of(picture_id), user=bob)
     assert status == 404, body  # others do not see a deleted picture
+
+
+async def test_a_comment_on_an_unknown_picture_from_kafka_is_dead_lettered(settings) -> None:
+    """The edge answers 404 first; another system writing to the topic gets a dead letter
+    with the reason, once the service has waited for the picture's event in vain."""
+    picture_id = uuid.uuid4().hex
+    command = CloudEvent(type=ADD_COMMENT.type, subject=picture_id, source="/other-system",
+                         data={"comment_id": uuid.uuid4().hex, "picture_id": picture_id,
+                               "user_id": "someone", "text": "hello?"})
+    await produce(settings.kafka_bootstrap, COMMENTS_COMMANDS.name(settings.topic_prefix),
+                  command.to_json(), picture_id.encode())
+    letter = await read_topic(settings.kafka_bootstrap, DEADLETTER.name(settings.topic_prefix),
+                              lambda doc: doc["data"].get("original_id") == command.id,
+                              timeout_s=PICTURE_WAIT_S + 20)
+    assert letter["data"]["reason"] == f"there is no published picture {picture_id} to comment on"
+    assert letter["data"]["agent"] == "comments"
