@@ -23,6 +23,12 @@ PURCHASES_CATALOGUE = "purchases_catalogue"
 PURCHASES = "purchases"
 # every service (picasso.runtime): what became of each command, for ``?after=<command_id>``.
 COMMAND_RESULTS = "command_results"
+COMMENTS = "comments"  # comments: one document per comment (read model)
+COMMENT_COUNTS = "comment_counts"  # comments: comment_count per picture (read model)
+COMMENTS_PROCESSED = "comments_processed"  # comments: command ids applied, events to emit
+# comments: its catalogue of pictures (owner, status), built from picasso.pictures.events;
+# never the pictures collection, which is uploads'.
+COMMENTS_PICTURES = "comments_pictures"
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

@@ -86,6 +86,7 @@ REQUIRED_BY: dict[str, tuple[str, ...]] = {
     "users": _BROKER_AND_STORE,
     "uploads": (*_BROKER_AND_STORE, "PUBLIC_MEDIA_URL"),
     "reactions": _BROKER_AND_STORE,
+    "comments": _BROKER_AND_STORE,
     "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
     "mail": (*_BROKER_AND_STORE, "SMTP_HOST", "SIGNING_KEY", "PUBLIC_BASE_URL"),
 }
@@ -262,6 +263,7 @@ class Settings:
     rate_auth_per_address_per_min: int = 30
     rate_auth_per_email_per_min: int = 10
     rate_likes_per_user_per_min: int = 300
+    rate_comments_per_user_per_min: int = 30
     rate_uploads_per_user_per_min: int = 30
     rate_purchases_per_user_per_min: int = 30
     signing_key: str = ""
@@ -383,6 +385,8 @@ class Settings:
                                                d.rate_auth_per_email_per_min),
             rate_likes_per_user_per_min=_count(e, "RATE_LIKES_PER_USER_PER_MIN",
                                                d.rate_likes_per_user_per_min),
+            rate_comments_per_user_per_min=_count(e, "RATE_COMMENTS_PER_USER_PER_MIN",
+                                                  d.rate_comments_per_user_per_min),
             rate_uploads_per_user_per_min=_count(e, "RATE_UPLOADS_PER_USER_PER_MIN",
                                                  d.rate_uploads_per_user_per_min),
             rate_purchases_per_user_per_min=_count(e, "RATE_PURCHASES_PER_USER_PER_MIN",

@@ -56,6 +56,12 @@ SOCIAL_COMMANDS = Topic(
 SOCIAL_EVENTS = Topic(
     "picasso.social.events", "followee_id", "UserFollowed, UserUnfollowed"
 )
+COMMENTS_COMMANDS = Topic(
+    "picasso.comments.commands", "picture_id", "AddComment, DeleteComment"
+)
+COMMENTS_EVENTS = Topic(
+    "picasso.comments.events", "picture_id", "CommentAdded, CommentDeleted"
+)
 DEADLETTER = Topic(
     "picasso.deadletter",
     "original key",
@@ -73,5 +79,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     USERS_EVENTS,
     SOCIAL_COMMANDS,
     SOCIAL_EVENTS,
+    COMMENTS_COMMANDS,
+    COMMENTS_EVENTS,
     DEADLETTER,
 )

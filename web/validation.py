@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from topics.comments import TEXT_MAX as COMMENT_MAX
+from topics.comments import TEXT_MIN as COMMENT_MIN
+from topics.comments import TEXT_PATTERN as COMMENT_PATTERN
 from topics.pictures import (
     CURRENCIES,
     DESCRIPTION_MAX,
@@ -34,6 +37,7 @@ FORM_FIELDS_MAX_BYTES = 32 * 1024  # all fields together; more is a 413
 FORM_FRAMING_MAX_BYTES = 16 * 1024  # boundaries and part headers, for the Content-Length check
 _TAG = re.compile(TAG_PATTERN)
 _EMAIL = re.compile(EMAIL_PATTERN)
+_COMMENT = re.compile(COMMENT_PATTERN)
 _EDITABLE_NAMES = ", ".join(EDITABLE)
 
 
@@ -191,3 +195,24 @@ def purchase_request(body: dict[str, Any]) -> tuple[str | None, int | None]:
     if errors:
         raise invalid(errors)
     return payment_method, expected
+
+
+def comment(body: dict[str, Any]) -> str:
+    """A new comment's text, trimmed, or a 422 problem: plain text (markup is neither
+    refused nor interpreted), within the contract's limits (topics.comments)."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(body) - {"text"}):
+        errors[name] = "unknown field (known: text)"
+    text = body.get("text")
+    limits = f"{COMMENT_MIN} to {COMMENT_MAX} characters"
+    if not isinstance(text, str):
+        errors["text"] = f"required: text, {limits}"
+    else:
+        text = text.replace("\r\n", "\n").strip()
+        if not COMMENT_MIN <= len(text) <= COMMENT_MAX:
+            errors["text"] = f"{limits} after trimming white space"
+        elif not _COMMENT.match(text):
+            errors["text"] = "no control characters (line feeds are fine)"
+    if errors:
+        raise invalid(errors)
+    return text

@@ -19,13 +19,13 @@ import functools
 from typing import Any
 
 from topics.users import NOTIFICATION_KINDS
-from web.openapi import accounts, common, likes, ops, pictures, purchases, session, ui
+from web.openapi import accounts, comments, common, likes, ops, pictures, purchases, session, ui
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, likes, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, likes, comments, purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -51,7 +51,8 @@ the edge's own; otherwise it is 403. `DELETE /api/v1/session` signs out.
 **Writes are commands.** A write answers `202 Accepted` once its command is on the message
 broker (acknowledged, so it is not lost), before it is applied. The body carries the
 `command_id`; the `Location` header names the picture to read, and for an edit, a delete,
-a like or an unlike it is `/api/v1/pictures/{{picture_id}}?after=<command_id>`.
+a like or an unlike it is `/api/v1/pictures/{{picture_id}}?after=<command_id>`, for a
+comment (added or deleted) `/api/v1/pictures/{{picture_id}}/comments?after=<command_id>`.
 Reading that address with `wait_ms` holds the answer until the read model has applied the
 command (or the time runs out, at most {MAX_WAIT_MS} ms) and then answers what it has.
 An upload answers `{{picture_id, status: "processing", command_id}}`; reading the picture
@@ -95,6 +96,8 @@ def openapi_document() -> dict[str, Any]:
                                                 "and which mail they get."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
             {"name": "likes", "description": "Likes, each one a command."},
+            {"name": "comments", "description": "Comments on pictures: plain text, added "
+                                                "and deleted by commands."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
             {"name": "operations", "description": "Health, readiness, metrics and this "
