@@ -169,3 +169,31 @@ def test_errors_are_shown_next_to_their_fields(new_page: Callable[..., Page]) ->
     expect(page.locator("#field-title-error")).to_contain_text("required")
     expect(page.locator("#field-price-error")).to_contain_text("0 for free")
     expect(page.get_by_label("Title")).to_be_focused()
+
+
+def test_comment_under_a_picture_and_delete_it(new_page: Callable[..., Page],
+                                               system: str) -> None:
+    """A comment appears under the picture as written (markup shown as text, never run),
+    the count goes up, and its author deletes it."""
+    title = f"Harbour {uuid.uuid4().hex[:6]}"
+    bob = new_page()
+    picture_id, _ = publish_through_the_api(bob.request, title, 0)
+    sign_up(bob, "Bob")
+    bob.goto(f"/app/pictures/{picture_id}")
+    expect(bob.get_by_test_id("comment-count")).to_have_text("0")
+    words = "Lovely light <b>here</b>"
+    bob.get_by_label("Your comment").fill(words)
+    bob.get_by_role("button", name="Comment", exact=True).click()
+    comments = bob.get_by_test_id("comments")
+    expect(comments.get_by_text(words)).to_be_visible()
+    expect(comments.locator("b")).to_have_count(0)  # the markup is text, not an element
+    expect(bob.get_by_test_id("comment-count")).to_have_text("1")
+
+    bob.reload()  # from the read model, not from the page's memory
+    expect(comments.get_by_text(words)).to_be_visible()
+    comments.get_by_role("button", name="Delete this comment").click()
+    expect(comments.get_by_text(words)).to_have_count(0)
+    expect(bob.get_by_test_id("comment-count")).to_have_text("0")
+    bob.reload()
+    expect(bob.get_by_test_id("comment-count")).to_have_text("0")
+    expect(comments.get_by_text(words)).to_have_count(0)

@@ -4,6 +4,7 @@
 import { ApiError, api } from '../api.js';
 import { h, money } from '../dom.js';
 import { requireSignIn, state } from '../state.js';
+import { commentsSection } from './comments.js';
 
 const WAIT_MS = 5000;
 const PURCHASE_TIMEOUT_MS = 60000;
@@ -161,5 +162,6 @@ export async function renderPicture(main, { params: [id], signal }) {
       picture.status === 'published' ? likeButton(picture) : null,
       own ? h('p', { class: 'muted' }, 'This is your picture.') : null,
       !own && !picture.purchased_by_me && picture.status === 'published' ? buySection(picture, downloads, signal) : null,
-      downloads));
+      downloads),
+    picture.status === 'published' ? commentsSection(picture, signal) : null);
 }
