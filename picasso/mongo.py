@@ -23,6 +23,11 @@ PURCHASES_CATALOGUE = "purchases_catalogue"
 PURCHASES = "purchases"
 # every service (picasso.runtime): what became of each command, for ``?after=<command_id>``.
 COMMAND_RESULTS = "command_results"
+FOLLOWS = "follows"  # social: one document per (follower, followee)
+# social: per person, following_count (by the follows agent, in order per follower) and
+# followers_count (by the followers agent, in order per followee).
+SOCIAL_COUNTS = "social_counts"
+SOCIAL_PROCESSED = "social_processed"  # social: follow commands applied, events to emit
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

@@ -122,7 +122,7 @@ async def upload_picture(request: web.Request) -> web.Response:
     )
 
 
-def _limit(request: web.Request) -> int:
+def list_limit(request: web.Request) -> int:
     raw = request.query.get("limit", "20")
     if not raw.isdigit() or not 1 <= int(raw) <= 100:
         raise Problem(422, "limit must be a whole number from 1 to 100",
@@ -133,7 +133,7 @@ def _limit(request: web.Request) -> int:
 async def _feed(request: web.Request, owner: str | None) -> web.Response:
     viewer = await optional_identity(request)
     body = await services(request).read.feed_json(
-        limit=_limit(request), cursor=request.query.get("cursor") or None,
+        limit=list_limit(request), cursor=request.query.get("cursor") or None,
         owner=owner, tag=(request.query.get("tag") or "").lower() or None,
         viewer=viewer.user_id if viewer else None,
     )
