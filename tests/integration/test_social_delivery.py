@@ -9,12 +9,10 @@ import uuid
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from deploy.local.processes import Worker
 from deploy.local.stack import Stack
-from picasso.kafka import ensure_topics
 from picasso.mongo import FOLLOWS, SOCIAL_COUNTS, SOCIAL_PROCESSED
 from picasso.settings import Settings
-from tests.integration.test_reactions_delivery import send_all, send_slowly
+from tests.integration.delivery import isolated, kill_mid_stream, send_all, wait_sent
 from topics import SOCIAL_COMMANDS
 from topics.envelope import CloudEvent
 from topics.social import FOLLOW_USER, UNFOLLOW_USER
@@ -43,16 +41,6 @@ def random_follows(seed: int, people: list[str], n: int
     return commands, following, followers
 
 
-async def wait_applied(db, command_ids: set[str], timeout_s: float) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        done = await db[SOCIAL_PROCESSED].count_documents(
-            {"_id": {"$in": list(command_ids)}, "sent": True})
-        if done == len(command_ids) or asyncio.get_running_loop().time() > deadline:
-            return done
-        await asyncio.sleep(0.2)
-
-
 async def counts(db, people: list[str], field: str) -> dict[str, int]:
     found = db[SOCIAL_COUNTS].find({"_id": {"$in": people}})
     return {doc["_id"]: doc.get(field, 0) async for doc in found}
@@ -78,7 +66,7 @@ async def test_duplicate_delivery_counts_once(system: str, settings: Settings) -
     other = follow_command(cy, ada)
     topic = SOCIAL_COMMANDS.name(settings.topic_prefix)
     await send_all(settings.kafka_bootstrap, topic, [follow, follow, again, other, other])
-    assert await wait_applied(db, {follow.id, again.id, other.id}, 20) == 3
+    assert await wait_sent(db, SOCIAL_PROCESSED, {follow.id, again.id, other.id}, 20) == 3
     assert await settled_counts(db, [ada], "followers_count", {ada: 2}, 20) == {ada: 2}
     assert await counts(db, [bob, cy], "following_count") == {bob: 1, cy: 1}
     assert await db[FOLLOWS].count_documents({"followee_id": ada}) == 2
@@ -88,37 +76,12 @@ async def test_duplicate_delivery_counts_once(system: str, settings: Settings) -
 async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     stack: Stack, system_env: dict[str, str]
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    env = {**system_env, "PICASSO_APP_ID": f"picasso-social-crash-{run}",
-           "PICASSO_TOPIC_PREFIX": f"social{run}.", "MONGODB_DATABASE": f"social_{run}"}
-    settings = Settings.from_env(env)
-    await ensure_topics(settings)
-    db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
-
+    run, env, _, db = await isolated(system_env, "social")
     people = [f"u{i}-{run}" for i in range(12)]
     commands, following, followers = random_follows(11, people, 600)
-    topic = SOCIAL_COMMANDS.name(settings.topic_prefix)
-
-    logs = stack.data_dir / "logs"
-    worker = Worker(f"social-crash-{run}", env, logs / f"social-crash-{run}.log",
-                    stack.data_dir / f"sc-{run}", "social")
-    worker.start()
-    try:
-        worker.wait_ready()
-        trickle = asyncio.create_task(send_slowly(settings.kafka_bootstrap, topic, commands))
-        ids = {c.id for c in commands}
-        while await db[SOCIAL_PROCESSED].count_documents({}) < len(ids) // 4:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        worker.kill()  # SIGKILL mid-stream: no chance to commit or clean up
-        killed_at = await db[SOCIAL_PROCESSED].count_documents({})
-        await trickle  # the rest arrives while the worker is down
-        assert killed_at < len(ids), "the worker finished before it could be killed"
-        worker.start()
-        worker.wait_ready()
-        assert await wait_applied(db, ids, 120) == len(ids)
-        assert await settled_counts(db, people, "followers_count", followers, 60) == followers
-    finally:
-        worker.stop()
+    await kill_mid_stream(stack, env, f"social-crash-{run}", "social", SOCIAL_PROCESSED,
+                          commands)
+    assert await settled_counts(db, people, "followers_count", followers, 60) == followers
     assert await counts(db, people, "following_count") == following
     for person in people:
         assert await db[FOLLOWS].count_documents({"follower_id": person}) == following[person]
