@@ -6,10 +6,17 @@ import asyncio
 from typing import Any
 
 from tests.helpers import Api, User, jpeg_with_gps, produce, read_topic
+from tests.unit.test_openapi import schema_validator
 from topics import DEADLETTER, SOCIAL_COMMANDS
 from topics.envelope import CloudEvent
 from topics.social import FOLLOW_USER
 from topics.users import BIO_MAX
+from web.openapi import openapi_document
+
+
+def conforms(name: str, body: Any) -> None:
+    """``body`` is as the served document's schema ``name`` says."""
+    schema_validator(openapi_document(), name).validate(body)
 
 
 async def registered(api: Api, name: str) -> User:
@@ -49,6 +56,7 @@ async def test_follow_unfollow_counts_and_lists(api: Api) -> None:
     ada, bob, cy = [await registered(api, name) for name in ("Ada", "Bob", "Cy")]
     seen = await follow(api, bob, ada)
     assert (seen["followers_count"], seen["followed_by_me"]) == (1, True)
+    conforms("Profile", seen)
     seen = await follow(api, bob, ada)  # following twice counts once
     assert seen["followers_count"] == 1
     seen = await follow(api, cy, ada)
@@ -64,6 +72,7 @@ async def test_follow_unfollow_counts_and_lists(api: Api) -> None:
     status, first, _ = await api.call("GET", f"{path}?limit=1")
     assert status == 200 and [p["user_id"] for p in first["items"]] == [cy.user_id]
     assert first["items"][0]["display_name"] == "Cy"
+    conforms("PersonPage", first)
     status, second, _ = await api.call("GET", f"{path}?limit=1&cursor={first['next_cursor']}")
     assert [p["user_id"] for p in second["items"]] == [bob.user_id]
     assert second["next_cursor"] is None
@@ -144,13 +153,16 @@ async def test_profile_bio_avatar_and_pictures(api: Api) -> None:
     status, body, _ = await api.call("PATCH", "/api/v1/me", user=ada, json={
         "bio": bio, "avatar_picture_id": picture["picture_id"]})
     assert status == 202 and body["bio"] == bio and body["command_id"], body
+    conforms("PreferencesAccepted", body)
     profile = await until(api, f"/api/v1/users/{ada.user_id}",
                           lambda status, body: body.get("bio") == bio)
     assert profile["avatar_picture_id"] == picture["picture_id"]
     assert profile["avatar_url"] == picture["thumbnail_url"]
     assert profile["pictures_count"] == 1
+    conforms("Profile", profile)
     status, me, _ = await api.call("GET", "/api/v1/me", user=ada)
     assert me["bio"] == bio and all(me["preferences"].values())
+    conforms("Me", me)
 
     # Someone else's picture, an unknown one, a bio too long or the wrong type: 422.
     for change, field in (({"avatar_picture_id": theirs["picture_id"]}, "avatar_picture_id"),
