@@ -28,6 +28,7 @@ FOLLOWS = "follows"  # social: one document per (follower, followee)
 # followers_count (by the followers agent, in order per followee).
 SOCIAL_COUNTS = "social_counts"
 SOCIAL_PROCESSED = "social_processed"  # social: follow commands applied, events to emit
+SOCIAL_COUNTED = "social_counted"  # social: follow facts the followers count was taken after
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

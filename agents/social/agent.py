@@ -9,9 +9,17 @@ import faust
 
 from agents.social.app import app, service
 from agents.social.follows import apply_follows, count_followers, ensure_indexes
-from picasso.mongo import SOCIAL_PROCESSED
+from picasso.mongo import SOCIAL_COUNTED, SOCIAL_PROCESSED
 from topics import SOCIAL_COMMANDS, SOCIAL_EVENTS
 from topics.social import FOLLOW_USER, UNFOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
+
+
+def one_at_a_time(batch):
+    """The single-message handler of a batch handler: a batch of one."""
+    async def handle(record, message):
+        [caused] = await batch([(record, message)])
+        return caused
+    return handle
 
 
 @app.agent(service.topic(SOCIAL_COMMANDS), name="follows")
@@ -19,12 +27,7 @@ async def follows(stream: faust.StreamT) -> None:
     res = await service.resources()
     await ensure_indexes(res.db)
     batch = partial(apply_follows, res.db)
-
-    async def one(record, command):
-        [caused] = await batch([(record, command)])
-        return caused
-
-    domain = service.agent("social", (FOLLOW_USER, UNFOLLOW_USER), one,
+    domain = service.agent("social", (FOLLOW_USER, UNFOLLOW_USER), one_at_a_time(batch),
                            inbox=SOCIAL_PROCESSED, db=res.db, batch_handler=batch)
     await service.consume(stream, domain)
 
@@ -33,7 +36,10 @@ async def follows(stream: faust.StreamT) -> None:
 async def followers(stream: faust.StreamT) -> None:
     res = await service.resources()
     await ensure_indexes(res.db)
-    # Recounting is state-derived, so a redelivered event only counts again: no inbox.
+    # Recounting is state-derived; the inbox is what lets the runtime hand over whole
+    # batches (one count per followee per batch).
+    batch = partial(count_followers, res.db)
     domain = service.agent("social-followers", (USER_FOLLOWED, USER_UNFOLLOWED),
-                           partial(count_followers, res.db))
+                           one_at_a_time(batch), inbox=SOCIAL_COUNTED, db=res.db,
+                           batch_handler=batch)
     await service.consume(stream, domain)

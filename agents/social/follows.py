@@ -92,17 +92,24 @@ async def apply_follows(db: AsyncIOMotorDatabase,
     return caused
 
 
-async def count_followers(db: AsyncIOMotorDatabase, record: Record,
-                          event: CloudEvent) -> list[CloudEvent]:
-    """Recount the followee's followers after a follow fact; idempotent.
+async def count_followers(db: AsyncIOMotorDatabase,
+                          facts: list[tuple[Record, CloudEvent]]) -> list[list[CloudEvent]]:
+    """Recount the followers of each followee the follow facts name, once per followee
+    however many facts a batch holds about them (a celebrity's burst of follows is one
+    count, not one per follow); idempotent, and no events of its own.
 
-    Then the fact's own id is written to ``command_results``, so that a reader waiting for
-    the follow command (``GET /users/{id}?after=<command_id>``) also sees the new count."""
-    followee = event.data["followee_id"]
-    n = await db[FOLLOWS].count_documents({"followee_id": followee})
-    await db[SOCIAL_COUNTS].update_one({"_id": followee}, {"$set": {"followers_count": n}},
-                                       upsert=True)
-    await db[COMMAND_RESULTS].update_one({"_id": event.id}, {"$set": {
-        "service": "social", "type": event.type, "subject": event.subject,
-        "outcome": "applied", "reason": None, "applied_at": utc_now()}}, upsert=True)
-    return []
+    Then each fact's own id is written to ``command_results``, so that a reader waiting
+    for the follow command (``GET /users/{id}?after=<command_id>``) sees the new count."""
+    followees = list({event.data["followee_id"] for _, event in facts})
+    numbers = await asyncio.gather(*(db[FOLLOWS].count_documents({"followee_id": f})
+                                     for f in followees))
+    await db[SOCIAL_COUNTS].bulk_write(
+        [UpdateOne({"_id": f}, {"$set": {"followers_count": n}}, upsert=True)
+         for f, n in zip(followees, numbers)], ordered=False)
+    now = utc_now()
+    await db[COMMAND_RESULTS].bulk_write(
+        [UpdateOne({"_id": event.id}, {"$set": {
+            "service": "social", "type": event.type, "subject": event.subject,
+            "outcome": "applied", "reason": None, "applied_at": now}}, upsert=True)
+         for _, event in facts], ordered=False)
+    return [[] for _ in facts]
