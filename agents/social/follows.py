@@ -40,6 +40,13 @@ async def ensure_indexes(db: AsyncIOMotorDatabase) -> None:
     await db[FOLLOWS].create_index([("followee_id", 1), ("followed_at", -1), ("follower_id", -1)])
 
 
+async def _set_counts(db: AsyncIOMotorDatabase, field: str, counts: dict[str, int]) -> None:
+    """Set one of the counts of each person in ``counts``."""
+    await db[SOCIAL_COUNTS].bulk_write(
+        [UpdateOne({"_id": person}, {"$set": {field: n}}, upsert=True)
+         for person, n in counts.items()], ordered=False)
+
+
 async def apply_follows(db: AsyncIOMotorDatabase,
                         commands: list[tuple[Record, CloudEvent]]) -> list[list[CloudEvent]]:
     """Apply many Follow/UnfollowUser commands at once, in order; one event per command.
@@ -76,9 +83,7 @@ async def apply_follows(db: AsyncIOMotorDatabase,
     numbers = await asyncio.gather(*(db[FOLLOWS].count_documents({"follower_id": f})
                                      for f in followers))
     counts = dict(zip(followers, numbers))
-    await db[SOCIAL_COUNTS].bulk_write(
-        [UpdateOne({"_id": f}, {"$set": {"following_count": n}}, upsert=True)
-         for f, n in counts.items()], ordered=False)
+    await _set_counts(db, "following_count", counts)
     caused = []
     for record, command in commands:
         outcome = USER_FOLLOWED if record is FOLLOW_USER else USER_UNFOLLOWED
@@ -103,9 +108,7 @@ async def count_followers(db: AsyncIOMotorDatabase,
     followees = list({event.data["followee_id"] for _, event in facts})
     numbers = await asyncio.gather(*(db[FOLLOWS].count_documents({"followee_id": f})
                                      for f in followees))
-    await db[SOCIAL_COUNTS].bulk_write(
-        [UpdateOne({"_id": f}, {"$set": {"followers_count": n}}, upsert=True)
-         for f, n in zip(followees, numbers)], ordered=False)
+    await _set_counts(db, "followers_count", dict(zip(followees, numbers)))
     now = utc_now()
     await db[COMMAND_RESULTS].bulk_write(
         [UpdateOne({"_id": event.id}, {"$set": {
