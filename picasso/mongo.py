@@ -29,6 +29,12 @@ COMMENTS_PROCESSED = "comments_processed"  # comments: command ids applied, even
 # comments: its catalogue of pictures (owner, status), built from picasso.pictures.events;
 # never the pictures collection, which is uploads'.
 COMMENTS_PICTURES = "comments_pictures"
+FOLLOWS = "follows"  # social: one document per (follower, followee)
+# social: per person, following_count (by the follows agent, in order per follower) and
+# followers_count (by the followers agent, in order per followee).
+SOCIAL_COUNTS = "social_counts"
+SOCIAL_PROCESSED = "social_processed"  # social: follow commands applied, events to emit
+SOCIAL_COUNTED = "social_counted"  # social: follow facts the followers count was taken after
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

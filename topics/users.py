@@ -12,9 +12,14 @@ from topics.record import ID, Record
 EMAIL_MAX = 254
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DISPLAY_NAME_MAX = 80
+# A short bio: plain text, stored as given (never interpreted as HTML; pages escape it).
+BIO_MAX = 160
 
 EMAIL = {"type": "string", "maxLength": EMAIL_MAX, "pattern": EMAIL_PATTERN}
 DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": DISPLAY_NAME_MAX}
+BIO = {"type": "string", "maxLength": BIO_MAX}
+# The avatar is one of the person's own published pictures (its thumbnail); null: none.
+AVATAR_PICTURE_ID = {"anyOf": [ID, {"type": "null"}]}
 
 USER_REGISTERED = Record(
     "users", "UserRegistered", USERS_EVENTS, "event",
@@ -24,8 +29,11 @@ USER_REGISTERED = Record(
 )
 USER_UPDATED = Record(
     "users", "UserUpdated", USERS_EVENTS, "event",
-    "A person changed their profile; only the changed fields are present.",
-    {"user_id": ID, "email": EMAIL, "display_name": DISPLAY_NAME},
+    "A person changed their profile; only the changed fields are present. bio is plain "
+    "text (empty: none); avatar_picture_id names one of their published pictures (null: "
+    "none).",
+    {"user_id": ID, "email": EMAIL, "display_name": DISPLAY_NAME, "bio": BIO,
+     "avatar_picture_id": AVATAR_PICTURE_ID},
     ("user_id",),
 )
 

@@ -30,13 +30,29 @@ from topics.pictures import (
 )
 from topics.purchases import IDEMPOTENCY_KEY_MAX, PAYMENT_METHOD_MAX, STATUSES
 from topics.registry import SCHEMA_DIR
-from topics.users import DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
+from topics.users import (
+    BIO_MAX,
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    NOTIFICATION_KINDS,
+)
 from web.auth import Session
 from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
-from web.routes import accounts, comments, likes, ops, pictures, purchases, session, ui
+from web.routes import (
+    accounts,
+    comments,
+    likes,
+    ops,
+    people,
+    pictures,
+    purchases,
+    session,
+    ui,
+)
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -55,7 +71,7 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, likes, comments, purchases, ops, ui):
+    for module in (accounts, session, pictures, likes, comments, people, purchases, ops, ui):
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))
@@ -160,6 +176,11 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/pictures/{picture_id}/comments", SIGNED_IN),
     ("GET", "/api/v1/pictures/{picture_id}/comments", OPTIONAL),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}", SIGNED_IN),
+    ("GET", "/api/v1/users/{user_id}", OPTIONAL),
+    ("PUT", "/api/v1/users/{user_id}/follow", SIGNED_IN),
+    ("DELETE", "/api/v1/users/{user_id}/follow", SIGNED_IN),
+    ("GET", "/api/v1/users/{user_id}/followers", None),
+    ("GET", "/api/v1/users/{user_id}/following", None),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", SIGNED_IN),
     ("GET", "/api/v1/purchases/{purchase_id}", SIGNED_IN),
     ("GET", "/api/v1/me/purchases", SIGNED_IN),
@@ -215,6 +236,11 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("GET", "/api/v1/pictures/{picture_id}/comments", {"200", "400", "404", "422"}),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}",
      {"202", "401", "403", "404", "429"}),
+    ("PUT", "/api/v1/users/{user_id}/follow", {"202", "401", "404", "422"}),
+    ("DELETE", "/api/v1/users/{user_id}/follow", {"202", "401", "404", "422"}),
+    ("GET", "/api/v1/users/{user_id}", {"200", "404"}),
+    ("GET", "/api/v1/users/{user_id}/followers", {"200", "400", "404"}),
+    ("GET", "/api/v1/users/{user_id}/following", {"200", "400", "404"}),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", {"202", "401", "404", "409", "422"}),
     ("GET", "/api/v1/purchases/{purchase_id}", {"200", "401", "404"}),
     ("POST", "/api/v1/purchases/{purchase_id}/refund", {"202", "401", "403", "404", "409"}),
@@ -238,6 +264,9 @@ def test_status_codes_of_the_contract(doc: dict[str, Any], method: str, path: st
     ("POST", "/api/v1/pictures/{picture_id}/comments"),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}"),
     ("POST", "/api/v1/pictures"),
+    ("PUT", "/api/v1/users/{user_id}/follow"),
+    ("DELETE", "/api/v1/users/{user_id}/follow"),
+    ("PATCH", "/api/v1/me"),
 ])
 def test_writes_answer_202_with_a_command_id_and_a_location(
         doc: dict[str, Any], method: str, path: str) -> None:
@@ -442,9 +471,13 @@ def test_the_mail_preferences(doc: dict[str, Any]) -> None:
     assert set(preferences["properties"]) == set(preferences["required"]) == kinds
     me = schema_validator(doc, "Me")
     me.validate({"user_id": "u1", "email": "a@b.co", "display_name": "A",
-                 "preferences": dict.fromkeys(kinds, True)})
+                 "preferences": dict.fromkeys(kinds, True), "bio": "", "avatar_picture_id": None})
     changes = schema_validator(doc, "PreferenceChanges")
     assert changes.is_valid({"preferences": {"picture_published": False}})
+    assert changes.is_valid({"bio": "<b>plain</b> text", "avatar_picture_id": None})
+    assert changes.is_valid({"avatar_picture_id": "p1"})
+    assert not changes.is_valid({"bio": "x" * (BIO_MAX + 1)})
+    assert not changes.is_valid({})
     assert not changes.is_valid({"preferences": {}})
     assert not changes.is_valid({"preferences": {"receipt": False}})
     assert not changes.is_valid({"preferences": {"picture_sold": "no"}})
