@@ -197,3 +197,24 @@ def test_comment_under_a_picture_and_delete_it(new_page: Callable[..., Page],
     bob.reload()
     expect(bob.get_by_test_id("comment-count")).to_have_text("0")
     expect(comments.get_by_text(words)).to_have_count(0)
+
+
+def test_follow_someone_from_their_profile(new_page: Callable[..., Page], system: str) -> None:
+    """From a picture to its owner's page; Follow counts there, and stays after a reload."""
+    title = f"Lighthouse {uuid.uuid4().hex[:6]}"
+    cleo = new_page()
+    picture_id, _ = publish_through_the_api(cleo.request, title, 0)
+    sign_up(cleo, "Cleo")
+    cleo.goto(f"/app/pictures/{picture_id}")
+    cleo.get_by_role("link", name="Olga").click()
+    expect(cleo.get_by_role("heading", name="Olga")).to_be_visible()
+    expect(cleo.get_by_role("list", name="Olga").get_by_text(title)).to_be_visible()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("0")
+    cleo.get_by_role("button", name="Follow").click()
+    expect(cleo.get_by_role("button", name="Following")).to_be_visible()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("1")
+    cleo.reload()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("1")
+    cleo.get_by_role("button", name="Following").click()
+    expect(cleo.get_by_role("button", name="Follow")).to_be_visible()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("0")

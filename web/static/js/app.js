@@ -7,6 +7,7 @@ import { navigate, requireSignIn, signedIn, state } from './state.js';
 import { renderSignIn, renderSignUp } from './views/auth.js';
 import { renderFeed, renderMyPictures } from './views/feed.js';
 import { renderPicture } from './views/picture.js';
+import { renderProfile } from './views/profile.js';
 import { renderPurchases, renderSales } from './views/account.js';
 import { renderUpload } from './views/upload.js';
 
@@ -16,6 +17,7 @@ const ROUTES = [
   [/^\/app\/signup$/, renderSignUp, 'Create an account'],
   [/^\/app\/upload$/, renderUpload, 'Upload', true],
   [/^\/app\/pictures\/([^/]+)$/, renderPicture, 'Picture'],
+  [/^\/app\/users\/([^/]+)$/, renderProfile, 'Profile'],
   [/^\/app\/mine$/, renderMyPictures, 'My pictures', true],
   [/^\/app\/purchases$/, renderPurchases, 'My purchases', true],
   [/^\/app\/sales$/, renderSales, 'My sales', true],

@@ -150,7 +150,7 @@ export async function renderPicture(main, { params: [id], signal }) {
         : null),
     h('div', { class: 'details' },
       h('h1', {}, picture.title),
-      h('p', { class: 'owner' }, 'by ', h('strong', {}, picture.owner.display_name || 'someone')),
+      h('p', { class: 'owner' }, 'by ', h('a', { href: `/app/users/${encodeURIComponent(picture.owner.user_id)}` }, h('strong', {}, picture.owner.display_name || 'someone'))),
       h('p', { class: 'price' }, money(picture.price_cents, picture.currency)),
       picture.status !== 'published'
         ? h('p', { class: 'form-error' }, `This picture is ${picture.status}${picture.reason ? `: ${picture.reason}` : ''}.`)
