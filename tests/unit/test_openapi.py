@@ -33,7 +33,7 @@ from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
-from web.routes import accounts, likes, ops, pictures, purchases, session, ui
+from web.routes import accounts, likes, ops, pictures, purchases, session, timeline, ui
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -52,7 +52,7 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, likes, purchases, ops, ui):
+    for module in (accounts, session, pictures, timeline, likes, purchases, ops, ui):
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))

@@ -19,13 +19,23 @@ import functools
 from typing import Any
 
 from topics.users import NOTIFICATION_KINDS
-from web.openapi import accounts, common, likes, ops, pictures, purchases, session, ui
+from web.openapi import (
+    accounts,
+    common,
+    likes,
+    ops,
+    pictures,
+    purchases,
+    session,
+    timeline,
+    ui,
+)
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, likes, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, timeline, likes, purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -94,6 +104,8 @@ def openapi_document() -> dict[str, Any]:
             {"name": "accounts", "description": "Sign-up, sign-in, the caller's profile "
                                                 "and which mail they get."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
+            {"name": "timeline", "description": "The home timeline: pictures of the people "
+                                                "one follows."},
             {"name": "likes", "description": "Likes, each one a command."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
