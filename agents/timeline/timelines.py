@@ -18,12 +18,14 @@ from typing import Iterable
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
 
 from agents.timeline.follows import pair_key
 from picasso.mongo import TIMELINE_CELEBRITIES, TIMELINES
 
-# Upserts per bulk write of a fan-out.
+# Writes per bulk write of a fan-out.
 BULK = 1000
+DUPLICATE_KEY = 11000
 
 
 @dataclass
@@ -57,13 +59,20 @@ class Timelines:
             await collection.bulk_write(batch, ordered=False)
 
     async def add(self, readers: list[str], pictures: list[dict]) -> None:
-        """Put ``pictures`` (catalogue documents) into each reader's timeline; idempotent."""
-        await self._bulk(self.entries, (
-            UpdateOne({"_id": pair_key(reader, p["_id"])},
-                      {"$set": {"reader_id": reader, "picture_id": p["_id"],
-                                "owner_id": p["owner_id"], "created_at": p["created_at"]}},
-                      upsert=True)
-            for reader in readers for p in pictures))
+        """Put ``pictures`` (catalogue documents) into each reader's timeline; idempotent.
+
+        An entry never changes once written, so plain inserts whose duplicates are ignored
+        do what upserts would, for less (measured: ``bench/timeline.py``)."""
+        docs = [{"_id": pair_key(reader, p["_id"]), "reader_id": reader, "picture_id": p["_id"],
+                 "owner_id": p["owner_id"], "created_at": p["created_at"]}
+                for reader in readers for p in pictures]
+        for start in range(0, len(docs), BULK):
+            try:
+                await self.entries.insert_many(docs[start:start + BULK], ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != DUPLICATE_KEY
+                       for e in exc.details.get("writeErrors", [])):
+                    raise
 
     async def remove_owner(self, reader_id: str, owner_id: str) -> None:
         await self.entries.delete_many({"reader_id": reader_id, "owner_id": owner_id})
