@@ -11,6 +11,7 @@ timeline worker; 10,000 is the default TIMELINE_FANOUT_MAX_FOLLOWERS, so it fans
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import time
 
@@ -80,14 +81,13 @@ def main() -> dict:
         times = asyncio.run(_measure(system.settings))
     most = sorted(t[0] for t in times)
     every = sorted(t[1] for t in times)
+    p99 = every[math.ceil(0.99 * len(every)) - 1]  # nearest rank: the worst of 10 rounds
     print(f"upload by an account with {FOLLOWERS:,} followers, {ROUNDS} rounds, one timeline "
           f"worker: in 99% of timelines after median {statistics.median(most):.2f} s; in "
-          f"every timeline after median {statistics.median(every):.2f} s, worst "
-          f"{every[-1]:.2f} s ({FOLLOWERS / statistics.median(every):,.0f} timeline "
-          f"writes/s)", flush=True)
+          f"every timeline after median {statistics.median(every):.2f} s, p99 {p99:.2f} s "
+          f"({FOLLOWERS / statistics.median(every):,.0f} timeline writes/s)", flush=True)
     return {"followers": FOLLOWERS, "p99_of_followers_median_s": statistics.median(most),
-            "all_followers_median_s": statistics.median(every),
-            "all_followers_worst_s": every[-1]}
+            "all_followers_median_s": statistics.median(every), "all_followers_p99_s": p99}
 
 
 if __name__ == "__main__":
