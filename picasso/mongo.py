@@ -40,6 +40,19 @@ MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it
 # again, and ``due_at``, when the sweeper next acts on it (retry, lease, give up).
 MAIL_DELIVERIES = "mail_deliveries"
+# timeline: the home timelines (read model): one document per (reader, picture) fanned out
+# or backfilled, read newest first per reader.
+TIMELINES = "timelines"
+# timeline: one document per (reader, followee over TIMELINE_FANOUT_MAX_FOLLOWERS): the
+# accounts whose pictures a reader's timeline merges in at read time (read model).
+TIMELINE_CELEBRITIES = "timeline_celebrities"
+# timeline (private): the follow graph as picasso.social.events tell it, one document per
+# (followee, follower), and each followee's fan-out mode.
+TIMELINE_FOLLOWS = "timeline_follows"
+TIMELINE_ACCOUNTS = "timeline_accounts"
+# timeline (private): published pictures per owner (id, owner, created_at, status), from
+# picasso.pictures.events; backfills read it, never the pictures collection.
+TIMELINE_PICTURES = "timeline_pictures"
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

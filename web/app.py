@@ -30,6 +30,7 @@ from web.routes import (
     pictures,
     purchases,
     session,
+    timeline,
     ui,
 )
 from web.services import SERVICES, Services
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, session, pictures, likes, comments, people, purchases, ops, ui):
+    for module in (accounts, session, pictures, timeline, likes, comments, people, purchases,
+                   ops, ui):
         app.add_routes(module.routes)
     return app

@@ -51,6 +51,7 @@ from web.routes import (
     pictures,
     purchases,
     session,
+    timeline,
     ui,
 )
 
@@ -71,7 +72,8 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, likes, comments, people, purchases, ops, ui):
+    for module in (accounts, session, pictures, timeline, likes, comments, people, purchases,
+                   ops, ui):
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))

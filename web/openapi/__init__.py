@@ -29,6 +29,7 @@ from web.openapi import (
     pictures,
     purchases,
     session,
+    timeline,
     ui,
 )
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
@@ -36,7 +37,7 @@ from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, likes, comments, people, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -106,6 +107,8 @@ def openapi_document() -> dict[str, Any]:
             {"name": "accounts", "description": "Sign-up, sign-in, the caller's profile "
                                                 "and which mail they get."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
+            {"name": "timeline", "description": "The home timeline: pictures of the people "
+                                                "one follows."},
             {"name": "likes", "description": "Likes, each one a command."},
             {"name": "comments", "description": "Comments on pictures: plain text, added "
                                                 "and deleted by commands."},
