@@ -218,3 +218,25 @@ def test_follow_someone_from_their_profile(new_page: Callable[..., Page], system
     cleo.get_by_role("button", name="Following").click()
     expect(cleo.get_by_role("button", name="Follow")).to_be_visible()
     expect(cleo.get_by_test_id("followers-count")).to_have_text("0")
+
+
+def test_the_home_tab_shows_the_pictures_of_people_followed(
+        new_page: Callable[..., Page], system: str) -> None:
+    title = f"Canal {uuid.uuid4().hex[:6]}"
+    dan = new_page()
+    picture_id, _ = publish_through_the_api(dan.request, title, 0)
+    sign_up(dan, "Dan")
+    dan.get_by_role("link", name="Home").click()
+    expect(dan.get_by_text("Nothing here yet")).to_be_visible()
+    dan.goto(f"/app/pictures/{picture_id}")
+    dan.get_by_role("link", name="Olga").click()
+    dan.get_by_role("button", name="Follow").click()
+    expect(dan.get_by_role("button", name="Following")).to_be_visible()
+    dan.get_by_role("link", name="Home").click()
+    home = dan.get_by_role("list", name="Home")
+    for _ in range(20):  # the timeline service backfills the followed person's pictures
+        if home.get_by_text(title).count():
+            break
+        dan.wait_for_timeout(250)
+        dan.reload()
+    expect(home.get_by_text(title)).to_be_visible()

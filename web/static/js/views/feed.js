@@ -81,3 +81,12 @@ export function renderMyPictures(main, { signal }) {
     signal,
   });
 }
+
+export function renderHome(main, { signal }) {
+  return pictureGrid(main, {
+    heading: 'Home',
+    address: '/api/v1/me/timeline',
+    empty: 'Nothing here yet: follow people (from their pictures) and their new pictures show up here.',
+    signal,
+  });
+}
