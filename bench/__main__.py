@@ -17,6 +17,7 @@ from bench import (
     likes,
     long_polls,
     timeline,
+    timeline_reads,
     upload_memory,
 )
 from bench.system import machine
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "crash_storm": crash_storm.main,
     "long_polls": long_polls.main,
     "timeline": timeline.main,
+    "timeline_reads": timeline_reads.main,
 }
 
 
