@@ -29,6 +29,13 @@ COMMENTS_PROCESSED = "comments_processed"  # comments: command ids applied, even
 # comments: its catalogue of pictures (owner, status), built from picasso.pictures.events;
 # never the pictures collection, which is uploads'.
 COMMENTS_PICTURES = "comments_pictures"
+# notifications: one document per notification (read model), ``user_id`` the recipient;
+# likes on one picture are one document (``liked:<picture_id>``) with its likers.
+NOTIFICATIONS = "notifications"
+NOTIFICATIONS_PROCESSED = "notifications_processed"  # notifications: command ids applied
+# notifications: its catalogue of pictures (owner, title), built from
+# picasso.pictures.events; never the pictures collection, which is uploads'.
+NOTIFICATIONS_PICTURES = "notifications_pictures"
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

@@ -87,6 +87,7 @@ REQUIRED_BY: dict[str, tuple[str, ...]] = {
     "uploads": (*_BROKER_AND_STORE, "PUBLIC_MEDIA_URL"),
     "reactions": _BROKER_AND_STORE,
     "comments": _BROKER_AND_STORE,
+    "notifications": _BROKER_AND_STORE,
     "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
     "mail": (*_BROKER_AND_STORE, "SMTP_HOST", "SIGNING_KEY", "PUBLIC_BASE_URL"),
 }

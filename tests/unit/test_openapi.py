@@ -36,7 +36,17 @@ from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
-from web.routes import accounts, comments, likes, ops, pictures, purchases, session, ui
+from web.routes import (
+    accounts,
+    comments,
+    likes,
+    notifications,
+    ops,
+    pictures,
+    purchases,
+    session,
+    ui,
+)
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -55,7 +65,8 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, likes, comments, purchases, ops, ui):
+    for module in (accounts, session, pictures, likes, comments, notifications, purchases, ops,
+                   ui):
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))
@@ -160,6 +171,9 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("POST", "/api/v1/pictures/{picture_id}/comments", SIGNED_IN),
     ("GET", "/api/v1/pictures/{picture_id}/comments", OPTIONAL),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}", SIGNED_IN),
+    ("GET", "/api/v1/me/notifications", SIGNED_IN),
+    ("GET", "/api/v1/me/notifications/unread_count", SIGNED_IN),
+    ("POST", "/api/v1/me/notifications/read", SIGNED_IN),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", SIGNED_IN),
     ("GET", "/api/v1/purchases/{purchase_id}", SIGNED_IN),
     ("GET", "/api/v1/me/purchases", SIGNED_IN),
@@ -215,6 +229,9 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("GET", "/api/v1/pictures/{picture_id}/comments", {"200", "400", "404", "422"}),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}",
      {"202", "401", "403", "404", "429"}),
+    ("GET", "/api/v1/me/notifications", {"200", "400", "401", "422"}),
+    ("GET", "/api/v1/me/notifications/unread_count", {"200", "401"}),
+    ("POST", "/api/v1/me/notifications/read", {"202", "400", "401", "422"}),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", {"202", "401", "404", "409", "422"}),
     ("GET", "/api/v1/purchases/{purchase_id}", {"200", "401", "404"}),
     ("POST", "/api/v1/purchases/{purchase_id}/refund", {"202", "401", "403", "404", "409"}),
@@ -237,6 +254,7 @@ def test_status_codes_of_the_contract(doc: dict[str, Any], method: str, path: st
     ("DELETE", "/api/v1/pictures/{picture_id}/like"),
     ("POST", "/api/v1/pictures/{picture_id}/comments"),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}"),
+    ("POST", "/api/v1/me/notifications/read"),
     ("POST", "/api/v1/pictures"),
 ])
 def test_writes_answer_202_with_a_command_id_and_a_location(

@@ -19,13 +19,24 @@ import functools
 from typing import Any
 
 from topics.users import NOTIFICATION_KINDS
-from web.openapi import accounts, comments, common, likes, ops, pictures, purchases, session, ui
+from web.openapi import (
+    accounts,
+    comments,
+    common,
+    likes,
+    notifications,
+    ops,
+    pictures,
+    purchases,
+    session,
+    ui,
+)
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, likes, comments, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, likes, comments, notifications, purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -98,6 +109,9 @@ def openapi_document() -> dict[str, Any]:
             {"name": "likes", "description": "Likes, each one a command."},
             {"name": "comments", "description": "Comments on pictures: plain text, added "
                                                 "and deleted by commands."},
+            {"name": "notifications", "description": "The caller's in-app notifications: "
+                                                     "follows, likes, comments, sales, "
+                                                     "purchases and uploads."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
             {"name": "operations", "description": "Health, readiness, metrics and this "
