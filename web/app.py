@@ -21,17 +21,8 @@ from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
-from web.routes import (
-    accounts,
-    comments,
-    likes,
-    notifications,
-    ops,
-    pictures,
-    purchases,
-    session,
-    ui,
-)
+from web.routes import accounts, comments, likes, ops, pictures, purchases, session, ui
+from web.routes import notifications as notices
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -111,7 +102,6 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, session, pictures, likes, comments, notifications, purchases, ops,
-                   ui):
+    for module in (accounts, session, pictures, likes, comments, notices, purchases, ops, ui):
         app.add_routes(module.routes)
     return app

@@ -37,34 +37,20 @@ async def commands(stream: faust.StreamT) -> None:
     await service.consume(stream, agent)
 
 
-async def _facts(stream: faust.StreamT, name: str, topic: Topic) -> None:
-    """Every record of ``topic`` is accepted (those no notification comes from are ignored),
-    so that only messages that do not parse are dead-lettered."""
+def _facts(topic: Topic) -> None:
+    """The agent of one topic of facts, ``notifications-<domain>``. Every record of the
+    topic is accepted (those no notification comes from are ignored), so that only
+    messages that do not parse are dead-lettered."""
+    name = f"notifications-{topic.base_name.split('.')[1]}"
     accepted = [record for record in RECORDS.values() if record.topic is topic]
-    domain = await _notifications()
-    await service.consume(stream, service.agent(name, accepted, domain.fact))
+
+    async def facts(stream: faust.StreamT) -> None:
+        domain = await _notifications()
+        await service.consume(stream, service.agent(name, accepted, domain.fact))
+
+    app.agent(service.topic(topic), name=name)(facts)
 
 
-@app.agent(service.topic(PICTURES_EVENTS), name="notifications-pictures")
-async def pictures(stream: faust.StreamT) -> None:
-    await _facts(stream, "notifications-pictures", PICTURES_EVENTS)
-
-
-@app.agent(service.topic(SOCIAL_EVENTS), name="notifications-social")
-async def social(stream: faust.StreamT) -> None:
-    await _facts(stream, "notifications-social", SOCIAL_EVENTS)
-
-
-@app.agent(service.topic(REACTIONS_EVENTS), name="notifications-reactions")
-async def reactions(stream: faust.StreamT) -> None:
-    await _facts(stream, "notifications-reactions", REACTIONS_EVENTS)
-
-
-@app.agent(service.topic(COMMENTS_EVENTS), name="notifications-comments")
-async def comments(stream: faust.StreamT) -> None:
-    await _facts(stream, "notifications-comments", COMMENTS_EVENTS)
-
-
-@app.agent(service.topic(PURCHASES_EVENTS), name="notifications-purchases")
-async def purchases(stream: faust.StreamT) -> None:
-    await _facts(stream, "notifications-purchases", PURCHASES_EVENTS)
+for _topic in (PICTURES_EVENTS, SOCIAL_EVENTS, REACTIONS_EVENTS, COMMENTS_EVENTS,
+               PURCHASES_EVENTS):
+    _facts(_topic)

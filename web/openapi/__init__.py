@@ -19,24 +19,14 @@ import functools
 from typing import Any
 
 from topics.users import NOTIFICATION_KINDS
-from web.openapi import (
-    accounts,
-    comments,
-    common,
-    likes,
-    notifications,
-    ops,
-    pictures,
-    purchases,
-    session,
-    ui,
-)
+from web.openapi import accounts, comments, common, likes, ops, pictures, purchases, session, ui
+from web.openapi import notifications as notices
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, likes, comments, notifications, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, likes, comments, notices, purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
