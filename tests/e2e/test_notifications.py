@@ -8,7 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable
 
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from picasso.mongo import MAIL_DELIVERIES, MAIL_USERS
 from tests.e2e.test_comments import comment, names_known
+from tests.e2e.test_mail import mails_to, wait_for_mails, wait_until
+from tests.e2e.test_mail import text as mail_text
 from tests.helpers import Api, User, jpeg_with_gps, produce
 from tests.unit.test_openapi import schema_validator
 from topics import SOCIAL_EVENTS
@@ -188,3 +193,41 @@ async def test_refusals(api: Api) -> None:
     assert status == 400
     status, _, _ = await api.call("GET", f"{ME}?limit=101", user=ada)
     assert status == 422
+
+
+async def test_mail_for_follows_and_comments_only_once_turned_on(api: Api, stack,
+                                                                 settings) -> None:
+    db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
+    ada, bob = await api.register("Ada"), await api.register("Bob")
+    await names_known(api, ada, bob)
+    pid = (await api.published(ada, jpeg_with_gps(64, 48), title="Pier"))["picture_id"]
+
+    # Off until turned on: the comment is told in the app, not by mail.
+    await comment(api, bob, pid, "First!")
+
+    async def skipped() -> bool:
+        found = await db[MAIL_DELIVERIES].find_one({"kind": "commented", "user_id": ada.user_id})
+        return found is not None and found["status"] == "skipped"
+    await wait_until(skipped, "the comment mail to Ada was skipped")
+
+    status, body, _ = await api.call("PATCH", "/api/v1/me", user=ada, json={
+        "preferences": {"commented": True, "followed": True}})
+    assert status == 202, body
+
+    async def turned_on() -> bool:
+        user = await db[MAIL_USERS].find_one({"_id": ada.user_id}) or {}
+        return user.get("preferences", {}).get("followed") is True
+    await wait_until(turned_on, "Ada's preferences reached the mail service")
+
+    await comment(api, bob, pid, "Where <is> this?")
+    await follow(settings, bob, ada)
+    to_ada = await wait_for_mails(stack.maildir, ada.email, {"commented", "followed"})
+    [commented] = to_ada["commented"]
+    assert commented["Subject"] == "Bob commented on “Pier”"
+    assert "Where <is> this?" in mail_text(commented) and "First!" not in mail_text(commented)
+    assert commented["List-Unsubscribe"]
+    [followed] = to_ada["followed"]
+    assert followed["Subject"] == "Bob now follows you"
+    # Never a mail for a like, nor to Bob for his own comments.
+    await like(api, bob, pid)
+    assert {m["X-Picasso-Kind"] for m in mails_to(stack.maildir, bob.email)} == {"welcome"}

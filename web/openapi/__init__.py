@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from topics.users import NOTIFICATION_KINDS
+from topics.users import NOTIFICATION_KINDS, QUIET_KINDS
 from web.openapi import accounts, comments, common, likes, ops, pictures, purchases, session, ui
 from web.openapi import notifications as notices
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
@@ -75,9 +75,11 @@ licence and takes the sale off the seller's list and totals.
 
 **Mail.** Picasso mails a welcome, "your picture is live" or "rejected, because …",
 a receipt with the download link, a sale notice with the amount, payment-failed
-notices, refund notices to buyer and seller, and dispute notices to the seller.
+notices, refund notices to buyer and seller, and dispute notices to the seller; and,
+once turned on, a mail per new follower and per comment on one's pictures (never per like).
 `PATCH /api/v1/me` with `{{"preferences": {{"picture_published": false}}}}` turns
-a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)}); receipts,
+a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)};
+{" and ".join(f"`{kind}`" for kind in QUIET_KINDS)} are off until turned on); receipts,
 payment-failed notices and the welcome mail always go. Every mail that can be turned off
 carries a one-click `List-Unsubscribe` link.
 
