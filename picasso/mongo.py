@@ -35,6 +35,13 @@ FOLLOWS = "follows"  # social: one document per (follower, followee)
 SOCIAL_COUNTS = "social_counts"
 SOCIAL_PROCESSED = "social_processed"  # social: follow commands applied, events to emit
 SOCIAL_COUNTED = "social_counted"  # social: follow facts the followers count was taken after
+# notifications: one document per notification (read model), ``user_id`` the recipient;
+# likes on one picture are one document (``liked:<picture_id>``) with its likers.
+NOTIFICATIONS = "notifications"
+NOTIFICATIONS_PROCESSED = "notifications_processed"  # notifications: command ids applied
+# notifications: its catalogue of pictures (owner, title), built from
+# picasso.pictures.events; never the pictures collection, which is uploads'.
+NOTIFICATIONS_PICTURES = "notifications_pictures"
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it

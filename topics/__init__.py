@@ -62,6 +62,9 @@ COMMENTS_COMMANDS = Topic(
 COMMENTS_EVENTS = Topic(
     "picasso.comments.events", "picture_id", "CommentAdded, CommentDeleted"
 )
+NOTIFICATIONS_COMMANDS = Topic(
+    "picasso.notifications.commands", "user_id", "MarkNotificationsRead"
+)
 DEADLETTER = Topic(
     "picasso.deadletter",
     "original key",
@@ -81,5 +84,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SOCIAL_EVENTS,
     COMMENTS_COMMANDS,
     COMMENTS_EVENTS,
+    NOTIFICATIONS_COMMANDS,
     DEADLETTER,
 )

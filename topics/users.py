@@ -40,12 +40,23 @@ USER_UPDATED = Record(
 
 # Mail a person may turn off (``PATCH /api/v1/me``). Receipts, payment-failed notices and the
 # welcome mail are always sent, so they are not listed.
-NOTIFICATION_KINDS: tuple[str, ...] = ("picture_published", "picture_rejected", "picture_sold")
+NOTIFICATION_KINDS: tuple[str, ...] = ("commented", "followed", "picture_published",
+                                       "picture_rejected", "picture_sold")
+# Kinds that are off until a person turns them on: news of other people (a follow, a comment)
+# can come many times a day. There is never mail for a like.
+QUIET_KINDS: tuple[str, ...] = ("followed", "commented")
+
+
+def mail_wanted(kind: str, preferences: dict | None) -> bool:
+    """Whether a person gets mail of ``kind``, from their preferences as set: a kind never
+    set is on, but the quiet kinds are off."""
+    chosen = (preferences or {}).get(kind)
+    return chosen if isinstance(chosen, bool) else kind not in QUIET_KINDS
 
 USER_PREFERENCES_CHANGED = Record(
     "users", "UserPreferencesChanged", USERS_EVENTS, "event",
     "A person turned kinds of notification mail on (true) or off (false); only the changed "
-    "kinds are present. Kinds never set are on.",
+    "kinds are present. Kinds never set are on, but followed and commented are off.",
     {
         "user_id": ID,
         "preferences": {

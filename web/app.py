@@ -33,6 +33,7 @@ from web.routes import (
     timeline,
     ui,
 )
+from web.routes import notifications as notices
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -112,7 +113,7 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, session, pictures, timeline, likes, comments, people, purchases,
-                   ops, ui):
+    for module in (accounts, session, pictures, timeline, likes, comments, people, notices,
+                   purchases, ops, ui):
         app.add_routes(module.routes)
     return app

@@ -54,6 +54,7 @@ from web.routes import (
     timeline,
     ui,
 )
+from web.routes import notifications as notices
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -72,8 +73,8 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, timeline, likes, comments, people, purchases,
-                   ops, ui):
+    for module in (accounts, session, pictures, timeline, likes, comments, people, notices,
+                   purchases, ops, ui):
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))
@@ -183,6 +184,9 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("DELETE", "/api/v1/users/{user_id}/follow", SIGNED_IN),
     ("GET", "/api/v1/users/{user_id}/followers", None),
     ("GET", "/api/v1/users/{user_id}/following", None),
+    ("GET", "/api/v1/me/notifications", SIGNED_IN),
+    ("GET", "/api/v1/me/notifications/unread_count", SIGNED_IN),
+    ("POST", "/api/v1/me/notifications/read", SIGNED_IN),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", SIGNED_IN),
     ("GET", "/api/v1/purchases/{purchase_id}", SIGNED_IN),
     ("GET", "/api/v1/me/purchases", SIGNED_IN),
@@ -243,6 +247,9 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("GET", "/api/v1/users/{user_id}", {"200", "404"}),
     ("GET", "/api/v1/users/{user_id}/followers", {"200", "400", "404"}),
     ("GET", "/api/v1/users/{user_id}/following", {"200", "400", "404"}),
+    ("GET", "/api/v1/me/notifications", {"200", "400", "401", "422"}),
+    ("GET", "/api/v1/me/notifications/unread_count", {"200", "401"}),
+    ("POST", "/api/v1/me/notifications/read", {"202", "400", "401", "422"}),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", {"202", "401", "404", "409", "422"}),
     ("GET", "/api/v1/purchases/{purchase_id}", {"200", "401", "404"}),
     ("POST", "/api/v1/purchases/{purchase_id}/refund", {"202", "401", "403", "404", "409"}),
@@ -265,6 +272,7 @@ def test_status_codes_of_the_contract(doc: dict[str, Any], method: str, path: st
     ("DELETE", "/api/v1/pictures/{picture_id}/like"),
     ("POST", "/api/v1/pictures/{picture_id}/comments"),
     ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}"),
+    ("POST", "/api/v1/me/notifications/read"),
     ("POST", "/api/v1/pictures"),
     ("PUT", "/api/v1/users/{user_id}/follow"),
     ("DELETE", "/api/v1/users/{user_id}/follow"),

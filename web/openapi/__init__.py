@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from topics.users import NOTIFICATION_KINDS
+from topics.users import NOTIFICATION_KINDS, QUIET_KINDS
 from web.openapi import (
     accounts,
     comments,
@@ -32,12 +32,14 @@ from web.openapi import (
     timeline,
     ui,
 )
+from web.openapi import notifications as notices
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, notices,
+             purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -86,9 +88,11 @@ licence and takes the sale off the seller's list and totals.
 
 **Mail.** Picasso mails a welcome, "your picture is live" or "rejected, because …",
 a receipt with the download link, a sale notice with the amount, payment-failed
-notices, refund notices to buyer and seller, and dispute notices to the seller.
+notices, refund notices to buyer and seller, and dispute notices to the seller; and,
+once turned on, a mail per new follower and per comment on one's pictures (never per like).
 `PATCH /api/v1/me` with `{{"preferences": {{"picture_published": false}}}}` turns
-a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)}); receipts,
+a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)};
+{" and ".join(f"`{kind}`" for kind in QUIET_KINDS)} are off until turned on); receipts,
 payment-failed notices and the welcome mail always go. Every mail that can be turned off
 carries a one-click `List-Unsubscribe` link.
 
@@ -114,6 +118,9 @@ def openapi_document() -> dict[str, Any]:
                                                 "and deleted by commands."},
             {"name": "people", "description": "Profiles, following (each one a command) "
                                               "and the lists of followers and following."},
+            {"name": "notifications", "description": "The caller's in-app notifications: "
+                                                     "follows, likes, comments, sales, "
+                                                     "purchases and uploads."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
             {"name": "operations", "description": "Health, readiness, metrics and this "

@@ -13,6 +13,7 @@ from topics.users import (
     USER_PREFERENCES_CHANGED,
     USER_REGISTERED,
     USER_UPDATED,
+    mail_wanted,
 )
 from web import validation
 from web.auth import Identity, Session
@@ -88,9 +89,9 @@ async def refresh(request: web.Request) -> web.Response:
 
 
 def _preferences(profile: dict) -> dict[str, bool]:
-    """Every notification kind with whether it is on; kinds never set are on."""
+    """Every notification kind with whether it is on; kinds never set take their default."""
     chosen = profile.get("preferences") or {}
-    return {kind: chosen.get(kind, True) is not False for kind in NOTIFICATION_KINDS}
+    return {kind: mail_wanted(kind, chosen) for kind in NOTIFICATION_KINDS}
 
 
 @routes.get("/api/v1/me")
