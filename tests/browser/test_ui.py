@@ -240,3 +240,38 @@ def test_the_home_tab_shows_the_pictures_of_people_followed(
         dan.wait_for_timeout(250)
         dan.reload()
     expect(home.get_by_text(title)).to_be_visible()
+
+
+def test_the_bell_counts_a_new_follower_and_the_list_says_who(
+        new_page: Callable[..., Page], system: str) -> None:
+    fay = new_page()
+    sign_up(fay, "Fay")
+    fay_id = fay.request.get("/api/v1/me").json()["user_id"]
+    expect(fay.get_by_test_id("unread-count")).to_have_text("0")
+
+    gus = new_page().request  # another person, through the HTTP API
+    answer = gus.post("/api/v1/auth/register", data={
+        "email": f"gus-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD,
+        "display_name": "Gus"})
+    assert answer.status == 201, answer.text()
+    auth = {"Authorization": f"Bearer {answer.json()['id_token']}"}
+    for _ in range(40):  # Fay's profile is the users service's projection, a moment later
+        answer = gus.put(f"/api/v1/users/{fay_id}/follow", headers=auth)
+        if answer.status != 404:
+            break
+        fay.wait_for_timeout(250)
+    assert answer.status == 202, answer.text()
+
+    for _ in range(40):  # the notifications service applies the follow
+        fay.reload()
+        if fay.get_by_test_id("unread-count").text_content() == "1":
+            break
+        fay.wait_for_timeout(250)
+    expect(fay.get_by_test_id("unread-count")).to_have_text("1")
+    fay.get_by_role("link", name="Notifications").click()
+    notices = fay.get_by_role("list", name="Notifications")
+    expect(notices.get_by_text("Gus followed you")).to_be_visible()
+    fay.get_by_role("button", name="Mark all read").click()
+    expect(fay.get_by_test_id("unread-count")).to_have_text("0")
+    fay.reload()
+    expect(fay.get_by_test_id("unread-count")).to_have_text("0")

@@ -6,6 +6,7 @@ import { h } from './dom.js';
 import { navigate, requireSignIn, signedIn, state } from './state.js';
 import { renderSignIn, renderSignUp } from './views/auth.js';
 import { renderFeed, renderHome, renderMyPictures } from './views/feed.js';
+import { bell, renderNotifications } from './views/notifications.js';
 import { renderPicture } from './views/picture.js';
 import { renderProfile } from './views/profile.js';
 import { renderPurchases, renderSales } from './views/account.js';
@@ -14,6 +15,7 @@ import { renderUpload } from './views/upload.js';
 const ROUTES = [
   [/^\/(app\/?)?$/, renderFeed, 'Explore'],
   [/^\/app\/home$/, renderHome, 'Home', true],
+  [/^\/app\/notifications$/, renderNotifications, 'Notifications', true],
   [/^\/app\/login$/, renderSignIn, 'Sign in'],
   [/^\/app\/signup$/, renderSignUp, 'Create an account'],
   [/^\/app\/upload$/, renderUpload, 'Upload', true],
@@ -33,7 +35,7 @@ function drawNav() {
   if (state.user) {
     items.unshift(link('/app/home', 'Home'));
     items.push(link('/app/mine', 'My pictures'), link('/app/purchases', 'My purchases'),
-      link('/app/sales', 'My sales'),
+      link('/app/sales', 'My sales'), bell(),
       h('span', { class: 'who' }, state.user.display_name || state.user.email || ''),
       h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'));
   } else {
