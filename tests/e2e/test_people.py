@@ -10,7 +10,7 @@ from tests.unit.test_openapi import schema_validator
 from topics import DEADLETTER, SOCIAL_COMMANDS
 from topics.envelope import CloudEvent
 from topics.social import FOLLOW_USER
-from topics.users import BIO_MAX
+from topics.users import BIO_MAX, NOTIFICATION_KINDS, QUIET_KINDS
 from web.openapi import openapi_document
 
 
@@ -161,7 +161,8 @@ async def test_profile_bio_avatar_and_pictures(api: Api) -> None:
     assert profile["pictures_count"] == 1
     conforms("Profile", profile)
     status, me, _ = await api.call("GET", "/api/v1/me", user=ada)
-    assert me["bio"] == bio and all(me["preferences"].values())
+    assert me["bio"] == bio  # and the mail preferences untouched: the defaults
+    assert me["preferences"] == {kind: kind not in QUIET_KINDS for kind in NOTIFICATION_KINDS}
     conforms("Me", me)
 
     # Someone else's picture, an unknown one, a bio too long or the wrong type: 422.
