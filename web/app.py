@@ -21,19 +21,7 @@ from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
-from web.routes import (
-    accounts,
-    comments,
-    likes,
-    ops,
-    people,
-    pictures,
-    purchases,
-    session,
-    timeline,
-    ui,
-)
-from web.routes import notifications as notices
+from web.routes import MODULES as ROUTE_MODULES
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -113,7 +101,6 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, session, pictures, timeline, likes, comments, people, notices,
-                   purchases, ops, ui):
+    for module in ROUTE_MODULES:
         app.add_routes(module.routes)
     return app

@@ -42,19 +42,8 @@ from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
-from web.routes import (
-    accounts,
-    comments,
-    likes,
-    ops,
-    people,
-    pictures,
-    purchases,
-    session,
-    timeline,
-    ui,
-)
-from web.routes import notifications as notices
+from web.routes import MODULES as ROUTE_MODULES
+from web.routes import purchases
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -73,8 +62,7 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, timeline, likes, comments, people, notices,
-                   purchases, ops, ui):
+    for module in ROUTE_MODULES:
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))
