@@ -10,7 +10,16 @@ import json
 import os
 import time
 
-from bench import crash_storm, feed, image_pipeline, likes, long_polls, upload_memory
+from bench import (
+    crash_storm,
+    feed,
+    image_pipeline,
+    likes,
+    long_polls,
+    timeline,
+    timeline_reads,
+    upload_memory,
+)
 from bench.system import machine
 
 BENCHMARKS = {
@@ -20,6 +29,8 @@ BENCHMARKS = {
     "upload_memory": upload_memory.main,
     "crash_storm": crash_storm.main,
     "long_polls": long_polls.main,
+    "timeline": timeline.main,
+    "timeline_reads": timeline_reads.main,
 }
 
 

@@ -27,10 +27,12 @@ def _ms(value: str) -> float:
 
 
 def wrk(url: str, *, connections: int, seconds: int, threads: int = 2,
-        script: Path | None = None) -> WrkResult:
+        script: Path | None = None, timeout_s: int = 2) -> WrkResult:
+    """``timeout_s``: an answer slower than this counts as an error (wrk's default, 2 s)."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: `make bench` installs it (apt package wrk)")
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
+            "--latency", url]
     if script is not None:
         argv[1:1] = ["-s", str(script)]
     text = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
@@ -43,5 +45,7 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2,
     return WrkResult(
         requests=int(re.search(r"(\d+) requests in", text).group(1)),
         per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
-        p50_ms=_ms(latency["50"]), p99_ms=_ms(latency["99"]), errors=errors, text=text,
+        # No answer at all within the timeout: no latency to report.
+        p50_ms=_ms(latency["50"]) if "50" in latency else float("inf"),
+        p99_ms=_ms(latency["99"]) if "99" in latency else float("inf"), errors=errors, text=text,
     )

@@ -8,7 +8,8 @@ the tests and the deploy manifests derive from it.
 from __future__ import annotations
 
 # In the order ``make run`` starts them: the read models first, mail last.
-DOMAINS: tuple[str, ...] = ("users", "uploads", "reactions", "purchases", "mail")
+DOMAINS: tuple[str, ...] = ("users", "uploads", "reactions", "comments", "social",
+                             "purchases", "timeline", "notifications", "mail")
 
 
 def app_module(domain: str) -> str:

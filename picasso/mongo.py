@@ -23,11 +23,43 @@ PURCHASES_CATALOGUE = "purchases_catalogue"
 PURCHASES = "purchases"
 # every service (picasso.runtime): what became of each command, for ``?after=<command_id>``.
 COMMAND_RESULTS = "command_results"
+COMMENTS = "comments"  # comments: one document per comment (read model)
+COMMENT_COUNTS = "comment_counts"  # comments: comment_count per picture (read model)
+COMMENTS_PROCESSED = "comments_processed"  # comments: command ids applied, events to emit
+# comments: its catalogue of pictures (owner, status), built from picasso.pictures.events;
+# never the pictures collection, which is uploads'.
+COMMENTS_PICTURES = "comments_pictures"
+FOLLOWS = "follows"  # social: one document per (follower, followee)
+# social: per person, following_count (by the follows agent, in order per follower) and
+# followers_count (by the followers agent, in order per followee).
+SOCIAL_COUNTS = "social_counts"
+SOCIAL_PROCESSED = "social_processed"  # social: follow commands applied, events to emit
+SOCIAL_COUNTED = "social_counted"  # social: follow facts the followers count was taken after
+# notifications: one document per notification (read model), ``user_id`` the recipient;
+# likes on one picture are one document (``liked:<picture_id>``) with its likers.
+NOTIFICATIONS = "notifications"
+NOTIFICATIONS_PROCESSED = "notifications_processed"  # notifications: command ids applied
+# notifications: its catalogue of pictures (owner, title), built from
+# picasso.pictures.events; never the pictures collection, which is uploads'.
+NOTIFICATIONS_PICTURES = "notifications_pictures"
 MAIL_USERS = "mail_users"  # mail: recipients' addresses, names and preferences
 MAIL_PICTURES = "mail_pictures"  # mail: picture titles and owners
 # mail: one document per (event, kind of mail): its status, what is needed to write it
 # again, and ``due_at``, when the sweeper next acts on it (retry, lease, give up).
 MAIL_DELIVERIES = "mail_deliveries"
+# timeline: the home timelines (read model): one document per (reader, picture) fanned out
+# or backfilled, read newest first per reader.
+TIMELINES = "timelines"
+# timeline: one document per (reader, followee over TIMELINE_FANOUT_MAX_FOLLOWERS): the
+# accounts whose pictures a reader's timeline merges in at read time (read model).
+TIMELINE_CELEBRITIES = "timeline_celebrities"
+# timeline (private): the follow graph as picasso.social.events tell it, one document per
+# (followee, follower), and each followee's fan-out mode.
+TIMELINE_FOLLOWS = "timeline_follows"
+TIMELINE_ACCOUNTS = "timeline_accounts"
+# timeline (private): published pictures per owner (id, owner, created_at, status), from
+# picasso.pictures.events; backfills read it, never the pictures collection.
+TIMELINE_PICTURES = "timeline_pictures"
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

@@ -86,6 +86,10 @@ REQUIRED_BY: dict[str, tuple[str, ...]] = {
     "users": _BROKER_AND_STORE,
     "uploads": (*_BROKER_AND_STORE, "PUBLIC_MEDIA_URL"),
     "reactions": _BROKER_AND_STORE,
+    "comments": _BROKER_AND_STORE,
+    "social": _BROKER_AND_STORE,
+    "timeline": _BROKER_AND_STORE,
+    "notifications": _BROKER_AND_STORE,
     "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
     "mail": (*_BROKER_AND_STORE, "SMTP_HOST", "SIGNING_KEY", "PUBLIC_BASE_URL"),
 }
@@ -262,6 +266,7 @@ class Settings:
     rate_auth_per_address_per_min: int = 30
     rate_auth_per_email_per_min: int = 10
     rate_likes_per_user_per_min: int = 300
+    rate_comments_per_user_per_min: int = 30
     rate_uploads_per_user_per_min: int = 30
     rate_purchases_per_user_per_min: int = 30
     signing_key: str = ""
@@ -295,6 +300,10 @@ class Settings:
     # it over (the first one died). A send is cut off at half of it.
     mail_send_lease_s: float = 120.0
     max_upload_bytes: int = 50 * 1024 * 1024
+    # An account with at most this many followers has each new picture written into every
+    # follower's home timeline (fan-out on write); one with more is merged in when a
+    # follower reads (README, "Home timeline").
+    timeline_fanout_max_followers: int = 10_000
     # With a memory-only broker (make run, tests): where edges journal what they accept,
     # and how far back the journal is put back on the broker after it restarted (web.journal)
     # and how far back services send their recorded events again (faust ... resend).
@@ -383,6 +392,8 @@ class Settings:
                                                d.rate_auth_per_email_per_min),
             rate_likes_per_user_per_min=_count(e, "RATE_LIKES_PER_USER_PER_MIN",
                                                d.rate_likes_per_user_per_min),
+            rate_comments_per_user_per_min=_count(e, "RATE_COMMENTS_PER_USER_PER_MIN",
+                                                  d.rate_comments_per_user_per_min),
             rate_uploads_per_user_per_min=_count(e, "RATE_UPLOADS_PER_USER_PER_MIN",
                                                  d.rate_uploads_per_user_per_min),
             rate_purchases_per_user_per_min=_count(e, "RATE_PURCHASES_PER_USER_PER_MIN",
@@ -406,6 +417,8 @@ class Settings:
             mail_sweep_interval_s=_number(e, "MAIL_SWEEP_INTERVAL_S", d.mail_sweep_interval_s),
             mail_send_lease_s=_number(e, "MAIL_SEND_LEASE_S", d.mail_send_lease_s),
             max_upload_bytes=_number(e, "MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
+            timeline_fanout_max_followers=_count(e, "TIMELINE_FANOUT_MAX_FOLLOWERS",
+                                                 d.timeline_fanout_max_followers),
             broker_journal_dir=(Path(e["BROKER_JOURNAL_DIR"])
                                 if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
             broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",

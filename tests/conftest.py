@@ -22,7 +22,8 @@ MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
 
 
 RATE_LIMITS = ("RATE_AUTH_PER_ADDRESS_PER_MIN", "RATE_AUTH_PER_EMAIL_PER_MIN",
-               "RATE_LIKES_PER_USER_PER_MIN", "RATE_UPLOADS_PER_USER_PER_MIN",
+               "RATE_LIKES_PER_USER_PER_MIN", "RATE_COMMENTS_PER_USER_PER_MIN",
+               "RATE_UPLOADS_PER_USER_PER_MIN",
                "RATE_PURCHASES_PER_USER_PER_MIN")
 SESSION = uuid.uuid4().hex[:8]
 EDGE_PORT = free_ports(["edge"])["edge"]
@@ -54,6 +55,9 @@ def system_env(stack: Stack) -> dict[str, str]:
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         # Tests read their own writes at once; the page cache is tested on its own.
         "FEED_CACHE_TTL_S": "0",
+        # Low, so that three follows put an account over it (its pictures merged in when
+        # followers read, never fanned out): tests/integration/test_timeline.py.
+        "TIMELINE_FANOUT_MAX_FOLLOWERS": "2",
         # Many tests sign up, like and buy from one address: limits far above what the suite
         # does; tests/e2e/test_abuse.py starts an edge of its own with low ones.
         **{name: "1000000" for name in RATE_LIMITS},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -71,6 +72,14 @@ class Api:
             "email": email, "password": "correct horse battery", "display_name": name,
         })
         assert status == 201, body
+        # The account's name is the users service's projection, another process: wait until
+        # the profile shows it, so that a test's next read sees the person whole.
+        for _ in range(200):
+            status, _, _ = await self.call("GET", f"/api/v1/users/{body['user_id']}")
+            if status == 200:
+                break
+            await asyncio.sleep(0.05)
+        assert status == 200, f"the users service never projected {body['user_id']}"
         return User(body["user_id"], email, body["id_token"], name)
 
     async def upload(self, user: User, data: bytes, *, title: str = "Golden Gate at dusk",

@@ -50,6 +50,21 @@ PAYMENTS_EVENTS = Topic(
 USERS_EVENTS = Topic(
     "picasso.users.events", "user_id", "UserRegistered, UserUpdated, UserPreferencesChanged"
 )
+SOCIAL_COMMANDS = Topic(
+    "picasso.social.commands", "follower_id", "FollowUser, UnfollowUser"
+)
+SOCIAL_EVENTS = Topic(
+    "picasso.social.events", "followee_id", "UserFollowed, UserUnfollowed"
+)
+COMMENTS_COMMANDS = Topic(
+    "picasso.comments.commands", "picture_id", "AddComment, DeleteComment"
+)
+COMMENTS_EVENTS = Topic(
+    "picasso.comments.events", "picture_id", "CommentAdded, CommentDeleted"
+)
+NOTIFICATIONS_COMMANDS = Topic(
+    "picasso.notifications.commands", "user_id", "MarkNotificationsRead"
+)
 DEADLETTER = Topic(
     "picasso.deadletter",
     "original key",
@@ -65,5 +80,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PURCHASES_EVENTS,
     PAYMENTS_EVENTS,
     USERS_EVENTS,
+    SOCIAL_COMMANDS,
+    SOCIAL_EVENTS,
+    COMMENTS_COMMANDS,
+    COMMENTS_EVENTS,
+    NOTIFICATIONS_COMMANDS,
     DEADLETTER,
 )

@@ -11,7 +11,8 @@ from typing import Iterable
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from topics import deadletter, pictures, purchases, reactions, users
+from topics import comments, deadletter, pictures, purchases, reactions, social, users
+from topics import notifications as notices
 from topics.envelope import CloudEvent, InvalidMessage, decode
 from topics.record import Record
 
@@ -19,7 +20,7 @@ RECORDS: dict[str, Record] = {
     r.type: r
     for r in (
         *pictures.RECORDS, *reactions.RECORDS, *purchases.RECORDS, *users.RECORDS,
-        *deadletter.RECORDS,
+        *social.RECORDS, *comments.RECORDS, *notices.RECORDS, *deadletter.RECORDS,
     )
 }
 SCHEMA_DIR = Path(__file__).parent / "schemas"

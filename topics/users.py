@@ -12,9 +12,14 @@ from topics.record import ID, Record
 EMAIL_MAX = 254
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DISPLAY_NAME_MAX = 80
+# A short bio: plain text, stored as given (never interpreted as HTML; pages escape it).
+BIO_MAX = 160
 
 EMAIL = {"type": "string", "maxLength": EMAIL_MAX, "pattern": EMAIL_PATTERN}
 DISPLAY_NAME = {"type": "string", "minLength": 1, "maxLength": DISPLAY_NAME_MAX}
+BIO = {"type": "string", "maxLength": BIO_MAX}
+# The avatar is one of the person's own published pictures (its thumbnail); null: none.
+AVATAR_PICTURE_ID = {"anyOf": [ID, {"type": "null"}]}
 
 USER_REGISTERED = Record(
     "users", "UserRegistered", USERS_EVENTS, "event",
@@ -24,20 +29,34 @@ USER_REGISTERED = Record(
 )
 USER_UPDATED = Record(
     "users", "UserUpdated", USERS_EVENTS, "event",
-    "A person changed their profile; only the changed fields are present.",
-    {"user_id": ID, "email": EMAIL, "display_name": DISPLAY_NAME},
+    "A person changed their profile; only the changed fields are present. bio is plain "
+    "text (empty: none); avatar_picture_id names one of their published pictures (null: "
+    "none).",
+    {"user_id": ID, "email": EMAIL, "display_name": DISPLAY_NAME, "bio": BIO,
+     "avatar_picture_id": AVATAR_PICTURE_ID},
     ("user_id",),
 )
 
 
 # Mail a person may turn off (``PATCH /api/v1/me``). Receipts, payment-failed notices and the
 # welcome mail are always sent, so they are not listed.
-NOTIFICATION_KINDS: tuple[str, ...] = ("picture_published", "picture_rejected", "picture_sold")
+NOTIFICATION_KINDS: tuple[str, ...] = ("commented", "followed", "picture_published",
+                                       "picture_rejected", "picture_sold")
+# Kinds that are off until a person turns them on: news of other people (a follow, a comment)
+# can come many times a day. There is never mail for a like.
+QUIET_KINDS: tuple[str, ...] = ("followed", "commented")
+
+
+def mail_wanted(kind: str, preferences: dict | None) -> bool:
+    """Whether a person gets mail of ``kind``, from their preferences as set: a kind never
+    set is on, but the quiet kinds are off."""
+    chosen = (preferences or {}).get(kind)
+    return chosen if isinstance(chosen, bool) else kind not in QUIET_KINDS
 
 USER_PREFERENCES_CHANGED = Record(
     "users", "UserPreferencesChanged", USERS_EVENTS, "event",
     "A person turned kinds of notification mail on (true) or off (false); only the changed "
-    "kinds are present. Kinds never set are on.",
+    "kinds are present. Kinds never set are on, but followed and commented are off.",
     {
         "user_id": ID,
         "preferences": {

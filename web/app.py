@@ -21,7 +21,7 @@ from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
-from web.routes import accounts, likes, ops, pictures, purchases, session, ui
+from web.routes import MODULES as ROUTE_MODULES
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -101,6 +101,6 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
-    for module in (accounts, session, pictures, likes, purchases, ops, ui):
+    for module in ROUTE_MODULES:
         app.add_routes(module.routes)
     return app

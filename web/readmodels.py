@@ -18,6 +18,8 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from picasso.blobs import BlobStore
 from picasso.mongo import (
     COMMAND_RESULTS,
+    COMMENT_COUNTS,
+    COMMENTS,
     LIKE_COUNTS,
     LIKES,
     PICTURES,
@@ -263,6 +265,33 @@ class ReadModels:
         return await self.db[COMMAND_RESULTS].find_one({"_id": command_id}, {"_id": 1}) \
             is not None
 
+    # -- comments: the read models the comments service keeps (agents.comments)
+
+    async def comment(self, comment_id: str) -> dict | None:
+        """A comment that is not deleted."""
+        return await self.db[COMMENTS].find_one(
+            {"_id": comment_id, "deleted_by": {"$exists": False}})
+
+    async def comments(self, picture_id: str, *, limit: int, cursor: str | None) -> dict:
+        """A page of a picture's comments, oldest first, each with its author's name."""
+        query: dict[str, Any] = {"picture_id": picture_id, "deleted_by": {"$exists": False}}
+        if cursor:
+            created_at, comment_id = decode_cursor(cursor, self.signing_key)
+            query["$or"] = [
+                {"created_at": {"$gt": created_at}},
+                {"created_at": created_at, "_id": {"$gt": comment_id}},
+            ]
+        docs = await self.db[COMMENTS].find(query).sort(
+            [("created_at", 1), ("_id", 1)]).limit(limit + 1).to_list(limit + 1)
+        docs, next_cursor = self._page(docs, limit)
+        authors = self.db[USERS].find({"_id": {"$in": list({d["user_id"] for d in docs})}},
+                                      {"display_name": 1})
+        names = {u["_id"]: u.get("display_name") async for u in authors}
+        items = [{"comment_id": d["_id"], "picture_id": d["picture_id"],
+                  "author": {"user_id": d["user_id"], "display_name": names.get(d["user_id"])},
+                  "text": d["text"], "created_at": d["created_at"]} for d in docs]
+        return {"items": items, "next_cursor": next_cursor}
+
     # -- purchases: the read models the purchases service publishes (agents.purchases.views)
 
     async def purchase(self, purchase_id: str, buyer_id: str | None = None) -> dict | None:
@@ -352,12 +381,16 @@ class ReadModels:
         docs = await self.db[PICTURES].find(query).sort(
             [("created_at", -1), ("_id", -1)]
         ).limit(limit + 1).to_list(limit + 1)
-        more = len(docs) > limit
-        docs = docs[:limit]
-        items = await self.shape(docs, None)
-        next_cursor = (encode_cursor(docs[-1]["created_at"], docs[-1]["_id"], self.signing_key)
-                       if more else None)
-        return {"items": items, "next_cursor": next_cursor}
+        docs, next_cursor = self._page(docs, limit)
+        return {"items": await self.shape(docs, None), "next_cursor": next_cursor}
+
+    def _page(self, docs: list[dict], limit: int) -> tuple[list[dict], str | None]:
+        """The first ``limit`` of ``docs`` (read ``limit + 1`` to know whether more follow)
+        and the cursor after the last of them, None when none follow."""
+        if len(docs) <= limit:
+            return docs, None
+        last = docs[limit - 1]
+        return docs[:limit], encode_cursor(last["created_at"], last["_id"], self.signing_key)
 
     async def shape(self, docs: list[dict], viewer: str | None) -> list[dict]:
         """The API's picture objects for ``docs``, joined with owners, likes and the viewer."""
@@ -367,10 +400,13 @@ class ReadModels:
         owner_ids = list({d["owner_id"] for d in docs})
         users_q = self.db[USERS].find({"_id": {"$in": owner_ids}}, {"display_name": 1})
         counts_q = self.db[LIKE_COUNTS].find({"_id": {"$in": ids}})
-        users, counts = await asyncio.gather(users_q.to_list(None), counts_q.to_list(None))
+        comments_q = self.db[COMMENT_COUNTS].find({"_id": {"$in": ids}})
+        users, counts, comments = await asyncio.gather(
+            users_q.to_list(None), counts_q.to_list(None), comments_q.to_list(None))
         names = {u["_id"]: u.get("display_name") for u in users}
         like_counts = {c["_id"]: c["like_count"] for c in counts}
-        items = [self._picture(d, names, like_counts) for d in docs]
+        comment_counts = {c["_id"]: c["comment_count"] for c in comments}
+        items = [self._picture(d, names, like_counts, comment_counts) for d in docs]
         return await self.personal(items, viewer) if viewer else items
 
     async def personal(self, items: list[dict], viewer: str) -> list[dict]:
@@ -385,7 +421,8 @@ class ReadModels:
         return [{**item, "liked_by_me": item["picture_id"] in liked,
                  "purchased_by_me": item["picture_id"] in bought} for item in items]
 
-    def _picture(self, d: dict, names: dict, counts: dict) -> dict:
+    def _picture(self, d: dict, names: dict, counts: dict,
+                 comment_counts: dict | None = None) -> dict:
         published = d["status"] == "published" or d.get("thumbnail_key")
         picture = {
             "picture_id": d["_id"],
@@ -401,6 +438,7 @@ class ReadModels:
             "thumbnail_url": self.blobs.public_url(d["thumbnail_key"]) if published else None,
             "preview_url": self.blobs.public_url(d["preview_key"]) if published else None,
             "like_count": counts.get(d["_id"], 0),
+            "comment_count": (comment_counts or {}).get(d["_id"], 0),
             "liked_by_me": False,
             "purchased_by_me": False,
             "created_at": d["created_at"],

@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from topics.comments import TEXT_MAX as COMMENT_MAX
+from topics.comments import TEXT_MIN as COMMENT_MIN
+from topics.comments import TEXT_PATTERN as COMMENT_PATTERN
 from topics.pictures import (
     CURRENCIES,
     DESCRIPTION_MAX,
@@ -22,7 +25,8 @@ from topics.pictures import (
     TITLE_MAX,
 )
 from topics.purchases import PAYMENT_METHOD_MAX
-from topics.users import DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
+from topics.record import ID_MAX
+from topics.users import BIO_MAX, DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
 from web.problems import invalid
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 128  # Firebase Auth's accounts; never on the broker
@@ -34,6 +38,7 @@ FORM_FIELDS_MAX_BYTES = 32 * 1024  # all fields together; more is a 413
 FORM_FRAMING_MAX_BYTES = 16 * 1024  # boundaries and part headers, for the Content-Length check
 _TAG = re.compile(TAG_PATTERN)
 _EMAIL = re.compile(EMAIL_PATTERN)
+_COMMENT = re.compile(COMMENT_PATTERN)
 _EDITABLE_NAMES = ", ".join(EDITABLE)
 
 
@@ -155,11 +160,32 @@ def credentials(body: dict[str, Any]) -> tuple[str, str]:
     return email.strip().lower(), password
 
 
+# What PATCH /me changes besides ``preferences``: the profile's fields (UserUpdated).
+PROFILE_FIELDS = ("bio", "avatar_picture_id")
+
+
+def profile_changes(body: dict[str, Any]) -> dict[str, Any]:
+    """The profile fields a PATCH /me changes (``bio``: plain text up to BIO_MAX characters,
+    kept as given; ``avatar_picture_id``: a picture id or null), or a 422 problem. Whether
+    the picture is the caller's own published one is the route's to check."""
+    errors: dict[str, str] = {}
+    bio = body.get("bio")
+    if "bio" in body and (not isinstance(bio, str) or len(bio) > BIO_MAX):
+        errors["bio"] = f"text of at most {BIO_MAX} characters"
+    avatar = body.get("avatar_picture_id")
+    if avatar is not None and (not isinstance(avatar, str) or not 1 <= len(avatar) <= ID_MAX):
+        errors["avatar_picture_id"] = "the id of one of your published pictures, or null"
+    if errors:
+        raise invalid(errors)
+    return {name: body[name] for name in PROFILE_FIELDS if name in body}
+
+
 def preference_changes(body: dict[str, Any]) -> dict[str, bool]:
     """The notification kinds a PATCH /me turns on or off, or a 422 problem."""
     errors: dict[str, str] = {}
     for name in sorted(set(body) - {"preferences"}):
-        errors[name] = "cannot be changed here (changeable: preferences)"
+        errors[name] = ("cannot be changed here (changeable: preferences, "
+                        f"{', '.join(PROFILE_FIELDS)})")
     preferences = body.get("preferences")
     kinds = ", ".join(NOTIFICATION_KINDS)
     if not isinstance(preferences, dict) or not preferences:
@@ -191,3 +217,24 @@ def purchase_request(body: dict[str, Any]) -> tuple[str | None, int | None]:
     if errors:
         raise invalid(errors)
     return payment_method, expected
+
+
+def comment(body: dict[str, Any]) -> str:
+    """A new comment's text, trimmed, or a 422 problem: plain text (markup is neither
+    refused nor interpreted), within the contract's limits (topics.comments)."""
+    errors: dict[str, str] = {}
+    for name in sorted(set(body) - {"text"}):
+        errors[name] = "unknown field (known: text)"
+    text = body.get("text")
+    limits = f"{COMMENT_MIN} to {COMMENT_MAX} characters"
+    if not isinstance(text, str):
+        errors["text"] = f"required: text, {limits}"
+    else:
+        text = text.replace("\r\n", "\n").strip()
+        if not COMMENT_MIN <= len(text) <= COMMENT_MAX:
+            errors["text"] = f"{limits} after trimming white space"
+        elif not _COMMENT.match(text):
+            errors["text"] = "no control characters (line feeds are fine)"
+    if errors:
+        raise invalid(errors)
+    return text

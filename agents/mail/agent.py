@@ -1,4 +1,5 @@
-"""The mail agent: consumes users, pictures and purchases events and sends mail over SMTP.
+"""The mail agent: consumes users, pictures, purchases, social and comments events and sends
+mail over SMTP.
 
 One Faust agent per topic, all sharing one :class:`~agents.mail.mailer.Mailer`. Every record
 type of those topics is accepted (the ones mail has nothing to say about are ignored), so
@@ -17,7 +18,14 @@ from agents.mail.app import app, service
 from agents.mail.mailer import Mailer
 from picasso.failures import is_transient
 from picasso.service import opened_once
-from topics import PICTURES_EVENTS, PURCHASES_EVENTS, USERS_EVENTS, Topic
+from topics import (
+    COMMENTS_EVENTS,
+    PICTURES_EVENTS,
+    PURCHASES_EVENTS,
+    SOCIAL_EVENTS,
+    USERS_EVENTS,
+    Topic,
+)
 from topics.registry import RECORDS
 
 log = structlog.get_logger()
@@ -33,26 +41,21 @@ async def _open() -> Mailer:
 _mailer = opened_once(_open)
 
 
-async def _run(stream: faust.StreamT, topic: Topic) -> None:
-    mailer = await _mailer()
+def _agent(topic: Topic) -> None:
+    """The agent of one topic, ``mail-<domain>``."""
     accepted = [record for record in RECORDS.values() if record.topic is topic]
-    # The delivery documents are the mail agent's inbox: no runtime Inbox on top.
-    await service.consume(stream, service.agent("mail", accepted, mailer.handle))
+
+    async def run(stream: faust.StreamT) -> None:
+        mailer = await _mailer()
+        # The delivery documents are the mail agent's inbox: no runtime Inbox on top.
+        await service.consume(stream, service.agent("mail", accepted, mailer.handle))
+
+    app.agent(service.topic(topic), name=f"mail-{topic.base_name.split('.')[1]}")(run)
 
 
-@app.agent(service.topic(USERS_EVENTS), name="mail-users")
-async def mail_users(stream: faust.StreamT) -> None:
-    await _run(stream, USERS_EVENTS)
-
-
-@app.agent(service.topic(PICTURES_EVENTS), name="mail-pictures")
-async def mail_pictures(stream: faust.StreamT) -> None:
-    await _run(stream, PICTURES_EVENTS)
-
-
-@app.agent(service.topic(PURCHASES_EVENTS), name="mail-purchases")
-async def mail_purchases(stream: faust.StreamT) -> None:
-    await _run(stream, PURCHASES_EVENTS)
+for _topic in (USERS_EVENTS, PICTURES_EVENTS, PURCHASES_EVENTS, SOCIAL_EVENTS,
+               COMMENTS_EVENTS):
+    _agent(_topic)
 
 
 @app.timer(interval=service.settings.mail_sweep_interval_s, name="mail-sweeper")

@@ -30,6 +30,8 @@ SUBJECTS: dict[str, str] = {
     "refund_buyer": "You were refunded {amount} for “{title}”",
     "refund_seller": "Your sale of “{title}” was refunded",
     "sale_disputed": "A buyer disputed the payment for “{title}”",
+    "followed": "{follower} now follows you",
+    "commented": "{commenter} commented on “{title}”",
 }
 # Mail about the account or the pictures of a person, which they may turn off: they carry
 # List-Unsubscribe. The welcome mail's link turns off all of them. Receipts, payment-failed,
@@ -39,6 +41,8 @@ UNSUBSCRIBE_KIND: dict[str, str] = {
     "picture_published": "picture_published",
     "picture_rejected": "picture_rejected",
     "picture_sold": "picture_sold",
+    "followed": "followed",
+    "commented": "commented",
 }
 # ISO 4217 currencies without a minor unit, as Stripe counts them.
 _ZERO_DECIMAL = frozenset({

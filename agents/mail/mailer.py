@@ -44,6 +44,7 @@ from picasso.mongo import MAIL_DELIVERIES, MAIL_PICTURES, MAIL_USERS
 from picasso.runtime import Rejected, Send
 from picasso.settings import Settings
 from topics import DEADLETTER
+from topics.comments import COMMENT_ADDED
 from topics.deadletter import MESSAGE_REJECTED
 from topics.envelope import CloudEvent, derived_id, utc_now
 from topics.pictures import PICTURE_PUBLISHED, PICTURE_REJECTED, PICTURE_UPDATED
@@ -55,11 +56,13 @@ from topics.purchases import (
 )
 from topics.record import Record
 from topics.registry import RECORDS
+from topics.social import USER_FOLLOWED
 from topics.users import (
     NOTIFICATION_KINDS,
     USER_PREFERENCES_CHANGED,
     USER_REGISTERED,
     USER_UPDATED,
+    mail_wanted,
 )
 
 log = structlog.get_logger()
@@ -123,6 +126,8 @@ class Mailer:
             PURCHASE_FAILED.type: self.purchase_failed,
             PURCHASE_REFUNDED.type: self.purchase_refunded,
             PURCHASE_DISPUTED.type: self.purchase_disputed,
+            USER_FOLLOWED.type: self.user_followed,
+            COMMENT_ADDED.type: self.comment_added,
         }
 
     @classmethod
@@ -241,6 +246,25 @@ class Mailer:
             "outcome": d.get("outcome") or "", "reason": d.get("reason") or "",
         })
 
+    async def user_followed(self, event: CloudEvent) -> None:
+        d = event.data
+        if d["follower_id"] != d["followee_id"]:
+            await self.notify(event, "followed", d["followee_id"],
+                              {"follower": await self._name(d["follower_id"])})
+
+    async def comment_added(self, event: CloudEvent) -> None:
+        d = event.data
+        if d.get("owner_id") and d["owner_id"] != d["user_id"]:
+            url = f"{self.letterhead.base_url}/api/v1/pictures/{d['picture_id']}"
+            await self.notify(event, "commented", d["owner_id"], {
+                "commenter": await self._name(d["user_id"]),
+                "title": await self._title(d["picture_id"]), "text": d["text"],
+                "picture_url": url})
+
+    async def _name(self, user_id: str) -> str:
+        user = await self.db[MAIL_USERS].find_one({"_id": user_id}, {"display_name": 1})
+        return user["display_name"] if user and user.get("display_name") else "Someone"
+
     # -- delivery -------------------------------------------------------------------------
 
     async def notify(self, event: CloudEvent, kind: str, user_id: str, facts: dict) -> None:
@@ -341,7 +365,7 @@ class Mailer:
             await self._user_unknown(claimed, event)
             return True
         # Preferences as they are now, when the mail goes, not when it was first due.
-        if kind in NOTIFICATION_KINDS and user.get("preferences", {}).get(kind) is False:
+        if kind in NOTIFICATION_KINDS and not mail_wanted(kind, user.get("preferences")):
             await self._record(key, "skipped", reason="turned off by the recipient")
             bound.info("mail_skipped_by_preference")
             return True

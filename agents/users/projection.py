@@ -18,7 +18,8 @@ async def apply_user_event(db: AsyncIOMotorDatabase, record: Record,
     if record is USER_PREFERENCES_CHANGED:
         changes = {f"preferences.{kind}": on for kind, on in data["preferences"].items()}
     else:
-        changes = {k: data[k] for k in ("email", "display_name") if k in data}
+        changes = {k: data[k] for k in ("email", "display_name", "bio", "avatar_picture_id")
+                   if k in data}
     update: dict = {"$set": {**changes, "updated_at": event.time}}
     if record is USER_REGISTERED:
         update["$setOnInsert"] = {"registered_at": event.time}

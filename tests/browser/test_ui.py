@@ -169,3 +169,109 @@ def test_errors_are_shown_next_to_their_fields(new_page: Callable[..., Page]) ->
     expect(page.locator("#field-title-error")).to_contain_text("required")
     expect(page.locator("#field-price-error")).to_contain_text("0 for free")
     expect(page.get_by_label("Title")).to_be_focused()
+
+
+def test_comment_under_a_picture_and_delete_it(new_page: Callable[..., Page],
+                                               system: str) -> None:
+    """A comment appears under the picture as written (markup shown as text, never run),
+    the count goes up, and its author deletes it."""
+    title = f"Harbour {uuid.uuid4().hex[:6]}"
+    bob = new_page()
+    picture_id, _ = publish_through_the_api(bob.request, title, 0)
+    sign_up(bob, "Bob")
+    bob.goto(f"/app/pictures/{picture_id}")
+    expect(bob.get_by_test_id("comment-count")).to_have_text("0")
+    words = "Lovely light <b>here</b>"
+    bob.get_by_label("Your comment").fill(words)
+    bob.get_by_role("button", name="Comment", exact=True).click()
+    comments = bob.get_by_test_id("comments")
+    expect(comments.get_by_text(words)).to_be_visible()
+    expect(comments.locator("b")).to_have_count(0)  # the markup is text, not an element
+    expect(bob.get_by_test_id("comment-count")).to_have_text("1")
+
+    bob.reload()  # from the read model, not from the page's memory
+    expect(comments.get_by_text(words)).to_be_visible()
+    comments.get_by_role("button", name="Delete this comment").click()
+    expect(comments.get_by_text(words)).to_have_count(0)
+    expect(bob.get_by_test_id("comment-count")).to_have_text("0")
+    bob.reload()
+    expect(bob.get_by_test_id("comment-count")).to_have_text("0")
+    expect(comments.get_by_text(words)).to_have_count(0)
+
+
+def test_follow_someone_from_their_profile(new_page: Callable[..., Page], system: str) -> None:
+    """From a picture to its owner's page; Follow counts there, and stays after a reload."""
+    title = f"Lighthouse {uuid.uuid4().hex[:6]}"
+    cleo = new_page()
+    picture_id, _ = publish_through_the_api(cleo.request, title, 0)
+    sign_up(cleo, "Cleo")
+    cleo.goto(f"/app/pictures/{picture_id}")
+    cleo.get_by_role("link", name="Olga").click()
+    expect(cleo.get_by_role("heading", name="Olga")).to_be_visible()
+    expect(cleo.get_by_role("list", name="Olga").get_by_text(title)).to_be_visible()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("0")
+    cleo.get_by_role("button", name="Follow").click()
+    expect(cleo.get_by_role("button", name="Following")).to_be_visible()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("1")
+    cleo.reload()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("1")
+    cleo.get_by_role("button", name="Following").click()
+    expect(cleo.get_by_role("button", name="Follow")).to_be_visible()
+    expect(cleo.get_by_test_id("followers-count")).to_have_text("0")
+
+
+def test_the_home_tab_shows_the_pictures_of_people_followed(
+        new_page: Callable[..., Page], system: str) -> None:
+    title = f"Canal {uuid.uuid4().hex[:6]}"
+    dan = new_page()
+    picture_id, _ = publish_through_the_api(dan.request, title, 0)
+    sign_up(dan, "Dan")
+    dan.get_by_role("link", name="Home").click()
+    expect(dan.get_by_text("Nothing here yet")).to_be_visible()
+    dan.goto(f"/app/pictures/{picture_id}")
+    dan.get_by_role("link", name="Olga").click()
+    dan.get_by_role("button", name="Follow").click()
+    expect(dan.get_by_role("button", name="Following")).to_be_visible()
+    dan.get_by_role("link", name="Home").click()
+    home = dan.get_by_role("list", name="Home")
+    for _ in range(20):  # the timeline service backfills the followed person's pictures
+        if home.get_by_text(title).count():
+            break
+        dan.wait_for_timeout(250)
+        dan.reload()
+    expect(home.get_by_text(title)).to_be_visible()
+
+
+def test_the_bell_counts_a_new_follower_and_the_list_says_who(
+        new_page: Callable[..., Page], system: str) -> None:
+    fay = new_page()
+    sign_up(fay, "Fay")
+    fay_id = fay.request.get("/api/v1/me").json()["user_id"]
+    expect(fay.get_by_test_id("unread-count")).to_have_text("0")
+
+    gus = new_page().request  # another person, through the HTTP API
+    answer = gus.post("/api/v1/auth/register", data={
+        "email": f"gus-{uuid.uuid4().hex[:10]}@example.com", "password": PASSWORD,
+        "display_name": "Gus"})
+    assert answer.status == 201, answer.text()
+    auth = {"Authorization": f"Bearer {answer.json()['id_token']}"}
+    for _ in range(40):  # Fay's profile is the users service's projection, a moment later
+        answer = gus.put(f"/api/v1/users/{fay_id}/follow", headers=auth)
+        if answer.status != 404:
+            break
+        fay.wait_for_timeout(250)
+    assert answer.status == 202, answer.text()
+
+    for _ in range(40):  # the notifications service applies the follow
+        fay.reload()
+        if fay.get_by_test_id("unread-count").text_content() == "1":
+            break
+        fay.wait_for_timeout(250)
+    expect(fay.get_by_test_id("unread-count")).to_have_text("1")
+    fay.get_by_role("link", name="Notifications").click()
+    notices = fay.get_by_role("list", name="Notifications")
+    expect(notices.get_by_text("Gus followed you")).to_be_visible()
+    fay.get_by_role("button", name="Mark all read").click()
+    expect(fay.get_by_test_id("unread-count")).to_have_text("0")
+    fay.reload()
+    expect(fay.get_by_test_id("unread-count")).to_have_text("0")

@@ -23,6 +23,7 @@ LIMITS = {
     "RATE_AUTH_PER_ADDRESS_PER_MIN": "6",
     "RATE_AUTH_PER_EMAIL_PER_MIN": "3",
     "RATE_LIKES_PER_USER_PER_MIN": "3",
+    "RATE_COMMENTS_PER_USER_PER_MIN": "2",
     "RATE_UPLOADS_PER_USER_PER_MIN": "2",
     "RATE_PURCHASES_PER_USER_PER_MIN": "2",
     "MAX_LONG_POLL_WAITERS": "20",
@@ -116,6 +117,20 @@ async def test_likes_uploads_and_purchases_are_limited_per_user(api: Api, strict
         assert (await strict.call("POST", buy, user=bob, json={}))[0] == 404
     assert_throttled(*await strict.call("POST", buy, user=bob, json={}))
     assert (await strict.call("POST", buy, user=carl, json={}))[0] == 404
+
+
+async def test_comments_are_limited_per_user(api: Api, strict: Api) -> None:
+    ada, bob = await api.register("Ada"), await api.register("Bob")
+    picture = await api.published(ada, jpeg_with_gps(64, 48))
+    comments = f"/api/v1/pictures/{picture['picture_id']}/comments"
+    status, added, _ = await strict.call("POST", comments, user=bob, json={"text": "one"})
+    assert status == 202, added
+    # Deleting counts too (here: a comment the edge does not know yet, or ever).
+    assert (await strict.call("DELETE", f"{comments}/no-such-comment", user=bob))[0] == 404
+    assert_throttled(*await strict.call("POST", comments, user=bob, json={"text": "two"}))
+    assert_throttled(*await strict.call("DELETE", f"{comments}/{added['comment_id']}",
+                                        user=bob))
+    assert (await strict.call("POST", comments, user=ada, json={"text": "mine"}))[0] == 202
 
 
 async def metric(api: Api, name: str) -> float:

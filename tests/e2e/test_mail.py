@@ -128,7 +128,7 @@ async def test_a_kind_turned_off_is_not_sent_and_receipts_still_are(
     dora = await api.register("Dora")
     status, me, _ = await api.call("GET", "/api/v1/me", user=carl)
     assert me["preferences"] == {"picture_published": True, "picture_rejected": True,
-                                 "picture_sold": True}
+                                 "picture_sold": True, "followed": False, "commented": False}
     for bad in ({"preferences": {"picture_published": False, "receipt": False}},
                 {"preferences": {"picture_published": "off"}}):
         status, problem, answer = await api.call("PATCH", "/api/v1/me", user=carl, json=bad)
@@ -144,7 +144,8 @@ async def test_a_kind_turned_off_is_not_sent_and_receipts_still_are(
         _, me, _ = await api.call("GET", "/api/v1/me", user=carl)
         return (user.get("preferences", {}).get("picture_published") is False
                 and me["preferences"] == {"picture_published": False,
-                                          "picture_rejected": True, "picture_sold": True})
+                                          "picture_rejected": True, "picture_sold": True,
+                                          "followed": False, "commented": False})
     await wait_until(applied, "Carl's preference reached the mail agent and GET /me")
 
     picture = await api.published(carl, jpeg_with_gps(64, 48), title="Quiet street",

@@ -195,6 +195,7 @@ async def test_a_service_that_is_down_holds_up_no_other_and_catches_up_when_back
         api = Api(http, s.edge.url)
         likers, pictures = await _likers_and_pictures(api, users=12, pictures=3)
         mail = _take_down(s, "mail")
+        latecomer = await api.register("Latecomer")  # their welcome waits for mail
         statuses = await asyncio.gather(*(_like(api, u, p) for u in likers for p in pictures))
         assert set(statuses) == {202}
         liked = {p: {u.user_id for u in likers} for p in pictures}
@@ -227,9 +228,8 @@ async def test_a_service_that_is_down_holds_up_no_other_and_catches_up_when_back
         assert purchase["status"] == "completed", purchase
         mails = await wait_for_mails(stack.maildir, buyer.email, {"welcome", "receipt"})
         assert {"welcome", "receipt"} <= set(mails), mails
-        # Mail caught up with what happened while it was down: the likers' welcomes.
-        for liker in likers[:3]:
-            assert "welcome" in await wait_for_mails(stack.maildir, liker.email, {"welcome"})
+        # Mail caught up with what happened while it was down.
+        assert "welcome" in await wait_for_mails(stack.maildir, latecomer.email, {"welcome"})
         code, out = await _lag(s.env, "reactions")
         assert code == 1 and "accepted message(s) not applied yet" in out, out
         assert await _counts(s.settings, pictures) == (

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from deploy.local.processes import Worker
 from deploy.local.stack import Stack
-from picasso.kafka import ensure_topics
 from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from picasso.settings import Settings
+from tests.integration.delivery import isolated, kill_mid_stream, send_all, wait_sent
 from topics import REACTIONS_COMMANDS
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
@@ -43,32 +40,8 @@ def random_reactions(seed: int, pictures: list[str], users: int,
     return commands, expected
 
 
-async def send_all(bootstrap: str, topic: str, commands: list[CloudEvent]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        sent = [await producer.send(topic, c.to_json(), key=c.subject.encode())
-                for c in commands]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-
-
-async def send_slowly(bootstrap: str, topic: str, commands: list[CloudEvent]) -> None:
-    """Send in small chunks over a few seconds."""
-    for start in range(0, len(commands), 20):
-        await send_all(bootstrap, topic, commands[start:start + 20])
-        await asyncio.sleep(0.1)
-
-
 async def wait_processed(db, command_ids: set[str], timeout_s: float) -> int:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        done = await db[REACTIONS_PROCESSED].count_documents(
-            {"_id": {"$in": list(command_ids)}, "sent": True})
-        if done == len(command_ids) or asyncio.get_running_loop().time() > deadline:
-            return done
-        await asyncio.sleep(0.2)
+    return await wait_sent(db, REACTIONS_PROCESSED, command_ids, timeout_s)
 
 
 async def test_duplicate_delivery_counts_once(system: str, settings: Settings) -> None:
@@ -89,37 +62,10 @@ async def test_duplicate_delivery_counts_once(system: str, settings: Settings) -
 async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     stack: Stack, system_env: dict[str, str]
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    env = {**system_env, "PICASSO_APP_ID": f"picasso-crash-{run}",
-           "PICASSO_TOPIC_PREFIX": f"crash{run}.", "MONGODB_DATABASE": f"crash_{run}"}
-    settings = Settings.from_env(env)
-    await ensure_topics(settings)
-    db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
-
+    run, env, _, db = await isolated(system_env, "crash")
     pictures = [f"p{i}-{run}" for i in range(8)]
     commands, expected = random_reactions(7, pictures, 30, 600)
-    topic = REACTIONS_COMMANDS.name(settings.topic_prefix)
-
-    logs = stack.data_dir / "logs"
-    worker = Worker(f"crash-{run}", env, logs / f"crash-{run}.log", stack.data_dir / f"c-{run}",
-                    "reactions")
-    worker.start()
-    try:
-        worker.wait_ready()
-        # A steady stream (the worker applies batches, so all at once could be done in two).
-        trickle = asyncio.create_task(send_slowly(settings.kafka_bootstrap, topic, commands))
-        ids = {c.id for c in commands}
-        while await db[REACTIONS_PROCESSED].count_documents({}) < len(ids) // 4:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        worker.kill()  # SIGKILL mid-stream: no chance to commit or clean up
-        killed_at = await db[REACTIONS_PROCESSED].count_documents({})
-        await trickle  # the rest arrives while the worker is down
-        assert killed_at < len(ids), "the worker finished before it could be killed"
-        worker.start()
-        worker.wait_ready()
-        assert await wait_processed(db, ids, 120) == len(ids)
-    finally:
-        worker.stop()
+    await kill_mid_stream(stack, env, f"crash-{run}", "reactions", REACTIONS_PROCESSED, commands)
     counts = {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()}
     assert counts == {p: n for p, n in expected.items() if p in counts}
     assert set(counts) == {c.data["picture_id"] for c in commands}  # every picture touched

@@ -18,11 +18,8 @@ from deploy.local.stack import Stack
 from picasso.kafka import ensure_topics
 from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from picasso.settings import Settings
-from tests.integration.test_reactions_delivery import (
-    random_reactions,
-    send_slowly,
-    wait_processed,
-)
+from tests.integration.delivery import send_slowly
+from tests.integration.test_reactions_delivery import random_reactions, wait_processed
 from topics import REACTIONS_COMMANDS
 
 APPLIED = re.compile(rb'"batch": (\d+)[^\n]*"event": "batch_applied"')  # LOG_FORMAT=json

@@ -32,6 +32,9 @@ FACTS = {
                       "reason": "refunded_by_seller"},
     "sale_disputed": {"title": "Quay", "amount": "5.00 USD", "purchase_id": "b1",
                       "state": "closed", "outcome": "lost", "reason": "fraudulent"},
+    "followed": {"follower": "Bo"},
+    "commented": {"commenter": "Bo", "title": "Quay", "text": "Where <is> this?\nLovely",
+                  "picture_url": "https://picasso.test/api/v1/pictures/p1"},
 }
 
 
@@ -83,6 +86,14 @@ def test_a_title_cannot_add_headers() -> None:
     message = sent("picture_published", title="Quay\r\nBcc: eve@example.com")
     assert message["Bcc"] is None
     assert message["Subject"] == "Your picture “Quay Bcc: eve@example.com” is live"
+
+
+def test_a_comment_is_quoted_as_written_and_escaped_in_html() -> None:
+    message = sent("commented")
+    assert message["Subject"] == "Bo commented on “Quay”"
+    assert "Where <is> this?\r\nLovely" in message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Where &lt;is&gt; this?" in html and "<is>" not in html
 
 
 def test_the_receipt_links_to_the_download_and_says_the_amount() -> None:

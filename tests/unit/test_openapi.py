@@ -14,6 +14,9 @@ from jsonschema import Draft202012Validator, ValidationError
 from openapi_spec_validator import validate
 
 from agents.purchases.ledger import Purchase, Sale, SellerTotal
+from topics.comments import TEXT_MAX as COMMENT_MAX
+from topics.comments import TEXT_MIN as COMMENT_MIN
+from topics.comments import TEXT_PATTERN as COMMENT_PATTERN
 from topics.pictures import (
     CURRENCIES,
     DESCRIPTION_MAX,
@@ -27,13 +30,20 @@ from topics.pictures import (
 )
 from topics.purchases import IDEMPOTENCY_KEY_MAX, PAYMENT_METHOD_MAX, STATUSES
 from topics.registry import SCHEMA_DIR
-from topics.users import DISPLAY_NAME_MAX, EMAIL_MAX, EMAIL_PATTERN, NOTIFICATION_KINDS
+from topics.users import (
+    BIO_MAX,
+    DISPLAY_NAME_MAX,
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    NOTIFICATION_KINDS,
+)
 from web.auth import Session
 from web.openapi import RESOURCES, common, openapi_document
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.problems import invalid
 from web.readmodels import MAX_WAIT_MS, ReadModels
-from web.routes import accounts, likes, ops, pictures, purchases, session, ui
+from web.routes import MODULES as ROUTE_MODULES
+from web.routes import purchases
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # Previews and thumbnails of the local directory blob store, and the browser UI's page and
@@ -52,7 +62,7 @@ def openapi_path(aiohttp_path: str) -> str:
 def app_routes() -> set[tuple[str, str]]:
     """(method, OpenAPI path) of every route the edge's application registers."""
     found = set()
-    for module in (accounts, session, pictures, likes, purchases, ops, ui):
+    for module in ROUTE_MODULES:
         for route in module.routes:
             assert isinstance(route, web.RouteDef)
             found.add((route.method.upper(), openapi_path(route.path)))
@@ -154,6 +164,17 @@ def test_path_parameters_match_the_templates(doc: dict[str, Any]) -> None:
     ("DELETE", "/api/v1/pictures/{picture_id}", SIGNED_IN),
     ("PUT", "/api/v1/pictures/{picture_id}/like", SIGNED_IN),
     ("DELETE", "/api/v1/pictures/{picture_id}/like", SIGNED_IN),
+    ("POST", "/api/v1/pictures/{picture_id}/comments", SIGNED_IN),
+    ("GET", "/api/v1/pictures/{picture_id}/comments", OPTIONAL),
+    ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}", SIGNED_IN),
+    ("GET", "/api/v1/users/{user_id}", OPTIONAL),
+    ("PUT", "/api/v1/users/{user_id}/follow", SIGNED_IN),
+    ("DELETE", "/api/v1/users/{user_id}/follow", SIGNED_IN),
+    ("GET", "/api/v1/users/{user_id}/followers", None),
+    ("GET", "/api/v1/users/{user_id}/following", None),
+    ("GET", "/api/v1/me/notifications", SIGNED_IN),
+    ("GET", "/api/v1/me/notifications/unread_count", SIGNED_IN),
+    ("POST", "/api/v1/me/notifications/read", SIGNED_IN),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", SIGNED_IN),
     ("GET", "/api/v1/purchases/{purchase_id}", SIGNED_IN),
     ("GET", "/api/v1/me/purchases", SIGNED_IN),
@@ -205,6 +226,18 @@ def test_errors_are_problem_json(doc: dict[str, Any]) -> None:
     ("PATCH", "/api/v1/pictures/{picture_id}", {"202", "401", "403", "404", "409", "422"}),
     ("DELETE", "/api/v1/pictures/{picture_id}", {"202", "401", "403", "404"}),
     ("PUT", "/api/v1/pictures/{picture_id}/like", {"202", "401", "404"}),
+    ("POST", "/api/v1/pictures/{picture_id}/comments", {"202", "401", "404", "422", "429"}),
+    ("GET", "/api/v1/pictures/{picture_id}/comments", {"200", "400", "404", "422"}),
+    ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}",
+     {"202", "401", "403", "404", "429"}),
+    ("PUT", "/api/v1/users/{user_id}/follow", {"202", "401", "404", "422"}),
+    ("DELETE", "/api/v1/users/{user_id}/follow", {"202", "401", "404", "422"}),
+    ("GET", "/api/v1/users/{user_id}", {"200", "404"}),
+    ("GET", "/api/v1/users/{user_id}/followers", {"200", "400", "404"}),
+    ("GET", "/api/v1/users/{user_id}/following", {"200", "400", "404"}),
+    ("GET", "/api/v1/me/notifications", {"200", "400", "401", "422"}),
+    ("GET", "/api/v1/me/notifications/unread_count", {"200", "401"}),
+    ("POST", "/api/v1/me/notifications/read", {"202", "400", "401", "422"}),
     ("POST", "/api/v1/pictures/{picture_id}/purchases", {"202", "401", "404", "409", "422"}),
     ("GET", "/api/v1/purchases/{purchase_id}", {"200", "401", "404"}),
     ("POST", "/api/v1/purchases/{purchase_id}/refund", {"202", "401", "403", "404", "409"}),
@@ -225,7 +258,13 @@ def test_status_codes_of_the_contract(doc: dict[str, Any], method: str, path: st
     ("DELETE", "/api/v1/pictures/{picture_id}"),
     ("PUT", "/api/v1/pictures/{picture_id}/like"),
     ("DELETE", "/api/v1/pictures/{picture_id}/like"),
+    ("POST", "/api/v1/pictures/{picture_id}/comments"),
+    ("DELETE", "/api/v1/pictures/{picture_id}/comments/{comment_id}"),
+    ("POST", "/api/v1/me/notifications/read"),
     ("POST", "/api/v1/pictures"),
+    ("PUT", "/api/v1/users/{user_id}/follow"),
+    ("DELETE", "/api/v1/users/{user_id}/follow"),
+    ("PATCH", "/api/v1/me"),
 ])
 def test_writes_answer_202_with_a_command_id_and_a_location(
         doc: dict[str, Any], method: str, path: str) -> None:
@@ -430,9 +469,13 @@ def test_the_mail_preferences(doc: dict[str, Any]) -> None:
     assert set(preferences["properties"]) == set(preferences["required"]) == kinds
     me = schema_validator(doc, "Me")
     me.validate({"user_id": "u1", "email": "a@b.co", "display_name": "A",
-                 "preferences": dict.fromkeys(kinds, True)})
+                 "preferences": dict.fromkeys(kinds, True), "bio": "", "avatar_picture_id": None})
     changes = schema_validator(doc, "PreferenceChanges")
     assert changes.is_valid({"preferences": {"picture_published": False}})
+    assert changes.is_valid({"bio": "<b>plain</b> text", "avatar_picture_id": None})
+    assert changes.is_valid({"avatar_picture_id": "p1"})
+    assert not changes.is_valid({"bio": "x" * (BIO_MAX + 1)})
+    assert not changes.is_valid({})
     assert not changes.is_valid({"preferences": {}})
     assert not changes.is_valid({"preferences": {"receipt": False}})
     assert not changes.is_valid({"preferences": {"picture_sold": "no"}})
@@ -457,6 +500,7 @@ FIELD_LIMITS: dict[str, dict[str, Any]] = {
     "display_name": {"minLength": 1, "maxLength": DISPLAY_NAME_MAX},
     "payment_method": {"maxLength": PAYMENT_METHOD_MAX},
     "idempotency_key": {"maxLength": IDEMPOTENCY_KEY_MAX},
+    "text": {"minLength": COMMENT_MIN, "maxLength": COMMENT_MAX, "pattern": COMMENT_PATTERN},
 }
 
 
@@ -505,7 +549,8 @@ def test_field_limits_are_the_contracts(doc: dict[str, Any], source: str) -> Non
             if keyword in keywords:
                 assert keywords[keyword] == {expected}, (source, name, keyword)
     named = {name for name, _ in fields}
-    assert named >= {"title", "description", "price_cents", "tags", "email", "display_name"}
+    assert named >= {"title", "description", "price_cents", "tags", "email", "display_name",
+                     "text"}
     for name, limits in FIELD_LIMITS.items():  # every limit is somewhere, not left out
         if name in named:
             carried = {k for n, keywords in fields if n == name for k in keywords}

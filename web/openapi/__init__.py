@@ -18,14 +18,28 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from topics.users import NOTIFICATION_KINDS
-from web.openapi import accounts, common, likes, ops, pictures, purchases, session, ui
+from topics.users import NOTIFICATION_KINDS, QUIET_KINDS
+from web.openapi import (
+    accounts,
+    comments,
+    common,
+    likes,
+    ops,
+    people,
+    pictures,
+    purchases,
+    session,
+    timeline,
+    ui,
+)
+from web.openapi import notifications as notices
 from web.problems import CONTENT_TYPE as PROBLEM_CONTENT_TYPE
 from web.readmodels import MAX_WAIT_MS
 from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
-RESOURCES = (accounts, session, ui, pictures, likes, purchases, ops)
+RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, notices,
+             purchases, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -51,7 +65,8 @@ the edge's own; otherwise it is 403. `DELETE /api/v1/session` signs out.
 **Writes are commands.** A write answers `202 Accepted` once its command is on the message
 broker (acknowledged, so it is not lost), before it is applied. The body carries the
 `command_id`; the `Location` header names the picture to read, and for an edit, a delete,
-a like or an unlike it is `/api/v1/pictures/{{picture_id}}?after=<command_id>`.
+a like or an unlike it is `/api/v1/pictures/{{picture_id}}?after=<command_id>`, for a
+comment (added or deleted) `/api/v1/pictures/{{picture_id}}/comments?after=<command_id>`.
 Reading that address with `wait_ms` holds the answer until the read model has applied the
 command (or the time runs out, at most {MAX_WAIT_MS} ms) and then answers what it has.
 An upload answers `{{picture_id, status: "processing", command_id}}`; reading the picture
@@ -73,9 +88,11 @@ licence and takes the sale off the seller's list and totals.
 
 **Mail.** Picasso mails a welcome, "your picture is live" or "rejected, because …",
 a receipt with the download link, a sale notice with the amount, payment-failed
-notices, refund notices to buyer and seller, and dispute notices to the seller.
+notices, refund notices to buyer and seller, and dispute notices to the seller; and,
+once turned on, a mail per new follower and per comment on one's pictures (never per like).
 `PATCH /api/v1/me` with `{{"preferences": {{"picture_published": false}}}}` turns
-a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)}); receipts,
+a kind off (kinds: {", ".join(f"`{kind}`" for kind in NOTIFICATION_KINDS)};
+{" and ".join(f"`{kind}`" for kind in QUIET_KINDS)} are off until turned on); receipts,
 payment-failed notices and the welcome mail always go. Every mail that can be turned off
 carries a one-click `List-Unsubscribe` link.
 
@@ -94,7 +111,16 @@ def openapi_document() -> dict[str, Any]:
             {"name": "accounts", "description": "Sign-up, sign-in, the caller's profile "
                                                 "and which mail they get."},
             {"name": "pictures", "description": "Upload, edit, delete and read pictures."},
+            {"name": "timeline", "description": "The home timeline: pictures of the people "
+                                                "one follows."},
             {"name": "likes", "description": "Likes, each one a command."},
+            {"name": "comments", "description": "Comments on pictures: plain text, added "
+                                                "and deleted by commands."},
+            {"name": "people", "description": "Profiles, following (each one a command) "
+                                              "and the lists of followers and following."},
+            {"name": "notifications", "description": "The caller's in-app notifications: "
+                                                     "follows, likes, comments, sales, "
+                                                     "purchases and uploads."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
             {"name": "operations", "description": "Health, readiness, metrics and this "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from picasso import unsubscribe
-from topics.users import DISPLAY_NAME, EMAIL, NOTIFICATION_KINDS
+from topics.users import BIO, DISPLAY_NAME, EMAIL, NOTIFICATION_KINDS
 from web.openapi.common import (
     API,
     SIGNED_IN,
@@ -38,22 +38,35 @@ def schemas() -> dict[str, Schema]:
             "email": nullable(EMAIL),
             "display_name": nullable(string()),
             "preferences": schema_ref("Preferences"),
+            "bio": string(),
+            "avatar_picture_id": nullable(string()),
         }),
         "Preferences": obj(
             {kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS}, closed=True,
             description="Which kinds of notification mail the caller gets (true: on). "
                         "Receipts, payment-failed notices and the welcome mail always go."),
-        "PreferenceChanges": obj({
+        "PreferenceChanges": {**obj({
             "preferences": {**obj({kind: {"type": "boolean"} for kind in NOTIFICATION_KINDS},
                                   required=[], closed=True), "minProperties": 1},
-        }, closed=True, description="The kinds to turn on (true) or off (false); kinds "
-                                    "not named stay as they are."),
+            "bio": {**BIO, "description": "Plain text, kept as given (never read as HTML); "
+                                          "empty: none."},
+            "avatar_picture_id": {**nullable(string()), "description":
+                                  "One of the caller's published pictures, whose thumbnail "
+                                  "becomes the avatar; null: none."},
+        }, required=[], closed=True, description="The kinds to turn on (true) or off "
+                                                 "(false), kinds not named staying as they "
+                                                 "are, and the profile's fields to change."),
+            "minProperties": 1},
         "PreferencesAccepted": obj({
             "user_id": string(),
             "preferences": schema_ref("Preferences"),
+            "bio": string(),
+            "avatar_picture_id": nullable(string()),
             "command_id": string(),
-        }, description="The change is on the broker; `preferences` is what they will be "
-                       "once it is applied (GET /api/v1/me shows it then)."),
+        }, required=["user_id", "preferences", "command_id"],
+            description="The change is on the broker; `preferences` is what they will be "
+                        "once it is applied (GET /api/v1/me shows it then), and `bio` and "
+                        "`avatar_picture_id` are there when they were changed."),
         "Unsubscribed": obj({
             "user_id": string(),
             "turned_off": {"type": "array",
@@ -106,14 +119,16 @@ def paths() -> dict[str, Any]:
             {"200": response("The caller.", schema_ref("Me")), **problems(401, 503)},
             security=SIGNED_IN,
         ), "patch": operation(
-            "updateMyPreferences", "accounts", "Turn kinds of notification mail on or off",
+            "updateMe", "accounts", "Change the bio, the avatar or which mail one gets",
             {"202": response("The change is accepted; `Location` is the caller's profile.",
                              schema_ref("PreferencesAccepted"),
                              headers={"Location": {"description": "`/api/v1/me`",
                                                    "schema": string()}}),
              **problems(400, 401, 422, 503)},
-            description="Only `preferences` may be changed here. An unknown kind or a value "
-                        "that is not true or false is a 422 and changes nothing. Receipts, "
+            description="`preferences`, `bio` and `avatar_picture_id` may be changed here. "
+                        "An unknown field or kind, a value that is not true or false, a bio "
+                        "too long or an avatar that is not one of the caller's published "
+                        "pictures is a 422 and changes nothing. Receipts, "
                         "payment-failed notices and the welcome mail are always sent.",
             security=SIGNED_IN, request_body=json_body(schema_ref("PreferenceChanges")),
         )},

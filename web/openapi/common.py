@@ -113,7 +113,7 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     422: ("UnprocessableContent", "Some fields are invalid; `errors` names each one and "
                                   "what is wrong with it."),
     429: ("TooManyRequests", "Over a rate limit of this caller (signing in by address or "
-                             "email; likes, uploads, purchases by user); `Retry-After` "
+                             "email; likes, comments, uploads, purchases by user); `Retry-After` "
                              "says in how many seconds to try again."),
     502: ("BadGateway", "The identity service gave an unexpected answer."),
     503: ("ServiceUnavailable", "A dependency (message broker, token keys) is unavailable, "
@@ -189,7 +189,8 @@ def component_headers() -> dict[str, Any]:
     return {
         "Location": {
             "description": "Where to read what the write started: the picture, with "
-                           "`?after=<command_id>` for edits, deletes, likes and unlikes.",
+                           "`?after=<command_id>` for edits, deletes, likes and unlikes; "
+                           "a comment's, the picture's comments with `?after=`.",
             "schema": string(format="uri-reference"),
         },
     }

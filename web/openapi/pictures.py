@@ -92,6 +92,7 @@ def schemas() -> dict[str, Schema]:
         "preview_url": nullable(string("Public, downscaled, watermarked when priced, "
                                        "without EXIF or GPS data.")),
         "like_count": {"type": "integer", "minimum": 0},
+        "comment_count": {"type": "integer", "minimum": 0},
         "liked_by_me": {"type": "boolean"},
         "purchased_by_me": {"type": "boolean"},
         "created_at": string(format="date-time"),

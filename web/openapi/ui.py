@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from topics.comments import TEXT_MAX as COMMENT_TEXT_MAX
 from topics.pictures import DESCRIPTION_MAX, TITLE_MAX
 from web.openapi.common import API, Schema, obj, operation, response, schema_ref, string
 
@@ -14,7 +15,8 @@ def schemas() -> dict[str, Schema]:
         "ClientConfig": obj({
             "max_upload_bytes": {"type": "integer", "minimum": 1},
             "limits": obj({"title_max": {"type": "integer", "const": TITLE_MAX},
-                           "description_max": {"type": "integer", "const": DESCRIPTION_MAX}},
+                           "description_max": {"type": "integer", "const": DESCRIPTION_MAX},
+                           "comment_max": {"type": "integer", "const": COMMENT_TEXT_MAX}},
                           description="The upload form's limits, as the contract has them."),
             "payments": obj({
                 "test_mode": {"type": "boolean",

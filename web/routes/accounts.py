@@ -7,7 +7,14 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from picasso import unsubscribe
-from topics.users import NOTIFICATION_KINDS, USER_PREFERENCES_CHANGED, USER_REGISTERED
+from picasso.mongo import PICTURES
+from topics.users import (
+    NOTIFICATION_KINDS,
+    USER_PREFERENCES_CHANGED,
+    USER_REGISTERED,
+    USER_UPDATED,
+    mail_wanted,
+)
 from web import validation
 from web.auth import Identity, Session
 from web.problems import Problem
@@ -53,6 +60,8 @@ async def profile(s: Services, who: Identity) -> dict[str, Any]:
         "email": doc.get("email", who.email),
         "display_name": doc.get("display_name", who.display_name),
         "preferences": _preferences(doc),
+        "bio": doc.get("bio", ""),
+        "avatar_picture_id": doc.get("avatar_picture_id"),
     }
 
 
@@ -80,9 +89,9 @@ async def refresh(request: web.Request) -> web.Response:
 
 
 def _preferences(profile: dict) -> dict[str, bool]:
-    """Every notification kind with whether it is on; kinds never set are on."""
+    """Every notification kind with whether it is on; kinds never set take their default."""
     chosen = profile.get("preferences") or {}
-    return {kind: chosen.get(kind, True) is not False for kind in NOTIFICATION_KINDS}
+    return {kind: mail_wanted(kind, chosen) for kind in NOTIFICATION_KINDS}
 
 
 @routes.get("/api/v1/me")
@@ -93,17 +102,31 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.patch("/api/v1/me")
 async def change_me(request: web.Request) -> web.Response:
-    """Turn kinds of notification mail on or off; applied once the event is consumed."""
+    """Change the bio and avatar (UserUpdated) and turn kinds of notification mail on or off
+    (UserPreferencesChanged); applied once the users service consumes them, in order."""
     who = await identity(request)
     s = services(request)
-    changes = validation.preference_changes(await json_object(request))
-    event = await s.send(USER_PREFERENCES_CHANGED, who.user_id,
-                         {"user_id": who.user_id, "preferences": changes})
+    body = await json_object(request)
+    fields = validation.profile_changes(body)
+    rest = {name: value for name, value in body.items() if name not in fields}
+    changes = validation.preference_changes(rest) if rest or not fields else {}
+    avatar = fields.get("avatar_picture_id")
+    if avatar is not None:
+        doc = await s.read.db[PICTURES].find_one({"_id": avatar}, {"owner_id": 1, "status": 1})
+        if doc is None or doc["owner_id"] != who.user_id or doc["status"] != "published":
+            raise Problem(422, "avatar_picture_id: not one of your published pictures",
+                          errors={"avatar_picture_id": "not one of your published pictures"})
     profile = await s.read.user(who.user_id) or {}
-    expected = {**_preferences(profile), **changes}
-    return web.json_response(
-        {"user_id": who.user_id, "preferences": expected, "command_id": event.id},
-        status=202, headers={"Location": "/api/v1/me"})
+    answer: dict[str, Any] = {"user_id": who.user_id}
+    if fields:
+        event = await s.send(USER_UPDATED, who.user_id, {"user_id": who.user_id, **fields})
+        answer.update(fields)
+    if changes:
+        event = await s.send(USER_PREFERENCES_CHANGED, who.user_id,
+                             {"user_id": who.user_id, "preferences": changes})
+    answer["preferences"] = {**_preferences(profile), **changes}
+    answer["command_id"] = event.id
+    return web.json_response(answer, status=202, headers={"Location": "/api/v1/me"})
 
 
 def _unsubscribe_target(request: web.Request) -> tuple[str, list[str]]:

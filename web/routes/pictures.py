@@ -122,7 +122,8 @@ async def upload_picture(request: web.Request) -> web.Response:
     )
 
 
-def _limit(request: web.Request) -> int:
+def page_limit(request: web.Request) -> int:
+    """The ``limit`` of a paged list: 1 to 100, 20 when not given; otherwise a 422."""
     raw = request.query.get("limit", "20")
     if not raw.isdigit() or not 1 <= int(raw) <= 100:
         raise Problem(422, "limit must be a whole number from 1 to 100",
@@ -133,7 +134,7 @@ def _limit(request: web.Request) -> int:
 async def _feed(request: web.Request, owner: str | None) -> web.Response:
     viewer = await optional_identity(request)
     body = await services(request).read.feed_json(
-        limit=_limit(request), cursor=request.query.get("cursor") or None,
+        limit=page_limit(request), cursor=request.query.get("cursor") or None,
         owner=owner, tag=(request.query.get("tag") or "").lower() or None,
         viewer=viewer.user_id if viewer else None,
     )

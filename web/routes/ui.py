@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from picasso.settings import Settings
+from topics.comments import TEXT_MAX as COMMENT_TEXT_MAX
 from topics.pictures import DESCRIPTION_MAX, TITLE_MAX
 from web.problems import Problem
 from web.services import services
@@ -89,7 +90,8 @@ async def config(request: web.Request) -> web.Response:
     return web.json_response({
         "max_upload_bytes": settings.max_upload_bytes,
         # The form's limits are the contract's (topics.pictures), never retyped in a page.
-        "limits": {"title_max": TITLE_MAX, "description_max": DESCRIPTION_MAX},
+        "limits": {"title_max": TITLE_MAX, "description_max": DESCRIPTION_MAX,
+                   "comment_max": COMMENT_TEXT_MAX},
         "payments": {
             "test_mode": test_mode,
             "test_payment_methods": list(TEST_PAYMENT_METHODS) if test_mode else [],

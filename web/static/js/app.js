@@ -5,17 +5,22 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { navigate, requireSignIn, signedIn, state } from './state.js';
 import { renderSignIn, renderSignUp } from './views/auth.js';
-import { renderFeed, renderMyPictures } from './views/feed.js';
+import { renderFeed, renderHome, renderMyPictures } from './views/feed.js';
+import { bell, renderNotifications } from './views/notifications.js';
 import { renderPicture } from './views/picture.js';
+import { renderProfile } from './views/profile.js';
 import { renderPurchases, renderSales } from './views/account.js';
 import { renderUpload } from './views/upload.js';
 
 const ROUTES = [
   [/^\/(app\/?)?$/, renderFeed, 'Explore'],
+  [/^\/app\/home$/, renderHome, 'Home', true],
+  [/^\/app\/notifications$/, renderNotifications, 'Notifications', true],
   [/^\/app\/login$/, renderSignIn, 'Sign in'],
   [/^\/app\/signup$/, renderSignUp, 'Create an account'],
   [/^\/app\/upload$/, renderUpload, 'Upload', true],
   [/^\/app\/pictures\/([^/]+)$/, renderPicture, 'Picture'],
+  [/^\/app\/users\/([^/]+)$/, renderProfile, 'Profile'],
   [/^\/app\/mine$/, renderMyPictures, 'My pictures', true],
   [/^\/app\/purchases$/, renderPurchases, 'My purchases', true],
   [/^\/app\/sales$/, renderSales, 'My sales', true],
@@ -28,8 +33,9 @@ function drawNav() {
   const link = (href, text) => h('a', { href, 'aria-current': location.pathname === href ? 'page' : null }, text);
   const items = [link('/', 'Explore'), link('/app/upload', 'Upload')];
   if (state.user) {
+    items.unshift(link('/app/home', 'Home'));
     items.push(link('/app/mine', 'My pictures'), link('/app/purchases', 'My purchases'),
-      link('/app/sales', 'My sales'),
+      link('/app/sales', 'My sales'), bell(),
       h('span', { class: 'who' }, state.user.display_name || state.user.email || ''),
       h('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'));
   } else {

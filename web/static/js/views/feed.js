@@ -15,11 +15,11 @@ export function pictureCard(picture) {
     h('span', { class: 'meta' },
       h('span', { class: 'price' }, money(picture.price_cents, picture.currency)),
       h('span', { class: 'likes', 'aria-label': `${picture.like_count} likes` }, `♥ ${picture.like_count}`),
-      h('span', { class: 'owner' }, picture.owner.display_name || '')));
+      h('a', { class: 'owner', href: `/app/users/${encodeURIComponent(picture.owner.user_id)}` }, picture.owner.display_name || '')));
 }
 
 /** A grid of pictures from a feed address, a page at a time. */
-async function pictureGrid(main, { heading, address, empty, signal }) {
+export async function pictureGrid(main, { heading, address, empty, signal }) {
   const list = h('ul', { class: 'grid', 'aria-label': heading });
   const status = h('p', { class: 'muted', role: 'status' });
   const more = h('button', { type: 'button', class: 'secondary' }, 'Load more');
@@ -78,6 +78,15 @@ export function renderMyPictures(main, { signal }) {
     heading: 'My pictures',
     address: `/api/v1/users/${encodeURIComponent(state.user.user_id)}/pictures`,
     empty: 'You have not published a picture yet.',
+    signal,
+  });
+}
+
+export function renderHome(main, { signal }) {
+  return pictureGrid(main, {
+    heading: 'Home',
+    address: '/api/v1/me/timeline',
+    empty: 'Nothing here yet: follow people (from their pictures) and their new pictures show up here.',
     signal,
   });
 }

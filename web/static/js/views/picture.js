@@ -4,6 +4,7 @@
 import { ApiError, api } from '../api.js';
 import { h, money } from '../dom.js';
 import { requireSignIn, state } from '../state.js';
+import { commentsSection } from './comments.js';
 
 const WAIT_MS = 5000;
 const PURCHASE_TIMEOUT_MS = 60000;
@@ -149,7 +150,7 @@ export async function renderPicture(main, { params: [id], signal }) {
         : null),
     h('div', { class: 'details' },
       h('h1', {}, picture.title),
-      h('p', { class: 'owner' }, 'by ', h('strong', {}, picture.owner.display_name || 'someone')),
+      h('p', { class: 'owner' }, 'by ', h('a', { href: `/app/users/${encodeURIComponent(picture.owner.user_id)}` }, h('strong', {}, picture.owner.display_name || 'someone'))),
       h('p', { class: 'price' }, money(picture.price_cents, picture.currency)),
       picture.status !== 'published'
         ? h('p', { class: 'form-error' }, `This picture is ${picture.status}${picture.reason ? `: ${picture.reason}` : ''}.`)
@@ -161,5 +162,6 @@ export async function renderPicture(main, { params: [id], signal }) {
       picture.status === 'published' ? likeButton(picture) : null,
       own ? h('p', { class: 'muted' }, 'This is your picture.') : null,
       !own && !picture.purchased_by_me && picture.status === 'published' ? buySection(picture, downloads, signal) : null,
-      downloads));
+      downloads),
+    picture.status === 'published' ? commentsSection(picture, signal) : null);
 }

@@ -1,0 +1,34 @@
+"""Notification records: a person marking their in-app notifications read.
+
+The notifications themselves are not records: the notifications service builds them from
+other domains' facts (follows, likes, comments, purchases, uploads) into its read model.
+Commands are keyed by the person, so one person's marks are applied in order.
+"""
+
+from __future__ import annotations
+
+from topics import NOTIFICATIONS_COMMANDS
+from topics.record import ID, Record
+
+# The kinds of notification the notifications service makes (its read model's ``kind``).
+KINDS: tuple[str, ...] = (
+    "followed", "liked", "commented", "sold", "purchase_completed", "purchase_failed",
+    "picture_published", "picture_rejected",
+)
+# How many notifications one command may name.
+IDS_MAX = 100
+
+MARK_NOTIFICATIONS_READ = Record(
+    "notifications", "MarkNotificationsRead", NOTIFICATIONS_COMMANDS, "command",
+    "A person marks some of their notifications read (notification_ids), or all of them "
+    "(all: true) as of the command's time; ids that are not theirs change nothing.",
+    {
+        "user_id": ID,
+        "notification_ids": {"type": "array", "items": ID, "minItems": 1,
+                             "maxItems": IDS_MAX, "uniqueItems": True},
+        "all": {"const": True},
+    },
+    ("user_id",),
+)
+
+RECORDS = (MARK_NOTIFICATIONS_READ,)
