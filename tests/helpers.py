@@ -139,3 +139,72 @@ async def read_topic(bootstrap: str, topic: str, predicate, timeout_s: float = 1
         raise AssertionError(f"no matching message on {topic} within {timeout_s}s")
     finally:
         await consumer.stop()
+
+
+@dataclass
+class LiveMessage:
+    """One Server-Sent Event of ``GET /api/v1/live``, or a comment line (``event`` None)."""
+
+    event: str | None
+    data: Any = None
+    id: str | None = None
+    comment: str | None = None
+
+
+class LiveStream:
+    """A client of ``GET /api/v1/live`` reading its Server-Sent Events."""
+
+    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+        self.answer = answer
+        self.last_id: str | None = None
+
+    @classmethod
+    async def open(cls, http: aiohttp.ClientSession, base: str,
+                   pictures: tuple[str, ...] | list[str] = (), *, user: User | None = None,
+                   last_event_id: str | None = None) -> LiveStream:
+        headers = {**(user.auth if user else {})}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        answer = await http.get(f"{base}/api/v1/live", params={"pictures": ",".join(pictures)},
+                                headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
+        return cls(answer)
+
+    async def message(self) -> LiveMessage:
+        """The next event or comment (raises EOFError when the stream ended)."""
+        fields: dict[str, str] = {}
+        while True:
+            line = await self.answer.content.readline()
+            if not line:
+                raise EOFError("the live stream ended")
+            line = line.decode().rstrip("\n")
+            if line.startswith(":"):
+                return LiveMessage(None, comment=line[1:].strip())
+            if line:
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+                continue
+            if "event" in fields or "data" in fields:
+                if "id" in fields:
+                    self.last_id = fields["id"]
+                return LiveMessage(fields.get("event", "message"),
+                                   json.loads(fields.get("data", "null")), fields.get("id"))
+
+    async def comment(self) -> str:
+        """The next comment line, skipping events."""
+        while (message := await self.message()).event is not None:
+            pass
+        return message.comment or ""
+
+    async def until(self, event: str, check=lambda data: True,
+                    timeout_s: float = 20.0) -> LiveMessage:
+        """The first ``event`` whose data passes ``check``, skipping others."""
+        async def find() -> LiveMessage:
+            while True:
+                message = await self.message()
+                if message.event == event and check(message.data):
+                    return message
+        return await asyncio.wait_for(find(), timeout_s)
+
+    def close(self) -> None:
+        self.answer.close()
