@@ -73,5 +73,8 @@ def paths() -> dict[str, Any]:
             header_param("Last-Event-ID", string(), "The id of the last message received "
                                                     "(EventSource sends it on reconnecting): "
                                                     "what came since is replayed."),
+            query("last_event_id", string(), "The same, for a client that opens a new "
+                                             "stream (other pictures) and would miss "
+                                             "nothing meanwhile; the header wins."),
         ],
     )}}

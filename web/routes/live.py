@@ -48,7 +48,10 @@ async def live(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers=sse_headers())
         sessions.apply_cookies(request, response, s.settings)  # a refreshed session
         await response.prepare(request)
-        hub.start_stream(stream, request.transport, request.headers.get("Last-Event-ID"))
+        # EventSource sends the header when it reconnects; a page that opens a new stream
+        # (it watches other pictures) names the last id it saw in the query.
+        last = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
+        hub.start_stream(stream, request.transport, last)
         while True:
             message = await stream.queue.get()
             if stream.closed:

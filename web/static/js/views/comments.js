@@ -15,7 +15,7 @@ function path(picture, rest = '') {
 
 export function commentsSection(picture, signal) {
   const list = h('ol', { class: 'comments', dataset: { testid: 'comments' } });
-  const count = h('span', { dataset: { testid: 'comment-count' } }, picture.comment_count ?? 0);
+  const count = h('span', { dataset: { testid: 'comment-count', comments: picture.picture_id } }, picture.comment_count ?? 0);
   const more = h('button', { type: 'button', class: 'link', hidden: true }, 'Older comments');
   const problem = h('p', { class: 'form-error', role: 'alert' });
   const ownPicture = state.user && state.user.user_id === picture.owner.user_id;
