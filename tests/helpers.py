@@ -6,12 +6,17 @@ import asyncio
 import io
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from PIL import Image
+
+from deploy.local.processes import Edge
+from deploy.local.stack import free_ports
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -208,3 +213,19 @@ class LiveStream:
 
     def close(self) -> None:
         self.answer.close()
+
+
+@contextmanager
+def edge_of_its_own(name: str, env: dict[str, str], settings: dict[str, str],
+                    log_dir: Path) -> Iterator[str]:
+    """An edge next to the session's, on a free port with ``settings`` (low limits, say);
+    yields its base URL and stops it (by pid) afterwards."""
+    port = free_ports(["edge"])["edge"]
+    edge = Edge(f"{name}-{uuid.uuid4().hex[:6]}", {**env, **settings, "EDGE_PORT": str(port)},
+                log_dir / "edge.log")
+    edge.start()
+    try:
+        edge.wait_ready()
+        yield edge.url
+    finally:
+        edge.stop()

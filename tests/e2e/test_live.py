@@ -14,10 +14,8 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from deploy.local.processes import Edge
-from deploy.local.stack import free_ports
 from picasso.settings import Settings
-from tests.helpers import Api, LiveStream, jpeg_with_gps
+from tests.helpers import Api, LiveStream, edge_of_its_own, jpeg_with_gps
 from topics.envelope import CloudEvent
 from topics.reactions import PICTURE_LIKED
 
@@ -87,15 +85,15 @@ async def test_a_purchase_status_reaches_its_buyer(api: Api) -> None:
         status, body, _ = await api.call("POST", f"/api/v1/pictures/{pid}/purchases", user=bob,
                                          json={"payment_method": "pm_card_visa"})
         assert status == 202, body
-        done = await buyer.until("purchase", lambda d: d["status"] == "completed")
-        assert done.data == {"purchase_id": body["purchase_id"], "picture_id": pid,
-                             "status": "completed", "failure_reason": None}
-        await seller.until("notifications", lambda d: d["unread"] >= 2)  # "sold"
-        # The seller is told of the sale, never of the buyer's purchase itself.
-        seller.close()
-        rest = await LiveStream.open(api.http, api.base, [], user=ada)
-        await ready(rest)
-        rest.close()
+        steps = [(await buyer.until("purchase")).data for _ in range(2)]
+        assert steps == [
+            {"purchase_id": body["purchase_id"], "picture_id": pid, "status": status,
+             "failure_reason": None} for status in ("awaiting_payment", "completed")]
+        # The seller hears of the sale through the bell, never of the buyer's purchase.
+        told = []
+        while not (told and told[-1].event == "notifications" and told[-1].data["unread"] == 2):
+            told.append(await asyncio.wait_for(seller.message(), 20))
+        assert "purchase" not in {m.event for m in told}
     finally:
         buyer.close()
         seller.close()
@@ -176,16 +174,10 @@ async def test_bad_subscriptions_are_refused(api: Api) -> None:
 @pytest.fixture(scope="module")
 def live_edge(system: str, system_env: dict[str, str],
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_ports(["edge"])["edge"]
-    env = {**system_env, **LIMITS, "EDGE_PORT": str(port)}
-    edge = Edge(f"live-edge-{uuid.uuid4().hex[:6]}", env,
-                tmp_path_factory.mktemp("live-edge") / "edge.log")
-    edge.start()
-    try:
-        edge.wait_ready()
-        yield edge.url
-    finally:
-        edge.stop()
+    """An edge of its own with low live limits (a queue of 8, a heartbeat every 0.5 s)."""
+    with edge_of_its_own("live-edge", system_env, LIMITS,
+                         tmp_path_factory.mktemp("live-edge")) as url:
+        yield url
 
 
 async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:
