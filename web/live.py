@@ -378,12 +378,16 @@ class LiveHub:
             self.recount(d["user_id"])
 
     def _published(self, type_: str, d: dict) -> None:
-        now = time.monotonic()
-        self.recent_users = {u: t for u, t in self.recent_users.items()
-                             if now - t < RECENT_USER_S}
+        self._forget_users()
         readers = (set(self.per_user) | set(self.recent_users)) - {d["owner_id"]}
         if readers:
             self._side(self._timeline(d, list(readers)))
+
+    def _forget_users(self) -> None:
+        """Users whose last stream ended longer than RECENT_USER_S ago no longer count."""
+        now = time.monotonic()
+        self.recent_users = {u: t for u, t in self.recent_users.items()
+                             if now - t < RECENT_USER_S}
 
     # -- what needs a read model: off the consumer's path, so one slow read holds up nothing
 
@@ -441,6 +445,7 @@ class LiveHub:
         """End streams whose client went away (their handlers wait on an empty queue)."""
         while True:
             await asyncio.sleep(REAP_INTERVAL_S)
+            self._forget_users()
             for stream in list(self.streams):
                 transport = stream.transport
                 if transport is not None and transport.is_closing():
