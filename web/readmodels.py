@@ -71,6 +71,37 @@ def decode_cursor(cursor: str, key: str) -> tuple[str, str]:
     raise Problem(400, "the cursor is not one this API gave out")
 
 
+async def page_after(collection, query: dict[str, Any], position: tuple[str, str] | None,
+                     limit: int, *, id_field: str = "_id", time_field: str = "created_at",
+                     newest_first: bool = True, projection: dict | None = None) -> list[dict]:
+    """Up to ``limit`` documents matching ``query`` that come after ``position`` (a
+    ``(time, id)`` cursor) in (``time_field``, ``id_field``) order, newest first or
+    oldest first.
+
+    Two queries rather than one ``$or`` of "strictly older" and "as old, smaller id": the
+    local MongoDB-compatible server answers an ``$or`` under a sort by examining the whole
+    collection for each branch (1.5 s for a reader's 2,500 timeline entries, against 0.1 s
+    for the plain range; measured with the timeline's index), while each query here is one
+    index range. The ties (the same time) come first in the order, then the rest.
+    """
+    order = -1 if newest_first else 1
+    sort = [(time_field, order), (id_field, order)]
+    if position is None:
+        return await collection.find(query, projection).sort(sort).limit(limit).to_list(limit)
+    at, last_id = position
+    beyond = "$lt" if newest_first else "$gt"
+    ties = await collection.find(
+        {**query, time_field: at, id_field: {beyond: last_id}}, projection,
+    ).sort(sort).limit(limit).to_list(limit)
+    rest = limit - len(ties)
+    if rest <= 0:
+        return ties
+    further = await collection.find(
+        {**query, time_field: {beyond: at}}, projection,
+    ).sort(sort).limit(rest).to_list(rest)
+    return ties + further
+
+
 class TooManyWaiters(Exception):
     """The edge holds as many long polls as it may; the caller should come back later."""
 
@@ -275,14 +306,9 @@ class ReadModels:
     async def comments(self, picture_id: str, *, limit: int, cursor: str | None) -> dict:
         """A page of a picture's comments, oldest first, each with its author's name."""
         query: dict[str, Any] = {"picture_id": picture_id, "deleted_by": {"$exists": False}}
-        if cursor:
-            created_at, comment_id = decode_cursor(cursor, self.signing_key)
-            query["$or"] = [
-                {"created_at": {"$gt": created_at}},
-                {"created_at": created_at, "_id": {"$gt": comment_id}},
-            ]
-        docs = await self.db[COMMENTS].find(query).sort(
-            [("created_at", 1), ("_id", 1)]).limit(limit + 1).to_list(limit + 1)
+        position = decode_cursor(cursor, self.signing_key) if cursor else None
+        docs = await page_after(self.db[COMMENTS], query, position, limit + 1,
+                                newest_first=False)
         docs, next_cursor = self._page(docs, limit)
         authors = self.db[USERS].find({"_id": {"$in": list({d["user_id"] for d in docs})}},
                                       {"display_name": 1})
@@ -372,15 +398,7 @@ class ReadModels:
             query["owner_id"] = owner
         if tag:
             query["tags"] = tag
-        if position:
-            created_at, picture_id = position
-            query["$or"] = [
-                {"created_at": {"$lt": created_at}},
-                {"created_at": created_at, "_id": {"$lt": picture_id}},
-            ]
-        docs = await self.db[PICTURES].find(query).sort(
-            [("created_at", -1), ("_id", -1)]
-        ).limit(limit + 1).to_list(limit + 1)
+        docs = await page_after(self.db[PICTURES], query, position, limit + 1)
         docs, next_cursor = self._page(docs, limit)
         return {"items": await self.shape(docs, None), "next_cursor": next_cursor}
 
