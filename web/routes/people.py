@@ -52,6 +52,7 @@ async def _follow(request: web.Request, record: Record) -> web.Response:
     who = await identity(request)
     s = services(request)
     user_id = request.match_info["user_id"]
+    s.limits.follows.check(who.user_id)
     if user_id == who.user_id:
         raise Problem(422, "nobody follows themselves", errors={"user_id": "that is you"})
     await _known(s, user_id)
