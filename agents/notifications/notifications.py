@@ -12,6 +12,12 @@ so two writers (a rebalance) never lose a liker.
 
 Nobody is notified of what they did themselves: their own like, comment or purchase.
 
+A deleted picture takes the notifications about it along (its likes, comments and
+publication: ``WITH_PICTURE``); those of money (sold, bought, failed) stay, as purchases do.
+The catalogue remembers the deletion, and a notification made for a picture is looked up
+again after it is written, so a like handled while the delete is (another stream) leaves
+nothing behind either.
+
 Likes carry no owner: the owner and title of each picture come from this service's own
 catalogue (``notifications_pictures``), built from ``picasso.pictures.events`` with
 :func:`picasso.projection.remember`; the pictures collection is the uploads service's and
@@ -35,7 +41,12 @@ from picasso.projection import remember
 from picasso.runtime import Rejected
 from topics.comments import COMMENT_ADDED
 from topics.envelope import CloudEvent, derived_id, utc_now, utc_stamp
-from topics.pictures import PICTURE_PUBLISHED, PICTURE_REJECTED, PICTURE_UPDATED
+from topics.pictures import (
+    PICTURE_DELETED,
+    PICTURE_PUBLISHED,
+    PICTURE_REJECTED,
+    PICTURE_UPDATED,
+)
 from topics.purchases import PURCHASE_COMPLETED, PURCHASE_FAILED
 from topics.reactions import PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -43,6 +54,8 @@ from topics.social import USER_FOLLOWED
 
 # How much of a comment a notification quotes.
 EXCERPT_MAX = 140
+# The kinds of notification about a picture that go when the picture is deleted.
+WITH_PICTURE = ("liked", "commented", "picture_published")
 # Read-modify-write attempts on one picture's likes before the message is retried whole.
 LIKE_ATTEMPTS = 20
 
@@ -115,6 +128,22 @@ class Notifications:
             await self.notes.insert_one(doc)
         except DuplicateKeyError:
             pass  # made already: the same fact delivered again
+        await self._unless_deleted(doc.get("picture_id"), kind)
+
+    async def _unless_deleted(self, picture_id: str | None, kind: str) -> None:
+        """Take a notification just written away again if its picture was deleted
+        meanwhile (or before: the delete came on another stream first)."""
+        if picture_id and kind in WITH_PICTURE and await self.pictures.find_one(
+                {"_id": picture_id, "deleted": True}, {"_id": 1}):
+            await self._forget_picture(picture_id)
+
+    async def _forget_picture(self, picture_id: str) -> None:
+        await self.notes.delete_many({"picture_id": picture_id,
+                                      "kind": {"$in": list(WITH_PICTURE)}})
+
+    async def _deleted(self, d: dict, event: CloudEvent) -> None:
+        await remember(self.pictures, d["picture_id"], {"deleted": True}, stamp(event.time))
+        await self._forget_picture(d["picture_id"])
 
     async def _title(self, picture_id: str) -> str | None:
         picture = await self.pictures.find_one({"_id": picture_id}, {"title": 1})
@@ -220,9 +249,10 @@ class Notifications:
                        "likers": [liker], "count": 1, "read": False, "at": at, "version": 1}
                 try:
                     await self.notes.insert_one(doc)
-                    return
                 except DuplicateKeyError:
                     continue  # made meanwhile by another writer: change that one
+                await self._unless_deleted(picture_id, "liked")
+                return
             fields = change(doc)
             if fields is None:
                 return
@@ -243,6 +273,7 @@ class Notifications:
         PICTURE_PUBLISHED.type: _published,
         PICTURE_UPDATED.type: _updated,
         PICTURE_REJECTED.type: _rejected,
+        PICTURE_DELETED.type: _deleted,
         PICTURE_LIKED.type: _liked,
         PICTURE_UNLIKED.type: _unliked,
     }
