@@ -1,15 +1,26 @@
 """Cursor pages over the real MongoDB-compatible server (``web.readmodels.page_after``):
-every document once, in order, whatever ties in time the cursor falls between."""
+every document once, in order, whatever ties in time the cursor falls between and whatever
+time windows the pages are looked for in."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from picasso.settings import Settings
+from topics.envelope import utc_stamp
 from web.readmodels import page_after
+
+NOW = datetime.now(UTC)
+# Where the documents' times lie: a second apart long ago (no window holds any), or hours
+# apart back from now, across the windows (1 h, 8 h, 64 h, ...), a few at each time.
+SPREADS = {
+    "seconds apart, long ago": lambda step: f"2026-01-01T00:00:0{step}Z",
+    "hours apart, up to now": lambda step: utc_stamp(NOW - timedelta(hours=7 * step ** 2)),
+}
 
 
 @pytest.fixture
@@ -21,15 +32,16 @@ async def collection(settings: Settings):
     await found.drop()
 
 
+@pytest.mark.parametrize("spread", SPREADS)
 @pytest.mark.parametrize("newest_first", [True, False])
 @pytest.mark.parametrize("limit", [1, 2, 3, 7])
 async def test_pages_cover_every_document_once_in_order_across_ties(
-        collection, newest_first: bool, limit: int) -> None:
+        collection, spread: str, newest_first: bool, limit: int) -> None:
     # Times with several documents each (ties), and another owner's in between.
-    docs = [{"_id": f"d{n:02d}", "owner": "ada", "at": f"2026-01-01T00:00:0{n // 3}Z"}
-            for n in range(14)]
+    time = SPREADS[spread]
+    docs = [{"_id": f"d{n:02d}", "owner": "ada", "at": time(n // 3)} for n in range(14)]
     await collection.insert_many(docs + [
-        {"_id": f"x{n}", "owner": "bob", "at": "2026-01-01T00:00:01Z"} for n in range(3)])
+        {"_id": f"x{n}", "owner": "bob", "at": time(1)} for n in range(3)])
     expected = sorted(((d["at"], d["_id"]) for d in docs), reverse=newest_first)
 
     seen: list[tuple[str, str]] = []
