@@ -1,6 +1,8 @@
 """Benchmark: home timeline reads against the explore feed, in the same run and method.
 
-On benchmark 1's catalogue of 10,000 published pictures, two signed-in readers:
+On benchmark 1's catalogue of 10,000 published pictures, made one a minute up to now (a
+week of a small marketplace: pages are looked for in time windows back from now, so when
+pictures were made matters; see ``web.readmodels.page_after``), two signed-in readers:
 - a reader whose timeline was fanned out on write (the pictures of 50 people they follow,
   2,500 entries in the ``timelines`` read model);
 - a reader who also follows an account over TIMELINE_FANOUT_MAX_FOLLOWERS, whose pictures
@@ -19,12 +21,13 @@ import asyncio
 import json
 import tempfile
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from agents.timeline.timelines import RECENT, Timelines
-from bench.feed import SECONDS, _seed
+from bench.feed import CATALOGUE, SECONDS, _seed
 from bench.system import machine, running
 from bench.wrk import WrkResult, wrk
 from deploy.local.processes import Edge
@@ -75,7 +78,8 @@ def main() -> dict:
     print(f"benchmark, home timeline reads — machine: {machine()}", flush=True)
     with running(workers=dict.fromkeys(DOMAINS, 0), edges=1) as system:
         settings = system.settings
-        asyncio.run(_seed(settings.mongodb_url, settings.mongodb_database))
+        asyncio.run(_seed(settings.mongodb_url, settings.mongodb_database,
+                          datetime.now(UTC) - timedelta(minutes=CATALOGUE), spacing_s=60))
         fanned, fanned_token = _register(system.edge_url, "fanned")
         merging, merging_token = _register(system.edge_url, "merging")
         asyncio.run(_timelines(settings.mongodb_url, settings.mongodb_database, fanned, merging))
