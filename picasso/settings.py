@@ -267,6 +267,7 @@ class Settings:
     rate_auth_per_email_per_min: int = 10
     rate_likes_per_user_per_min: int = 300
     rate_comments_per_user_per_min: int = 30
+    rate_follows_per_user_per_min: int = 60
     rate_uploads_per_user_per_min: int = 30
     rate_purchases_per_user_per_min: int = 30
     # Live updates (``GET /api/v1/live``, README "Live updates"), per edge process: open
@@ -404,6 +405,8 @@ class Settings:
                                                d.rate_likes_per_user_per_min),
             rate_comments_per_user_per_min=_count(e, "RATE_COMMENTS_PER_USER_PER_MIN",
                                                   d.rate_comments_per_user_per_min),
+            rate_follows_per_user_per_min=_count(e, "RATE_FOLLOWS_PER_USER_PER_MIN",
+                                                 d.rate_follows_per_user_per_min),
             rate_uploads_per_user_per_min=_count(e, "RATE_UPLOADS_PER_USER_PER_MIN",
                                                  d.rate_uploads_per_user_per_min),
             rate_purchases_per_user_per_min=_count(e, "RATE_PURCHASES_PER_USER_PER_MIN",

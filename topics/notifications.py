@@ -32,16 +32,16 @@ MARK_NOTIFICATIONS_READ = Record(
     ("user_id",),
 )
 
-# Why a person's notifications changed: one was made or came back unread, or some were
-# marked read.
-CHANGES: tuple[str, ...] = ("added", "read")
+# Why a person's notifications changed: one was made or came back unread, some were marked
+# read, or a deleted picture took some along.
+CHANGES: tuple[str, ...] = ("added", "read", "removed")
 
 NOTIFICATIONS_CHANGED = Record(
     "notifications", "NotificationsChanged", NOTIFICATIONS_EVENTS, "event",
-    "user_id's notifications changed (change: added, or read), sent once the notifications "
-    "read model holds the change; it carries no count: the read model is the truth. A hint "
-    "for live clients (the edge's GET /api/v1/live): a worker that dies between its write and "
-    "this event does not send it again.",
+    "user_id's notifications changed (change: added, read, or removed), sent once the "
+    "notifications read model holds the change; it carries no count: the read model is the "
+    "truth. A hint for live clients (the edge's GET /api/v1/live): a worker that dies "
+    "between its write and this event does not send it again.",
     {"user_id": ID, "change": {"enum": list(CHANGES)}},
     ("user_id", "change"),
 )

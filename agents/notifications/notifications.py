@@ -12,6 +12,12 @@ so two writers (a rebalance) never lose a liker.
 
 Nobody is notified of what they did themselves: their own like, comment or purchase.
 
+A deleted picture takes the notifications about it along (its likes, comments and
+publication: ``WITH_PICTURE``); those of money (sold, bought, failed) stay, as purchases do.
+The catalogue remembers the deletion, and a notification made for a picture is looked up
+again after it is written, so a like handled while the delete is (another stream) leaves
+nothing behind either.
+
 Likes carry no owner: the owner and title of each picture come from this service's own
 catalogue (``notifications_pictures``), built from ``picasso.pictures.events`` with
 :func:`picasso.projection.remember`; the pictures collection is the uploads service's and
@@ -22,8 +28,9 @@ resolves them from the users read model when it serves the list.
 
 Each change tells its person: ``NotificationsChanged`` on ``picasso.notifications.events``
 (change ``added`` when a notification was made or came back unread, ``read`` when some were
-marked read), sent after the read model holds it, so that the edge's live updates count the
-bell up from the read model. Its id derives from the fact's and the person's.
+marked read, ``removed`` when a deleted picture took some along), sent after the read model
+holds it, so that the edge's live updates count the bell from the read model. Its id derives
+from the fact's and the person's.
 """
 
 from __future__ import annotations
@@ -41,7 +48,12 @@ from picasso.runtime import Rejected
 from topics.comments import COMMENT_ADDED
 from topics.envelope import CloudEvent, derived_id, utc_now, utc_stamp
 from topics.notifications import NOTIFICATIONS_CHANGED
-from topics.pictures import PICTURE_PUBLISHED, PICTURE_REJECTED, PICTURE_UPDATED
+from topics.pictures import (
+    PICTURE_DELETED,
+    PICTURE_PUBLISHED,
+    PICTURE_REJECTED,
+    PICTURE_UPDATED,
+)
 from topics.purchases import PURCHASE_COMPLETED, PURCHASE_FAILED
 from topics.reactions import PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -49,6 +61,8 @@ from topics.social import USER_FOLLOWED
 
 # How much of a comment a notification quotes.
 EXCERPT_MAX = 140
+# The kinds of notification about a picture that go when the picture is deleted.
+WITH_PICTURE = ("liked", "commented", "picture_published")
 SOURCE = "/picasso/agents/notifications"
 # Read-modify-write attempts on one picture's likes before the message is retried whole.
 LIKE_ATTEMPTS = 20
@@ -116,7 +130,8 @@ class Notifications:
         apply = self._FACTS.get(record.type)
         if apply is None:
             return []
-        return changed(event, await apply(self, event.data, event), "added")
+        change = "removed" if record is PICTURE_DELETED else "added"
+        return changed(event, await apply(self, event.data, event), change)
 
     async def _add(self, event: CloudEvent, kind: str, user_id: str | None,
                    **fields: Any) -> list[str]:
@@ -127,17 +142,35 @@ class Notifications:
         doc = {"_id": derived_id(event.id, f"notification/{kind}"), "user_id": user_id,
                "kind": kind, "read": False, "at": stamp(event.time),
                **{name: value for name, value in fields.items() if value is not None}}
+        made = True
         try:
             await self.notes.insert_one(doc)
         except DuplicateKeyError:
-            return []  # made already: the same fact delivered again
-        return [user_id]
+            made = False  # made already: the same fact delivered again
+        await self._unless_deleted(doc.get("picture_id"), kind)
+        return [user_id] if made else []
+
+    async def _unless_deleted(self, picture_id: str | None, kind: str) -> None:
+        """Take a notification just written away again if its picture was deleted
+        meanwhile (or before: the delete came on another stream first)."""
+        if picture_id and kind in WITH_PICTURE and await self.pictures.find_one(
+                {"_id": picture_id, "deleted": True}, {"_id": 1}):
+            await self._forget_picture(picture_id)
+
+    async def _forget_picture(self, picture_id: str) -> int:
+        done = await self.notes.delete_many({"picture_id": picture_id,
+                                             "kind": {"$in": list(WITH_PICTURE)}})
+        return done.deleted_count
+
+    # Each fact's handler answers the people whose notifications it changed.
+
+    async def _deleted(self, d: dict, event: CloudEvent) -> list[str]:
+        await remember(self.pictures, d["picture_id"], {"deleted": True}, stamp(event.time))
+        return [d["owner_id"]] if await self._forget_picture(d["picture_id"]) else []
 
     async def _title(self, picture_id: str) -> str | None:
         picture = await self.pictures.find_one({"_id": picture_id}, {"title": 1})
         return (picture or {}).get("title")
-
-    # Each fact's handler answers the people whose notifications it changed.
 
     async def _followed(self, d: dict, event: CloudEvent) -> list[str]:
         if d["follower_id"] == d["followee_id"]:
@@ -243,9 +276,10 @@ class Notifications:
                        "likers": [liker], "count": 1, "read": False, "at": at, "version": 1}
                 try:
                     await self.notes.insert_one(doc)
-                    return [doc["user_id"]] if doc["user_id"] else []
                 except DuplicateKeyError:
                     continue  # made meanwhile by another writer: change that one
+                await self._unless_deleted(picture_id, "liked")
+                return [doc["user_id"]] if doc["user_id"] else []
             fields = change(doc)
             if fields is None:
                 return []
@@ -267,6 +301,7 @@ class Notifications:
         PICTURE_PUBLISHED.type: _published,
         PICTURE_UPDATED.type: _updated,
         PICTURE_REJECTED.type: _rejected,
+        PICTURE_DELETED.type: _deleted,
         PICTURE_LIKED.type: _liked,
         PICTURE_UNLIKED.type: _unliked,
     }

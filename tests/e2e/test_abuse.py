@@ -21,6 +21,7 @@ LIMITS = {
     "RATE_AUTH_PER_EMAIL_PER_MIN": "3",
     "RATE_LIKES_PER_USER_PER_MIN": "3",
     "RATE_COMMENTS_PER_USER_PER_MIN": "2",
+    "RATE_FOLLOWS_PER_USER_PER_MIN": "2",
     "RATE_UPLOADS_PER_USER_PER_MIN": "2",
     "RATE_PURCHASES_PER_USER_PER_MIN": "2",
     "MAX_LONG_POLL_WAITERS": "20",
@@ -121,6 +122,18 @@ async def test_comments_are_limited_per_user(api: Api, strict: Api) -> None:
     assert_throttled(*await strict.call("DELETE", f"{comments}/{added['comment_id']}",
                                         user=bob))
     assert (await strict.call("POST", comments, user=ada, json={"text": "mine"}))[0] == 202
+
+
+async def test_follows_are_limited_per_user(api: Api, strict: Api) -> None:
+    ada, bob, carl = (await api.register("Ada"), await api.register("Bob"),
+                      await api.register("Carl"))
+    follow = f"/api/v1/users/{ada.user_id}/follow"
+    assert (await strict.call("PUT", follow, user=bob))[0] == 202
+    # Unfollowing counts too, and so does a refused follow (here: of oneself).
+    assert (await strict.call("PUT", f"/api/v1/users/{bob.user_id}/follow", user=bob))[0] == 422
+    assert_throttled(*await strict.call("DELETE", follow, user=bob))
+    assert_throttled(*await strict.call("PUT", follow, user=bob))
+    assert (await strict.call("PUT", follow, user=carl))[0] == 202
 
 
 async def metric(api: Api, name: str) -> float:
