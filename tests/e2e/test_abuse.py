@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from typing import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
-from deploy.local.processes import Edge
-from deploy.local.stack import free_ports
-from tests.helpers import Api, jpeg_with_gps
+from tests.helpers import Api, edge_of_its_own, jpeg_with_gps
 
 LIMITS = {
     "RATE_AUTH_PER_ADDRESS_PER_MIN": "6",
@@ -36,16 +33,9 @@ PASSWORD = "correct horse battery"
 def strict_edge(system: str, system_env: dict[str, str],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An edge of its own with low limits, next to the session's worker."""
-    port = free_ports(["edge"])["edge"]
-    env = {**system_env, **LIMITS, "EDGE_PORT": str(port)}
-    edge = Edge(f"strict-edge-{uuid.uuid4().hex[:6]}", env,
-                tmp_path_factory.mktemp("strict-edge") / "edge.log")
-    edge.start()
-    try:
-        edge.wait_ready()
-        yield edge.url
-    finally:
-        edge.stop()
+    with edge_of_its_own("strict-edge", system_env, LIMITS,
+                         tmp_path_factory.mktemp("strict-edge")) as url:
+        yield url
 
 
 @pytest.fixture

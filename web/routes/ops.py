@@ -51,7 +51,8 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     s = services(request)
-    return web.Response(text=s.metrics.render() + s.read.polls.render(),
+    live = s.live.render() if s.live is not None else ""
+    return web.Response(text=s.metrics.render() + s.read.polls.render() + live,
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
