@@ -98,6 +98,10 @@ payment-failed notices and the welcome mail always go. Every mail that can be tu
 carries a one-click `List-Unsubscribe` link.
 
 **Operations.** `/healthz`, `/readyz` and `/metrics` are at the root, outside `/api/v1`.
+
+**Kafka.** Other systems may produce commands and consume events on Picasso's Kafka topics
+directly: `GET /api/v1/asyncapi.json` is the AsyncAPI 3.0 document of every topic, its key
+and every record with its JSON Schema.
 """
 
 
@@ -126,8 +130,9 @@ def openapi_document() -> dict[str, Any]:
                                                  "webhook, purchases, sales and downloads."},
             {"name": "live", "description": "Live updates of counts, purchases, the bell "
                                             "and the home timeline (Server-Sent Events)."},
-            {"name": "operations", "description": "Health, readiness, metrics and this "
-                                                  "document."},
+            {"name": "operations", "description": "Health, readiness, metrics, this "
+                                                  "document and the AsyncAPI document of "
+                                                  "the Kafka topics."},
         ],
         "paths": {path: item for part in RESOURCES for path, item in part.paths().items()},
         "components": {
