@@ -28,6 +28,7 @@ from web.openapi import (
     people,
     pictures,
     purchases,
+    search,
     session,
     timeline,
     ui,
@@ -39,7 +40,7 @@ from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
 RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, notices,
-             purchases, ops)
+             purchases, search, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -123,6 +124,7 @@ def openapi_document() -> dict[str, Any]:
                                                      "purchases and uploads."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
+            {"name": "search", "description": "Pictures by their words, people by name."},
             {"name": "operations", "description": "Health, readiness, metrics and this "
                                                   "document."},
         ],

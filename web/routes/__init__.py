@@ -9,10 +9,11 @@ from web.routes import (
     people,
     pictures,
     purchases,
+    search,
     session,
     timeline,
     ui,
 )
 
 MODULES = (accounts, session, pictures, timeline, likes, comments, people, notifications,
-           purchases, ops, ui)
+           purchases, search, ops, ui)
