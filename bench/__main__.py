@@ -16,6 +16,7 @@ from bench import (
     image_pipeline,
     likes,
     long_polls,
+    search,
     timeline,
     timeline_reads,
     upload_memory,
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "long_polls": long_polls.main,
     "timeline": timeline.main,
     "timeline_reads": timeline_reads.main,
+    "search": search.main,
 }
 
 
