@@ -2,9 +2,9 @@
 
 Benchmark 1's catalogue (10,000 published pictures of 200 owners), given titles,
 descriptions and tags of words drawn from a vocabulary of picture words (a few common, most
-rare, as in real titles), and indexed as the search service indexes (its own functions,
-written in bulk: pushing 10,000 events through the service would measure the service's
-writes, which the freshness figure below does for new pictures). wrk, 64 connections, one
+rare, as in real titles), and indexed as the search service indexes (its own functions, the
+documents written in bulk: pushing 10,000 events through the service would measure the
+service's writes, which the freshness figure below does for new pictures). wrk, 64 connections, one
 edge, for each typical query and for the feed (``GET /api/v1/pictures?limit=20``), one
 after the other in the same run:
 
@@ -26,7 +26,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,13 +33,12 @@ from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import UpdateOne
 
-from agents.search.index import person_entries, picture_entries
+from agents.search.index import PERSON, PICTURE, document, person_terms, picture_terms
 from bench.feed import CATALOGUE, CONNECTIONS, OWNERS, SECONDS, _seed
 from bench.system import machine, running
 from bench.wrk import WrkResult, wrk
 from picasso.domains import DOMAINS
-from picasso.mongo import PICTURES, SEARCH_TERMS
-from picasso.search import field
+from picasso.mongo import PICTURES, SEARCH_DOCUMENTS
 from topics import PICTURES_EVENTS
 from topics.envelope import CloudEvent, utc_now
 from topics.pictures import PICTURE_PUBLISHED
@@ -85,7 +83,7 @@ async def _catalogue(url: str, database: str) -> None:
     await _seed(url, database)
     db = AsyncIOMotorClient(url)[database]
     rng = random.Random(14)
-    writes, postings = [], defaultdict(dict)
+    writes, docs = [], []
     async for doc in db[PICTURES].find({}, {"owner_id": 1, "created_at": 1}):
         n = int(doc["_id"][:8])
         text = {"title": _words(rng, 2, 4).capitalize(), "description": _words(rng, 5, 12),
@@ -94,19 +92,15 @@ async def _catalogue(url: str, database: str) -> None:
         writes.append(UpdateOne({"_id": doc["_id"]}, {"$set": text}))
         picture = {**doc, **text}
         owner = f"Owner {doc['owner_id'].split('-')[1]}"
-        for key, entry in picture_entries(picture, owner).items():
-            postings[key][field(doc["_id"])] = entry
-    for n in range(OWNERS):
-        for key, entry in person_entries(f"Owner {n}").items():
-            postings[key][field(f"owner-{n}")] = entry
+        docs.append(document(PICTURE, doc["_id"], picture_terms(picture, owner),
+                             price_cents=text["price_cents"], created_at=doc["created_at"]))
+    docs += [document(PERSON, f"owner-{n}", person_terms(f"Owner {n}")) for n in range(OWNERS)]
     for start in range(0, len(writes), 1000):
         await db[PICTURES].bulk_write(writes[start:start + 1000], ordered=False)
-    docs = [{"_id": key, "postings": entries} for key, entries in postings.items()]
-    for start in range(0, len(docs), 500):
-        await db[SEARCH_TERMS].insert_many(docs[start:start + 500])
-    biggest = max(len(d["postings"]) for d in docs)
-    print(f"catalogue: {CATALOGUE:,} pictures, {len(docs):,} index keys, the largest holding "
-          f"{biggest:,} pictures", flush=True)
+    for start in range(0, len(docs), 1000):
+        await db[SEARCH_DOCUMENTS].insert_many(docs[start:start + 1000])
+    keys = {key for d in docs for key, _ in d["terms"]}
+    print(f"catalogue: {CATALOGUE:,} pictures, {len(keys):,} index keys", flush=True)
 
 
 def _mix_script() -> Path:

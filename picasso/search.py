@@ -1,20 +1,18 @@
-"""How Picasso's search reads text: words, their stems and prefixes, and the index's keys.
+"""How Picasso's search reads text: words and their stems, and the index's keys.
 
 The search service (``agents/search``) analyses pictures and people with these functions
-when it writes the ``search_terms`` read model, and the edge analyses queries with the same
-ones when it reads it, so a word is always looked up the way it was indexed.
+when it writes the ``search_documents`` read model, and the edge analyses queries with the
+same ones when it searches it, so a word is always looked up the way it was indexed.
 
 - :func:`words`: lower case, accents folded (``Café`` is ``cafe``), split on anything that
   is not a letter or a digit.
 - :func:`stem`: Porter's English stemmer (M. F. Porter, "An algorithm for suffix stripping",
   1980), so ``sunsets`` and ``sunset``, ``painting`` and ``paint`` meet. Written here rather
   than taken from a package: it is short, and it is the one thing both sides must agree on.
-- :func:`prefixes`: the word's beginnings from :data:`PREFIX_MIN` letters, for type-ahead
-  (the last word of a query is also looked up as a prefix of unstemmed words).
 
-The read model has one document per key (``search_terms``), its ``postings`` an object
-whose fields are the ids that hold the key (:func:`field`), so that adding or removing one
-picture is a single atomic ``$set``/``$unset`` of one field.
+A document is indexed under keys: each word's stem (``p:sunset``), each word as written
+(``p=sunsets``, for type-ahead: the edge finds the words a typed beginning starts), and
+each tag (``t:sky``); a person under their name's stems and words (``u:``, ``u=``).
 """
 
 from __future__ import annotations
@@ -22,21 +20,19 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Prefixes shorter than this match too much to rank; longer ones are kept up to the max.
+# A typed beginning shorter than this matches too much to rank; it is not looked up.
 PREFIX_MIN = 2
-PREFIX_MAX = 15
 # Words longer than this are cut (nobody types them; a 2000-character word is an attack).
 WORD_MAX = 40
 
-# Key spaces of the read model: pictures' stems and prefixes, tags, people's too.
+# Key spaces of the index: pictures' stems and words, tags, people's stems and words.
 PICTURE_STEM = "p:"
-PICTURE_PREFIX = "p^"
+PICTURE_WORD = "p="
 PICTURE_TAG = "t:"
 PERSON_STEM = "u:"
-PERSON_PREFIX = "u^"
+PERSON_WORD = "u="
 
 _WORD = re.compile(r"[^\W_]+")
-_SAFE_FIELD = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def words(text: str) -> list[str]:
@@ -44,24 +40,6 @@ def words(text: str) -> list[str]:
     folded = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(c for c in folded if not unicodedata.combining(c))
     return [w[:WORD_MAX] for w in _WORD.findall(folded)]
-
-
-def prefixes(word: str) -> list[str]:
-    """The beginnings of ``word`` that type-ahead looks up, the whole word included."""
-    return [word[:n] for n in range(PREFIX_MIN, min(len(word), PREFIX_MAX) + 1)]
-
-
-def field(identifier: str) -> str:
-    """A MongoDB field name for an id: the id itself when it is plain (letters, digits,
-    ``_``, ``-``), else ``~`` and its UTF-8 in hex (a ``.`` or ``$`` cannot be a field)."""
-    if _SAFE_FIELD.match(identifier):
-        return identifier
-    return "~" + identifier.encode().hex()
-
-
-def identifier(name: str) -> str:
-    """The id a :func:`field` name stands for."""
-    return bytes.fromhex(name[1:]).decode() if name.startswith("~") else name
 
 
 # -- Porter's stemmer ---------------------------------------------------------------------

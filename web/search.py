@@ -1,46 +1,186 @@
-"""Search over the search service's index (``search_terms``, :mod:`agents.search.index`).
+"""Search at the edge: an inverted index in memory, copied from the search service's read
+model (``search_documents``, :mod:`agents.search.index`), and ranking.
 
-A query's words are analysed as the index was (:mod:`picasso.search`): each word is looked
-up by its stem, and the last one also as the beginning of a word (type-ahead: ``sun``
-finds ``sunset``). All the keys a query needs, and the tag it filters on, are read in one
-query by ``_id``; ranking happens here:
+Each edge process keeps its own copy (:class:`MemoryIndex`): it reads every document once,
+then, before a search, the documents changed since it last looked, at most every
+:data:`REFRESH_S` (by ``updated_at``, with :data:`OVERLAP_S` of margin for writes that
+committed late or came from a clock a little behind). The shared read model stays the
+one truth, written only by the search service; a copy is never more than a refresh behind
+it. Measured (docs/benchmarks.md, 9): reading the postings of common words from MongoDB on
+every search was the bottleneck, and in memory it costs microseconds.
 
-- a picture's score for a word is its entry's weight (title words weigh most) times the
-  word's rarity, ``ln(1 + RARITY / pictures holding it)``; a prefix match counts
-  :data:`PREFIX_FACTOR` of a whole-word match;
+A query's words are analysed as the documents were (:mod:`picasso.search`): each word is
+looked up by its stem, and the last one also as the beginning of the words people wrote
+(type-ahead: ``sun`` finds ``sunset``). Ranking:
+
+- a picture's score for a word is its weight under the key (title words weigh most) times
+  the word's rarity, ``ln(1 + RARITY / pictures holding it)``; a match by a beginning
+  counts :data:`PREFIX_FACTOR` of a whole word's;
 - pictures are ordered by how many of the query's words they hold, then by score, then
   newest first, then by id, so a page boundary is exact and the cursor is that sort key.
 
-Filters (a tag, a price range, free only) use the entries' price and the tag's key, so no
-picture is read before its page is chosen; the page is then read from the pictures read
-model and shaped like the feed's.
+Filters (a tag, a price range, free only) use the copy's prices and tags, so no picture is
+read before its page is chosen; the page is then read from the pictures read model and
+shaped like the feed's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import json
 import math
-from typing import Any
+import time
+import weakref
+from datetime import datetime, timedelta
+from typing import Any, Callable
 
-from picasso.mongo import PICTURES, SEARCH_TERMS, USERS
+from motor.motor_asyncio import AsyncIOMotorDatabase
+
+from picasso.mongo import PICTURES, SEARCH_DOCUMENTS, USERS
 from picasso.search import (
-    PERSON_PREFIX,
     PERSON_STEM,
-    PICTURE_PREFIX,
+    PERSON_WORD,
     PICTURE_STEM,
     PICTURE_TAG,
-    PREFIX_MAX,
+    PICTURE_WORD,
     PREFIX_MIN,
-    identifier,
     stem,
     words,
 )
+from topics.envelope import utc_stamp
 from topics.search import QUERY_WORDS_MAX
 from web.problems import Problem
 from web.readmodels import ReadModels, decode_cursor, encode_cursor
 
 PREFIX_FACTOR = 0.5
 RARITY = 1000.0
+# At most this many written words are looked up for one typed beginning (the first ones
+# in alphabetical order).
+PREFIX_WORDS_MAX = 500
+REFRESH_S = 0.2
+OVERLAP_S = 2.0
+_PICTURE = "picture"
+
+Row = tuple[int, float, str, str]  # (words matched, score, created_at, id)
+
+
+class MemoryIndex:
+    """One edge's copy of ``search_documents`` as an inverted index."""
+
+    def __init__(self, db: AsyncIOMotorDatabase) -> None:
+        self.db = db
+        self.postings: dict[str, dict[str, float]] = {}  # key → {picture or person: weight}
+        self.pictures: dict[str, tuple[int, str]] = {}  # picture → (price, created_at)
+        self._keys: dict[str, list[str]] = {}  # document → the keys it is under
+        # The words people wrote, sorted, per space: the words a beginning starts. A word
+        # nobody holds any more stays (it finds nothing).
+        self.words: dict[str, list[str]] = {PICTURE_WORD: [], PERSON_WORD: []}
+        self._seen: str | None = None  # the latest updated_at read
+        self._checked = -math.inf
+        self._refreshing: asyncio.Future | None = None
+
+    async def fresh(self) -> MemoryIndex:
+        """The copy, refreshed if it was last checked over REFRESH_S ago; concurrent
+        searches share one refresh."""
+        if time.monotonic() - self._checked >= REFRESH_S:
+            if self._refreshing is None:
+                self._refreshing = asyncio.ensure_future(self._refresh())
+            await asyncio.shield(self._refreshing)
+        return self
+
+    async def _refresh(self) -> None:
+        try:
+            began = time.monotonic()
+            query: dict[str, Any] = {}
+            if self._seen is not None:
+                since = datetime.fromisoformat(self._seen) - timedelta(seconds=OVERLAP_S)
+                query = {"updated_at": {"$gte": utc_stamp(since)}}
+            async for doc in self.db[SEARCH_DOCUMENTS].find(query):
+                self.apply(doc)
+                if self._seen is None or doc["updated_at"] > self._seen:
+                    self._seen = doc["updated_at"]
+            self._checked = began
+        finally:
+            self._refreshing = None
+
+    def apply(self, doc: dict) -> None:
+        """Put one document (as the search service wrote it) in place of its last copy."""
+        ref = doc["ref"]
+        for key in self._keys.pop(doc["_id"], []):
+            holders = self.postings.get(key)
+            if holders is not None:
+                holders.pop(ref, None)
+                if not holders:
+                    del self.postings[key]
+        keys = []
+        for key, weight in doc.get("terms", []):
+            holders = self.postings.get(key)
+            if holders is None:
+                holders = self.postings[key] = {}
+                space = self.words.get(key[:2])
+                if space is not None:
+                    word = key[2:]
+                    at = bisect.bisect_left(space, word)
+                    if at == len(space) or space[at] != word:
+                        space.insert(at, word)
+            holders[ref] = weight
+            keys.append(key)
+        self._keys[doc["_id"]] = keys
+        if doc["kind"] == _PICTURE:
+            if keys:
+                self.pictures[ref] = (doc.get("price_cents", 0), doc.get("created_at", ""))
+            else:
+                self.pictures.pop(ref, None)
+
+    def starting(self, space: str, beginning: str) -> list[str]:
+        """The keys of the words in ``space`` that start with ``beginning``."""
+        found = self.words[space]
+        at = bisect.bisect_left(found, beginning)
+        keys = []
+        while at < len(found) and found[at].startswith(beginning) \
+                and len(keys) < PREFIX_WORDS_MAX:
+            keys.append(space + found[at])
+            at += 1
+        return keys
+
+    def rank(self, terms: list[str], stem_space: str, word_space: str,
+             keep: Callable[[str], bool] | None = None) -> list[Row]:
+        """Everything holding any of ``terms`` (and kept by ``keep``), best first."""
+        found: dict[str, list] = {}
+        for n, term in enumerate(terms):
+            looked_up = [(stem_space + stem(term), 1.0)]
+            if n == len(terms) - 1 and len(term) >= PREFIX_MIN:
+                looked_up += [(key, PREFIX_FACTOR) for key in self.starting(word_space, term)]
+            best: dict[str, float] = {}
+            for key, factor in looked_up:
+                holders = self.postings.get(key)
+                if not holders:
+                    continue
+                rarity = math.log(1 + RARITY / len(holders)) * factor
+                for ref, weight in holders.items():
+                    score = weight * rarity
+                    if score > best.get(ref, -1.0) and (keep is None or keep(ref)):
+                        best[ref] = score
+            for ref, score in best.items():
+                hit = found.setdefault(ref, [0, 0.0])
+                hit[0] += 1
+                hit[1] += score
+        rows = [(hit[0], round(hit[1], 6), self.pictures.get(ref, (0, ""))[1], ref)
+                for ref, hit in found.items()]
+        rows.sort(key=_order)
+        return rows
+
+
+_indexes: weakref.WeakKeyDictionary[ReadModels, MemoryIndex] = weakref.WeakKeyDictionary()
+
+
+def memory_index(read: ReadModels) -> MemoryIndex:
+    """The edge's copy of the index (one per read-model handle, so one per process)."""
+    index = _indexes.get(read)
+    if index is None:
+        index = _indexes[read] = MemoryIndex(read.db)
+    return index
 
 
 def query_words(q: str) -> list[str]:
@@ -48,97 +188,55 @@ def query_words(q: str) -> list[str]:
     return list(dict.fromkeys(words(q)))[:QUERY_WORDS_MAX]
 
 
-def _keys(terms: list[str], stem_space: str, prefix_space: str) -> list[list[str]]:
-    """For each query word, the keys that find it: its stem; for the last, its prefix."""
-    keys = [[stem_space + stem(w)] for w in terms]
-    last = terms[-1]
-    if len(last) >= PREFIX_MIN:
-        keys[-1].append(prefix_space + last[:PREFIX_MAX])
-    return keys
+def _order(row: Row) -> tuple:
+    # Newest first: created_at backwards, as a tuple of negated characters.
+    return (-row[0], -row[1], tuple(-ord(c) for c in row[2]), row[3])
 
 
-def _rank(keys: list[list[str]], postings: dict[str, dict],
-          keep: Any = None) -> list[tuple[int, float, str, str]]:
-    """(words matched, score, created_at, id) of everything matching, best first."""
-    found: dict[str, list] = {}
-    for word_keys in keys:
-        best: dict[str, float] = {}
-        for n, key in enumerate(word_keys):
-            entries = postings.get(key, {})
-            if not entries:
-                continue
-            rarity = math.log(1 + RARITY / len(entries)) * (PREFIX_FACTOR if n else 1.0)
-            for name, entry in entries.items():
-                if keep is not None and not keep(name, entry):
-                    continue
-                score = entry[0] * rarity
-                if score > best.get(name, -1.0):
-                    best[name] = score
-                    found.setdefault(name, [0, 0.0, entry[2] if len(entry) > 2 else ""])
-        for name, score in best.items():
-            hit = found[name]
-            hit[0] += 1
-            hit[1] += score
-    ranked = [(hit[0], round(hit[1], 6), hit[2], identifier(name))
-              for name, hit in found.items()]
-    ranked.sort(key=lambda r: (-r[0], -r[1], _desc(r[2]), r[3]))
-    return ranked
-
-
-def _desc(text: str) -> tuple[int, ...]:
-    """A sort key that orders strings backwards (newest first for RFC 3339 times)."""
-    return tuple(-ord(c) for c in text)
-
-
-def _after(ranked: list[tuple], position: tuple | None) -> list[tuple]:
+def _after(ranked: list[Row], position: Row | None) -> list[Row]:
+    """What comes after ``position`` (the cursor's row) in ``ranked``'s order."""
     if position is None:
         return ranked
-    for n, row in enumerate(ranked):
-        if row == position:
-            return ranked[n + 1:]
-    # The position's item left the index (or moved): continue after where it would sort.
-    key = (-position[0], -position[1], _desc(position[2]), position[3])
-    return [r for r in ranked if (-r[0], -r[1], _desc(r[2]), r[3]) > key]
+    key = _order(position)
+    at = bisect.bisect_right([_order(r) for r in ranked], key)
+    return ranked[at:]
 
 
-def _encode(row: tuple, signing_key: str) -> str:
+async def rank_pictures(read: ReadModels, terms: list[str], tag: str | None = None,
+                        min_price: int | None = None, max_price: int | None = None
+                        ) -> list[Row]:
+    """Every published picture matching the query's words (:func:`query_words`) and the
+    filters, best first."""
+    index = await memory_index(read).fresh()
+    tagged = index.postings.get(PICTURE_TAG + tag, {}) if tag else None
+
+    def keep(ref: str) -> bool:
+        price = index.pictures.get(ref, (0, ""))[0]
+        return ((tagged is None or ref in tagged)
+                and (min_price is None or price >= min_price)
+                and (max_price is None or price <= max_price))
+
+    filtered = tag is not None or min_price is not None or max_price is not None
+    return index.rank(terms, PICTURE_STEM, PICTURE_WORD, keep if filtered else None)
+
+
+async def rank_people(read: ReadModels, terms: list[str]) -> list[Row]:
+    """Every person whose name matches the query's words, best first."""
+    index = await memory_index(read).fresh()
+    return index.rank(terms, PERSON_STEM, PERSON_WORD)
+
+
+def _encode(row: Row, signing_key: str) -> str:
     return encode_cursor(json.dumps(list(row[:3])), row[3], signing_key)
 
 
-def _decode(cursor: str, signing_key: str) -> tuple:
+def _decode(cursor: str, signing_key: str) -> Row:
     head, identifier_ = decode_cursor(cursor, signing_key)
     try:
         matched, score, created_at = json.loads(head)
         return int(matched), float(score), str(created_at), identifier_
     except (ValueError, TypeError):
         raise Problem(400, "the cursor is not one this API gave out") from None
-
-
-async def _postings(read: ReadModels, keys: list[str]) -> dict[str, dict]:
-    docs = await read.db[SEARCH_TERMS].find({"_id": {"$in": keys}}).to_list(None)
-    return {d["_id"]: d.get("postings", {}) for d in docs}
-
-
-async def rank_pictures(read: ReadModels, terms: list[str], tag: str | None = None,
-                        min_price: int | None = None, max_price: int | None = None
-                        ) -> list[tuple[int, float, str, str]]:
-    """Every indexed picture matching the query's words (:func:`query_words`) and the
-    filters, best first: (words matched, score, created_at, picture id)."""
-    keys = _keys(terms, PICTURE_STEM, PICTURE_PREFIX)
-    wanted = [k for word_keys in keys for k in word_keys]
-    if tag:
-        wanted.append(PICTURE_TAG + tag)
-    postings = await _postings(read, wanted)
-    tagged = postings.get(PICTURE_TAG + tag, {}) if tag else None
-
-    def keep(name: str, entry: list) -> bool:
-        price = entry[1]
-        return ((tagged is None or name in tagged)
-                and (min_price is None or price >= min_price)
-                and (max_price is None or price <= max_price))
-
-    filtered = tag is not None or min_price is not None or max_price is not None
-    return _rank(keys, postings, keep if filtered else None)
 
 
 async def search_pictures(read: ReadModels, q: str, *, tag: str | None,
@@ -149,13 +247,8 @@ async def search_pictures(read: ReadModels, q: str, *, tag: str | None,
     position = _decode(cursor, read.signing_key) if cursor else None
     terms = query_words(q)
 
-    async def load() -> list[tuple]:
-        return await rank_pictures(read, terms, tag, min_price, max_price)
-
     async def load_page() -> dict:
-        # Ranked lists are shared by every page of one query for the feed cache's time.
-        ranked = await read.pages.get(("search", tuple(terms), tag, min_price, max_price),
-                                      load, lambda rows: 120 * len(rows))
+        ranked = await rank_pictures(read, terms, tag, min_price, max_price)
         rows = _after(ranked, position)[:limit + 1]
         page = rows[:limit]
         ids = [r[3] for r in page]
@@ -174,24 +267,12 @@ async def search_pictures(read: ReadModels, q: str, *, tag: str | None,
     return {**page, "items": await read.personal(page["items"], viewer)}
 
 
-async def rank_people(read: ReadModels, terms: list[str]) -> list[tuple]:
-    """Every indexed person whose name matches the query's words, best first."""
-    keys = _keys(terms, PERSON_STEM, PERSON_PREFIX)
-    return _rank(keys, await _postings(read, [k for ks in keys for k in ks]))
-
-
 async def search_people(read: ReadModels, q: str, *, limit: int,
                         cursor: str | None) -> tuple[list[dict], str | None]:
     """A page of the people whose names match ``q``, best first: their users documents
     (from the users read model) and the cursor to the next page."""
     position = _decode(cursor, read.signing_key) if cursor else None
-    terms = query_words(q)
-
-    async def load() -> list[tuple]:
-        return await rank_people(read, terms)
-
-    ranked = await read.pages.get(("people", tuple(terms)), load,
-                                  lambda rows: 120 * len(rows))
+    ranked = await rank_people(read, query_words(q))
     rows = _after(ranked, position)[:limit + 1]
     page = rows[:limit]
     ids = [r[3] for r in page]
