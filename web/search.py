@@ -4,10 +4,11 @@ model (``search_documents``, :mod:`agents.search.index`), and ranking.
 Each edge process keeps its own copy (:class:`MemoryIndex`): it reads every document once,
 then, before a search, the documents changed since it last looked, at most every
 :data:`REFRESH_S` (by ``updated_at``, with :data:`OVERLAP_S` of margin for writes that
-committed late or came from a clock a little behind). The shared read model stays the
-one truth, written only by the search service; a copy is never more than a refresh behind
-it. Measured (docs/benchmarks.md, 9): reading the postings of common words from MongoDB on
-every search was the bottleneck, and in memory it costs microseconds.
+committed late or came from a clock a little behind this edge's; a writer's clock further
+behind than that would go unseen until the document is written again). The shared read
+model stays the one truth, written only by the search service; a copy is never more than
+a refresh behind it. Measured (docs/benchmarks.md, 9): reading the postings of common
+words from MongoDB on every search was the bottleneck; in memory ranking is cheap.
 
 A query's words are analysed as the documents were (:mod:`picasso.search`): each word is
 looked up by its stem, and the last one also as the beginning of the words people wrote
@@ -32,8 +33,8 @@ import json
 import math
 import time
 import weakref
-from datetime import datetime, timedelta
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Callable
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
@@ -76,7 +77,8 @@ class MemoryIndex:
         # The words people wrote, sorted, per space: the words a beginning starts. A word
         # nobody holds any more stays (it finds nothing).
         self.words: dict[str, list[str]] = {PICTURE_WORD: [], PERSON_WORD: []}
-        self._seen: str | None = None  # the latest updated_at read
+        # Where the next refresh starts reading (updated_at), None: from the beginning.
+        self._since: str | None = None
         self._checked = -math.inf
         self._refreshing: asyncio.Future | None = None
 
@@ -91,15 +93,13 @@ class MemoryIndex:
 
     async def _refresh(self) -> None:
         try:
-            began = time.monotonic()
-            query: dict[str, Any] = {}
-            if self._seen is not None:
-                since = datetime.fromisoformat(self._seen) - timedelta(seconds=OVERLAP_S)
-                query = {"updated_at": {"$gte": utc_stamp(since)}}
+            began, now = time.monotonic(), datetime.now(UTC)
+            query = {} if self._since is None else {"updated_at": {"$gte": self._since}}
             async for doc in self.db[SEARCH_DOCUMENTS].find(query):
                 self.apply(doc)
-                if self._seen is None or doc["updated_at"] > self._seen:
-                    self._seen = doc["updated_at"]
+            # By this edge's clock: what was written from OVERLAP_S before this read on is
+            # read again next time, and nothing older, so a quiet index costs nothing.
+            self._since = utc_stamp(now - timedelta(seconds=OVERLAP_S))
             self._checked = began
         finally:
             self._refreshing = None
@@ -241,13 +241,13 @@ def _decode(cursor: str, signing_key: str) -> Row:
 
 async def search_pictures(read: ReadModels, q: str, *, tag: str | None,
                           min_price: int | None, max_price: int | None, limit: int,
-                          cursor: str | None, viewer: str | None) -> dict:
+                          cursor: str | None, viewer: str | None) -> bytes:
     """A page of the published pictures matching ``q``, best first, shaped like the feed's
-    (with the viewer's marks)."""
+    (with the viewer's marks), as the response body."""
     position = _decode(cursor, read.signing_key) if cursor else None
     terms = query_words(q)
 
-    async def load_page() -> dict:
+    async def load_page() -> tuple[dict, bytes]:
         ranked = await rank_pictures(read, terms, tag, min_price, max_price)
         rows = _after(ranked, position)[:limit + 1]
         page = rows[:limit]
@@ -256,15 +256,18 @@ async def search_pictures(read: ReadModels, q: str, *, tag: str | None,
             {"_id": {"$in": ids}, "status": "published"}).to_list(None)}
         items = await read.shape([docs[i] for i in ids if i in docs], None)
         next_cursor = _encode(page[-1], read.signing_key) if len(rows) > limit else None
-        return {"items": items, "next_cursor": next_cursor}
+        found = {"items": items, "next_cursor": next_cursor}
+        return found, json.dumps(found).encode()
 
-    # Pages are the same for everyone but the viewer's marks, as the feed's.
-    page = await read.pages.get(
-        ("search-page", tuple(terms), tag, min_price, max_price, limit, position),
-        load_page, lambda p: 2 * len(json.dumps(p)))
+    # Pages are the same for everyone but the viewer's marks, as the feed's: anonymous
+    # readers get the cached bytes.
+    page, body = await read.pages.get(
+        ("search", tuple(terms), tag, min_price, max_price, limit, position),
+        load_page, lambda page: 2 * len(page[1]))
     if viewer is None:
-        return page
-    return {**page, "items": await read.personal(page["items"], viewer)}
+        return body
+    page = {**page, "items": await read.personal(page["items"], viewer)}
+    return json.dumps(page).encode()
 
 
 async def search_people(read: ReadModels, q: str, *, limit: int,

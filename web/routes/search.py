@@ -58,13 +58,14 @@ async def search(request: web.Request) -> web.Response:
     if kind == "people":
         users, next_cursor = await search_people(s.read, q, limit=limit, cursor=cursor)
         avatars = await avatar_urls(s, users)
-        page = {"items": [{"user_id": u["_id"], "display_name": u.get("display_name"),
-                           "avatar_url": avatars.get(u["_id"])} for u in users],
-                "next_cursor": next_cursor}
+        body = json.dumps({
+            "items": [{"user_id": u["_id"], "display_name": u.get("display_name"),
+                       "avatar_url": avatars.get(u["_id"])} for u in users],
+            "next_cursor": next_cursor}).encode()
     else:
         if free == "true":
             high = 0
-        page = await search_pictures(s.read, q, tag=tag, min_price=low, max_price=high,
+        body = await search_pictures(s.read, q, tag=tag, min_price=low, max_price=high,
                                      limit=limit, cursor=cursor,
                                      viewer=viewer.user_id if viewer else None)
-    return web.Response(body=json.dumps(page).encode(), content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
