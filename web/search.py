@@ -72,7 +72,8 @@ class MemoryIndex:
     def __init__(self, db: AsyncIOMotorDatabase) -> None:
         self.db = db
         self.postings: dict[str, dict[str, float]] = {}  # key → {picture or person: weight}
-        self.pictures: dict[str, tuple[int, str]] = {}  # picture → (price, created_at)
+        self.prices: dict[str, int] = {}  # picture → price_cents
+        self.created: dict[str, str] = {}  # picture → created_at
         self._keys: dict[str, list[str]] = {}  # document → the keys it is under
         # The words people wrote, sorted, per space: the words a beginning starts. A word
         # nobody holds any more stays (it finds nothing).
@@ -129,9 +130,11 @@ class MemoryIndex:
         self._keys[doc["_id"]] = keys
         if doc["kind"] == _PICTURE:
             if keys:
-                self.pictures[ref] = (doc.get("price_cents", 0), doc.get("created_at", ""))
+                self.prices[ref] = doc.get("price_cents", 0)
+                self.created[ref] = doc.get("created_at", "")
             else:
-                self.pictures.pop(ref, None)
+                self.prices.pop(ref, None)
+                self.created.pop(ref, None)
 
     def starting(self, space: str, beginning: str) -> list[str]:
         """The keys of the words in ``space`` that start with ``beginning``."""
@@ -147,7 +150,8 @@ class MemoryIndex:
     def rank(self, terms: list[str], stem_space: str, word_space: str,
              keep: Callable[[str], bool] | None = None) -> list[Row]:
         """Everything holding any of ``terms`` (and kept by ``keep``), best first."""
-        found: dict[str, list] = {}
+        matched: dict[str, int] = {}
+        scores: dict[str, float] = {}
         for n, term in enumerate(terms):
             looked_up = [(stem_space + stem(term), 1.0)]
             if n == len(terms) - 1 and len(term) >= PREFIX_MIN:
@@ -163,12 +167,16 @@ class MemoryIndex:
                     if score > best.get(ref, -1.0) and (keep is None or keep(ref)):
                         best[ref] = score
             for ref, score in best.items():
-                hit = found.setdefault(ref, [0, 0.0])
-                hit[0] += 1
-                hit[1] += score
-        rows = [(hit[0], round(hit[1], 6), self.pictures.get(ref, (0, ""))[1], ref)
-                for ref, hit in found.items()]
-        rows.sort(key=_order)
+                matched[ref] = matched.get(ref, 0) + 1
+                scores[ref] = scores.get(ref, 0.0) + score
+        # Scores go into cursors as JSON, whose floats read back exactly.
+        created = self.created
+        rows = [(matched[ref], score, created.get(ref, ""), ref) for ref, score in scores.items()]
+        # Best first: stable sorts from the last criterion to the first (ids ascending,
+        # then newest first, then score and words matched, highest first).
+        rows.sort(key=_ref)
+        rows.sort(key=_created_at, reverse=True)
+        rows.sort(key=_relevance, reverse=True)
         return rows
 
 
@@ -188,18 +196,39 @@ def query_words(q: str) -> list[str]:
     return list(dict.fromkeys(words(q)))[:QUERY_WORDS_MAX]
 
 
-def _order(row: Row) -> tuple:
-    # Newest first: created_at backwards, as a tuple of negated characters.
-    return (-row[0], -row[1], tuple(-ord(c) for c in row[2]), row[3])
+def _ref(row: Row) -> str:
+    return row[3]
+
+
+def _created_at(row: Row) -> str:
+    return row[2]
+
+
+def _relevance(row: Row) -> tuple[int, float]:
+    return row[0], row[1]
+
+
+def _precedes(a: Row, b: Row) -> bool:
+    """Whether ``a`` comes before ``b`` in the ranked order (:meth:`MemoryIndex.rank`)."""
+    if a[:2] != b[:2]:
+        return a[:2] > b[:2]
+    if a[2] != b[2]:
+        return a[2] > b[2]
+    return a[3] < b[3]
 
 
 def _after(ranked: list[Row], position: Row | None) -> list[Row]:
     """What comes after ``position`` (the cursor's row) in ``ranked``'s order."""
     if position is None:
         return ranked
-    key = _order(position)
-    at = bisect.bisect_right([_order(r) for r in ranked], key)
-    return ranked[at:]
+    low, high = 0, len(ranked)
+    while low < high:
+        middle = (low + high) // 2
+        if _precedes(position, ranked[middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return ranked[low:]
 
 
 async def rank_pictures(read: ReadModels, terms: list[str], tag: str | None = None,
@@ -211,7 +240,7 @@ async def rank_pictures(read: ReadModels, terms: list[str], tag: str | None = No
     tagged = index.postings.get(PICTURE_TAG + tag, {}) if tag else None
 
     def keep(ref: str) -> bool:
-        price = index.pictures.get(ref, (0, ""))[0]
+        price = index.prices.get(ref, 0)
         return ((tagged is None or ref in tagged)
                 and (min_price is None or price >= min_price)
                 and (max_price is None or price <= max_price))

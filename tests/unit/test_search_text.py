@@ -73,5 +73,5 @@ def test_the_edges_copy_ranks_replaces_and_forgets() -> None:
     index.apply(picture("a", "Harbour at dawn"))  # an edit replaces the old words
     assert found("sunset") == ["b"]
     index.apply(picture("b", ""))  # no longer published: no keys
-    assert found("sunset") == [] and "b" not in index.pictures
+    assert found("sunset") == [] and "b" not in index.prices
     assert "p:sunset" not in index.postings
