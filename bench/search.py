@@ -173,6 +173,8 @@ def main() -> dict:
     for name, r in results.items():
         print(f"{name}: {r.per_second:,.0f} req/s p50 {r.p50_ms:.1f} ms p99 {r.p99_ms:.1f} ms "
               f"({r.errors} errors); {r.per_second / feed:.2f}x the feed", flush=True)
+        if r.p50_ms == float("inf"):
+            print(r.text, flush=True)  # wrk's own words on a run without a latency
     fresh.sort()
     print(f"published to findable ({len(fresh)} pictures, one at a time): p50 "
           f"{statistics.median(fresh) * 1000:.0f} ms, max {fresh[-1] * 1000:.0f} ms",
