@@ -33,12 +33,13 @@ from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import UpdateOne
 
-from agents.search.index import PERSON, PICTURE, document, person_terms, picture_terms
+from agents.search.index import document, person_terms, picture_terms
 from bench.feed import CATALOGUE, CONNECTIONS, OWNERS, SECONDS, _seed
 from bench.system import machine, running
 from bench.wrk import WrkResult, wrk
 from picasso.domains import DOMAINS
 from picasso.mongo import PICTURES, SEARCH_DOCUMENTS
+from picasso.search import PERSON, PICTURE
 from topics import PICTURES_EVENTS
 from topics.envelope import CloudEvent, utc_now
 from topics.pictures import PICTURE_PUBLISHED

@@ -32,6 +32,10 @@ PICTURE_TAG = "t:"
 PERSON_STEM = "u:"
 PERSON_WORD = "u="
 
+# What a document of the index is about (its ``kind``).
+PICTURE = "picture"
+PERSON = "person"
+
 _WORD = re.compile(r"[^\W_]+")
 
 

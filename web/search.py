@@ -42,6 +42,7 @@ from picasso.mongo import PICTURES, SEARCH_DOCUMENTS, USERS
 from picasso.search import (
     PERSON_STEM,
     PERSON_WORD,
+    PICTURE,
     PICTURE_STEM,
     PICTURE_TAG,
     PICTURE_WORD,
@@ -61,7 +62,6 @@ RARITY = 1000.0
 PREFIX_WORDS_MAX = 500
 REFRESH_S = 0.2
 OVERLAP_S = 2.0
-_PICTURE = "picture"
 
 Row = tuple[int, float, str, str]  # (words matched, score, created_at, id)
 
@@ -128,7 +128,7 @@ class MemoryIndex:
             holders[ref] = weight
             keys.append(key)
         self._keys[doc["_id"]] = keys
-        if doc["kind"] == _PICTURE:
+        if doc["kind"] == PICTURE:
             if keys:
                 self.prices[ref] = doc.get("price_cents", 0)
                 self.created[ref] = doc.get("created_at", "")

@@ -33,8 +33,10 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from picasso.mongo import SEARCH_DOCUMENTS, SEARCH_PEOPLE, SEARCH_PICTURES
 from picasso.projection import remember
 from picasso.search import (
+    PERSON,
     PERSON_STEM,
     PERSON_WORD,
+    PICTURE,
     PICTURE_STEM,
     PICTURE_TAG,
     PICTURE_WORD,
@@ -47,8 +49,6 @@ from topics.record import Record
 
 PUBLISHED = "published"
 DELETED = "deleted"
-PICTURE = "picture"
-PERSON = "person"
 # How much a word counts in each field of a picture, and how often a repeated word counts.
 FIELD_WEIGHTS = {"title": 3.0, "tags": 2.0, "owner": 2.0, "description": 1.0}
 REPEATS_MAX = 3

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.search.index import PERSON, PICTURE, document, person_terms, picture_terms
-from picasso.search import stem, words
+from agents.search.index import document, person_terms, picture_terms
+from picasso.search import PERSON, PICTURE, stem, words
 from web.search import MemoryIndex
 
 
