@@ -17,6 +17,7 @@ from bench import (
     likes,
     live,
     long_polls,
+    search,
     timeline,
     timeline_reads,
     upload_memory,
@@ -33,6 +34,7 @@ BENCHMARKS = {
     "timeline": timeline.main,
     "timeline_reads": timeline_reads.main,
     "live": live.main,
+    "search": search.main,
 }
 
 

@@ -63,6 +63,14 @@ TIMELINE_ACCOUNTS = "timeline_accounts"
 # timeline (private): published pictures per owner (id, owner, created_at, status), from
 # picasso.pictures.events; backfills read it, never the pictures collection.
 TIMELINE_PICTURES = "timeline_pictures"
+# search: the search index (read model): one document per picture and per person with the
+# keys it is found by (its words' stems, the words, tags) and their weights; each edge keeps
+# an inverted index of it in memory, refreshed from ``updated_at`` (picasso.search).
+SEARCH_DOCUMENTS = "search_documents"
+# search (private): what it knows of each picture and person, from picasso.pictures.events
+# and picasso.users.events, each field guarded by its event's time.
+SEARCH_PICTURES = "search_pictures"
+SEARCH_PEOPLE = "search_people"
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

@@ -90,6 +90,7 @@ REQUIRED_BY: dict[str, tuple[str, ...]] = {
     "social": _BROKER_AND_STORE,
     "timeline": _BROKER_AND_STORE,
     "notifications": _BROKER_AND_STORE,
+    "search": _BROKER_AND_STORE,
     "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
     "mail": (*_BROKER_AND_STORE, "SMTP_HOST", "SIGNING_KEY", "PUBLIC_BASE_URL"),
 }

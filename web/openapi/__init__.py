@@ -29,6 +29,7 @@ from web.openapi import (
     people,
     pictures,
     purchases,
+    search,
     session,
     timeline,
     ui,
@@ -40,7 +41,7 @@ from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
 RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, notices,
-             purchases, live, ops)
+             purchases, live, search, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -130,6 +131,7 @@ def openapi_document() -> dict[str, Any]:
                                                  "webhook, purchases, sales and downloads."},
             {"name": "live", "description": "Live updates of counts, purchases, the bell "
                                             "and the home timeline (Server-Sent Events)."},
+            {"name": "search", "description": "Pictures by their words, people by name."},
             {"name": "operations", "description": "Health, readiness, metrics, this "
                                                   "document and the AsyncAPI document of "
                                                   "the Kafka topics."},

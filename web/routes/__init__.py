@@ -10,10 +10,11 @@ from web.routes import (
     people,
     pictures,
     purchases,
+    search,
     session,
     timeline,
     ui,
 )
 
 MODULES = (accounts, session, pictures, timeline, likes, comments, people, notifications,
-           purchases, live, ops, ui)
+           purchases, live, search, ops, ui)

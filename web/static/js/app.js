@@ -11,11 +11,13 @@ import { bell, renderNotifications } from './views/notifications.js';
 import { renderPicture } from './views/picture.js';
 import { renderProfile } from './views/profile.js';
 import { renderPurchases, renderSales } from './views/account.js';
+import { headerSearch, renderSearch } from './views/search.js';
 import { renderUpload } from './views/upload.js';
 
 const ROUTES = [
   [/^\/(app\/?)?$/, renderFeed, 'Explore'],
   [/^\/app\/home$/, renderHome, 'Home', true],
+  [/^\/app\/search$/, renderSearch, 'Search'],
   [/^\/app\/notifications$/, renderNotifications, 'Notifications', true],
   [/^\/app\/login$/, renderSignIn, 'Sign in'],
   [/^\/app\/signup$/, renderSignUp, 'Create an account'],
@@ -32,7 +34,7 @@ let current = null; // the AbortController of the view on screen
 function drawNav() {
   const nav = document.getElementById('nav');
   const link = (href, text) => h('a', { href, 'aria-current': location.pathname === href ? 'page' : null }, text);
-  const items = [link('/', 'Explore'), link('/app/upload', 'Upload')];
+  const items = [link('/', 'Explore'), link('/app/search', 'Search'), link('/app/upload', 'Upload')];
   if (state.user) {
     items.unshift(link('/app/home', 'Home'));
     items.push(link('/app/mine', 'My pictures'), link('/app/purchases', 'My purchases'),
@@ -42,6 +44,7 @@ function drawNav() {
   } else {
     items.push(link('/app/login', 'Sign in'), link('/app/signup', 'Create an account'));
   }
+  if (location.pathname !== '/app/search') items.unshift(headerSearch());
   nav.replaceChildren(...items);
 }
 
