@@ -39,6 +39,7 @@ export async function pictureGrid(main, { heading, address, empty, signal }) {
     if (cursor) url.searchParams.set('cursor', cursor);
     try {
       const { data } = await api('GET', url.pathname + url.search, { signal });
+      if (signal.aborted) return;
       list.append(...data.items.map(pictureCard));
       watch(data.items.map((p) => p.picture_id));
       cursor = data.next_cursor;

@@ -68,15 +68,18 @@ export async function renderSearch(main, { query, signal }) {
     if (running) running.abort();
     running = new AbortController();
     signal.addEventListener('abort', () => running.abort());
-    results.replaceChildren();
+    // Each search draws into a box of its own: whatever an earlier one still does (a page
+    // it was loading) lands in its own box, no longer on the page.
+    const box = h('div');
+    results.replaceChildren(box);
     if (!params.get('q')) {
-      results.append(h('p', { class: 'muted' }, 'Type a word to search.'));
+      box.append(h('p', { class: 'muted' }, 'Type a word to search.'));
       return;
     }
     if (params.get('type') === 'people') {
-      await peopleList(results, { params, signal: running.signal });
+      await peopleList(box, { params, signal: running.signal });
     } else {
-      await pictureGrid(results, {
+      await pictureGrid(box, {
         heading: `Pictures for “${params.get('q')}”`,
         address: `/api/v1/search?${params}`,
         empty: 'No pictures match.',
