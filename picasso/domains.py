@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # In the order ``make run`` starts them: the read models first, mail last.
 DOMAINS: tuple[str, ...] = ("users", "uploads", "reactions", "comments", "social",
-                             "purchases", "timeline", "notifications", "mail")
+                             "purchases", "timeline", "trending", "notifications", "mail")
 
 
 def app_module(domain: str) -> str:
