@@ -5,7 +5,7 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { navigate, requireSignIn, signedIn, state } from './state.js';
 import { renderSignIn, renderSignUp } from './views/auth.js';
-import { renderFeed, renderHome, renderMyPictures } from './views/feed.js';
+import { renderFeed, renderHome, renderMyPictures, renderTrending } from './views/feed.js';
 import { bell, renderNotifications } from './views/notifications.js';
 import { renderPicture } from './views/picture.js';
 import { renderProfile } from './views/profile.js';
@@ -15,6 +15,7 @@ import { renderUpload } from './views/upload.js';
 const ROUTES = [
   [/^\/(app\/?)?$/, renderFeed, 'Explore'],
   [/^\/app\/home$/, renderHome, 'Home', true],
+  [/^\/app\/trending$/, renderTrending, 'Trending'],
   [/^\/app\/notifications$/, renderNotifications, 'Notifications', true],
   [/^\/app\/login$/, renderSignIn, 'Sign in'],
   [/^\/app\/signup$/, renderSignUp, 'Create an account'],
@@ -31,7 +32,7 @@ let current = null; // the AbortController of the view on screen
 function drawNav() {
   const nav = document.getElementById('nav');
   const link = (href, text) => h('a', { href, 'aria-current': location.pathname === href ? 'page' : null }, text);
-  const items = [link('/', 'Explore'), link('/app/upload', 'Upload')];
+  const items = [link('/', 'Explore'), link('/app/trending', 'Trending'), link('/app/upload', 'Upload')];
   if (state.user) {
     items.unshift(link('/app/home', 'Home'));
     items.push(link('/app/mine', 'My pictures'), link('/app/purchases', 'My purchases'),
