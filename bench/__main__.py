@@ -18,6 +18,7 @@ from bench import (
     long_polls,
     timeline,
     timeline_reads,
+    trending,
     upload_memory,
 )
 from bench.system import machine
@@ -31,6 +32,7 @@ BENCHMARKS = {
     "long_polls": long_polls.main,
     "timeline": timeline.main,
     "timeline_reads": timeline_reads.main,
+    "trending": trending.main,
 }
 
 
