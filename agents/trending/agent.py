@@ -9,12 +9,14 @@ event time besides, so applying an event twice would change nothing either.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import faust
 import structlog
 
 from agents.trending.app import app, service
+from agents.trending.scoring import bucket_of
 from agents.trending.trending import Trending
 from picasso.mongo import TRENDING_PROCESSED
 from picasso.service import opened_once
@@ -56,19 +58,37 @@ async def activity(stream: faust.StreamT) -> None:
     await service.consume(stream, agent)
 
 
-_last_sweep = [0.0]
+# When each worker last ranked, swept, and how long its last ranking took.
+_last = {"ranked": 0.0, "bucket": 0.0, "swept": 0.0, "took": 0.0}
+# A worker ranks again at least this often even when it changed nothing: another worker's
+# changes may have been ranked before its own last write of the read model.
+RANK_AT_LEAST_EVERY_S = 30.0
+
+
+def _due(domain: Trending, moment: float) -> bool:
+    """Whether to rank again now. The order changes only when counts change or a bucket
+    leaves a window (at a bucket boundary; the ranks do not decay, see
+    :mod:`agents.trending.scoring`), so a quiet worker does not rank every few seconds; a
+    busy one ranks at most one tenth of its time."""
+    since = moment - _last["ranked"]
+    if since < 10 * _last["took"]:
+        return False
+    boundary = bucket_of(now()).timestamp() != _last["bucket"]
+    return domain.changed or boundary or since >= RANK_AT_LEAST_EVERY_S
 
 
 @app.timer(interval=service.settings.trending_refresh_s, name="trending-refresh")
 async def refresh() -> None:
-    """Rank again (scores decay and buckets leave the windows as time passes, besides the
-    activity that came), and now and then sweep what is too old."""
+    """Rank again when the order may have changed, and now and then sweep what is too old."""
     try:
         domain = await _trending()
-        await domain.refresh()
-        moment = datetime.now(UTC).timestamp()
-        if moment - _last_sweep[0] >= SWEEP_INTERVAL_S:
+        moment = time.monotonic()
+        if _due(domain, moment):
+            _last["bucket"] = bucket_of(now()).timestamp()
+            await domain.refresh()
+            _last["ranked"], _last["took"] = moment, time.monotonic() - moment
+        if moment - _last["swept"] >= SWEEP_INTERVAL_S:
             await domain.sweep()
-            _last_sweep[0] = moment
+            _last["swept"] = moment
     except Exception as exc:  # noqa: BLE001 - the timer must outlive a pass; the next retries
         log.warning("trending_refresh_failed", error=repr(exc))

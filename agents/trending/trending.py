@@ -35,7 +35,13 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from agents.trending.scoring import bucket_of, rank, weighted, window_start
-from picasso.mongo import TRENDING, TRENDING_ACTIVITY, TRENDING_BUCKETS, TRENDING_PICTURES
+from picasso.mongo import (
+    TRENDING,
+    TRENDING_ACTIVITY,
+    TRENDING_BUCKETS,
+    TRENDING_PICTURES,
+    TRENDING_PROCESSED,
+)
 from picasso.projection import remember
 from topics.comments import COMMENT_ADDED, COMMENT_DELETED
 from topics.envelope import CloudEvent, utc_stamp
@@ -105,6 +111,8 @@ async def _bulk(collection, writes: list[UpdateOne]) -> None:
 class Trending:
     db: AsyncIOMotorDatabase
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # Set when this worker changed counts or deleted a picture since its last ranking.
+    changed: bool = True
 
     @property
     def activity(self):
@@ -119,6 +127,7 @@ class Trending:
         await self.activity.create_index([("changed_at", 1)])
         await self.buckets.create_index([("bucket", 1)])
         await self.buckets.create_index([("picture_id", 1)])
+        await self.db[TRENDING_PROCESSED].create_index([("applied_at", 1)])
 
     async def handle(self, record: Record, event: CloudEvent) -> list[CloudEvent]:
         """Apply one event (see :meth:`apply`)."""
@@ -140,6 +149,7 @@ class Trending:
             d = event.data
             if record.type == PICTURE_DELETED.type:
                 await self.picture_deleted(d["picture_id"], event_time(event, now))
+                self.changed = True
                 continue
             if record.type not in CONTRIBUTIONS:
                 continue
@@ -176,6 +186,7 @@ class Trending:
                       upsert=True)
             for key, doc in changed.items()])
         await self.recount(touched)
+        self.changed = self.changed or bool(touched)
 
     async def recount(self, touched: set[tuple[str, str]]) -> None:
         """Set the counts of the (picture, bucket) pairs ``touched`` from the activity."""
@@ -219,6 +230,7 @@ class Trending:
         """Rank the pictures of every window now and publish the rankings (the read model
         ``trending``); answers them by window."""
         now = self.clock()
+        self.changed = False  # what changes from here on is ranked next time
         since = min(window_start(now, w) for w in WINDOWS.values())
         found = self.buckets.find({"bucket": {"$gte": utc_stamp(since)}},
                                   {"picture_id": 1, "bucket": 1, **dict.fromkeys(KINDS, 1)})
@@ -237,7 +249,9 @@ class Trending:
         return rankings
 
     async def sweep(self) -> None:
-        """Remove buckets and activity too old to count in any window."""
+        """Remove buckets and activity too old to count in any window, and the inbox's
+        records of events that old (applied again, they would be too old to count)."""
         cutoff = utc_stamp(bucket_of(self.clock() - KEPT))
         await self.buckets.delete_many({"bucket": {"$lt": cutoff}})
         await self.activity.delete_many({"changed_at": {"$lt": cutoff}})
+        await self.db[TRENDING_PROCESSED].delete_many({"applied_at": {"$lt": cutoff}})

@@ -206,3 +206,54 @@ async def test_a_worker_killed_mid_window_and_restarted_keeps_exact_counts(
         assert set(hour) == {p for p, n in likes.items() if n}
     finally:
         again.stop()
+
+
+@pytest.fixture
+async def trending(stack: Stack):
+    """The service's logic on a database of its own, with a clock the test moves."""
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    from agents.trending.trending import Trending
+    from picasso.settings import Settings
+
+    settings = Settings.from_env(stack.env())
+    client = AsyncIOMotorClient(settings.mongodb_url)
+    name = f"trending_{uuid.uuid4().hex[:8]}"
+    clock = [datetime(2026, 12, 2, 12, 0, tzinfo=UTC)]
+    domain = Trending(client[name], clock=lambda: clock[0])
+    await domain.ensure_indexes()
+    yield domain, clock
+    await client.drop_database(name)
+
+
+async def test_concurrent_writers_redelivery_time_passing_and_the_sweep(trending) -> None:
+    domain, clock = trending
+    start = clock[0]
+    bucket = utc_stamp(bucket_of(start - timedelta(minutes=10)))
+
+    def bought(n: int) -> tuple[Record, CloudEvent]:
+        return PURCHASE_COMPLETED, fact(
+            PURCHASE_COMPLETED, start - timedelta(minutes=10), purchase_id=f"q{n}",
+            picture_id="p", buyer_id=f"b{n}", seller_id="s", amount_cents=100, currency="usd")
+
+    likes = [(PICTURE_LIKED, like("p", f"u{n}", start - timedelta(minutes=10)))
+             for n in range(30)]
+    # Purchases of one picture come on several partitions: two workers apply them at once,
+    # while the likes are applied too.
+    await asyncio.gather(*(domain.apply([bought(n)]) for n in range(20)),
+                         domain.apply(likes[:15]), domain.apply(likes[15:]))
+    await asyncio.gather(*(domain.apply([bought(n)]) for n in range(20)), domain.apply(likes))
+    assert await counts(domain.db) == {("p", bucket, "purchase"): 20, ("p", bucket, "like"): 30}
+    assert [r["picture_id"] for r in (await domain.refresh())["hour"]] == ["p"]
+
+    clock[0] = start + timedelta(hours=2)  # out of the hour, still in the day
+    rankings = await domain.refresh()
+    assert rankings["hour"] == [] and [r["picture_id"] for r in rankings["day"]] == ["p"]
+    clock[0] = start + timedelta(hours=25)
+    await domain.sweep()
+    assert await counts(domain.db) == {}
+    assert await domain.db[TRENDING_BUCKETS].count_documents({}) == 0
+    assert (await domain.refresh())["day"] == []
+    # A like redelivered after its day is over counts nowhere.
+    await domain.apply(likes[:1])
+    assert await counts(domain.db) == {}
