@@ -136,8 +136,8 @@ class Inbox:
         found: dict[str, dict] = {}
         for start in range(0, len(command_ids), IN_MAX):
             ids = command_ids[start:start + IN_MAX]
-            found.update((doc["_id"], doc) async for doc in
-                         self.collection.find({"_id": {"$in": ids}}))
+            async for doc in self.collection.find({"_id": {"$in": ids}}):
+                found[doc["_id"]] = doc
         return found
 
     async def record_sent(self, done: list[tuple[CloudEvent, list[dict]]]) -> None:

@@ -201,6 +201,9 @@ async def test_a_worker_killed_mid_window_and_restarted_keeps_exact_counts(
 
         await eventually(exact, 120)
         assert await db[TRENDING_PROCESSED].count_documents({}) == len({e.id for e in stream})
+        # Applied in batches: a batch that failed as a whole would have been applied one
+        # message at a time, right but slow.
+        assert b"batch_failed_one_at_a_time" not in again.log_path.read_bytes()
         likes = {p: sum(n for (q, _, _), n in expected.items() if q == p) for p in pictures}
         hour = await ranking(db, "hour")
         assert set(hour) == {p for p, n in likes.items() if n}
