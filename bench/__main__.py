@@ -15,6 +15,7 @@ from bench import (
     feed,
     image_pipeline,
     likes,
+    live,
     long_polls,
     timeline,
     timeline_reads,
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "long_polls": long_polls.main,
     "timeline": timeline.main,
     "timeline_reads": timeline_reads.main,
+    "live": live.main,
     "trending": trending.main,
 }
 

@@ -38,9 +38,11 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[2]), print=None, access_log
 """
 
 
-async def _seed(url: str, database: str) -> None:
+async def _seed(url: str, database: str, start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+                spacing_s: float = 1.0) -> None:
+    """The catalogue: ``CATALOGUE`` published pictures by ``OWNERS`` owners, one every
+    ``spacing_s`` seconds from ``start``."""
     db = AsyncIOMotorClient(url)[database]
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     await db[USERS].insert_many([{"_id": f"owner-{n}", "email": f"owner{n}@example.com",
                                   "display_name": f"Owner {n}"} for n in range(OWNERS)])
     docs = []
@@ -53,7 +55,8 @@ async def _seed(url: str, database: str) -> None:
             "width": 1280, "height": 960, "original_key": f"originals/{picture_id}",
             "thumbnail_key": f"public/{picture_id}/thumb.jpg",
             "preview_key": f"public/{picture_id}/preview.jpg",
-            "created_at": (start + timedelta(seconds=n)).isoformat().replace("+00:00", "Z"),
+            "created_at": (start + timedelta(seconds=n * spacing_s)).isoformat().replace(
+                "+00:00", "Z"),
         })
     for chunk in range(0, len(docs), 1000):
         await db[PICTURES].insert_many(docs[chunk:chunk + 1000])

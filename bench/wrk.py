@@ -36,7 +36,7 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2,
     if script is not None:
         argv[1:1] = ["-s", str(script)]
     text = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", text, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", text, re.M))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
                        text)

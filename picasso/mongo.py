@@ -53,6 +53,9 @@ TIMELINES = "timelines"
 # timeline: one document per (reader, followee over TIMELINE_FANOUT_MAX_FOLLOWERS): the
 # accounts whose pictures a reader's timeline merges in at read time (read model).
 TIMELINE_CELEBRITIES = "timeline_celebrities"
+# timeline: one document per account: its newest published pictures (id and created_at),
+# which readers who merge that account in at read time read with one lookup (read model).
+TIMELINE_RECENT = "timeline_recent"
 # timeline (private): the follow graph as picasso.social.events tell it, one document per
 # (followee, follower), and each followee's fan-out mode.
 TIMELINE_FOLLOWS = "timeline_follows"

@@ -269,8 +269,19 @@ class Settings:
     rate_auth_per_email_per_min: int = 10
     rate_likes_per_user_per_min: int = 300
     rate_comments_per_user_per_min: int = 30
+    rate_follows_per_user_per_min: int = 60
     rate_uploads_per_user_per_min: int = 30
     rate_purchases_per_user_per_min: int = 30
+    # Live updates (``GET /api/v1/live``, README "Live updates"), per edge process: open
+    # streams in all, per signed-in user, per address for visitors; a comment line every
+    # LIVE_HEARTBEAT_S; a stream whose client lets LIVE_QUEUE_MAX messages wait is closed;
+    # the last LIVE_REPLAY_MAX messages are kept for a client that reconnects.
+    live_max_connections: int = 10000
+    live_max_per_user: int = 8
+    live_max_per_address: int = 32
+    live_heartbeat_s: float = 15.0
+    live_queue_max: int = 64
+    live_replay_max: int = 4096
     signing_key: str = ""
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
@@ -401,10 +412,18 @@ class Settings:
                                                d.rate_likes_per_user_per_min),
             rate_comments_per_user_per_min=_count(e, "RATE_COMMENTS_PER_USER_PER_MIN",
                                                   d.rate_comments_per_user_per_min),
+            rate_follows_per_user_per_min=_count(e, "RATE_FOLLOWS_PER_USER_PER_MIN",
+                                                 d.rate_follows_per_user_per_min),
             rate_uploads_per_user_per_min=_count(e, "RATE_UPLOADS_PER_USER_PER_MIN",
                                                  d.rate_uploads_per_user_per_min),
             rate_purchases_per_user_per_min=_count(e, "RATE_PURCHASES_PER_USER_PER_MIN",
                                                    d.rate_purchases_per_user_per_min),
+            live_max_connections=_count(e, "LIVE_MAX_CONNECTIONS", d.live_max_connections),
+            live_max_per_user=_count(e, "LIVE_MAX_PER_USER", d.live_max_per_user),
+            live_max_per_address=_count(e, "LIVE_MAX_PER_ADDRESS", d.live_max_per_address),
+            live_heartbeat_s=_positive(e, "LIVE_HEARTBEAT_S", d.live_heartbeat_s),
+            live_queue_max=_count(e, "LIVE_QUEUE_MAX", d.live_queue_max),
+            live_replay_max=_count(e, "LIVE_REPLAY_MAX", d.live_replay_max),
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
             edge_port=_number(e, "EDGE_PORT", d.edge_port, int),

@@ -23,6 +23,7 @@ MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
 
 RATE_LIMITS = ("RATE_AUTH_PER_ADDRESS_PER_MIN", "RATE_AUTH_PER_EMAIL_PER_MIN",
                "RATE_LIKES_PER_USER_PER_MIN", "RATE_COMMENTS_PER_USER_PER_MIN",
+               "RATE_FOLLOWS_PER_USER_PER_MIN",
                "RATE_UPLOADS_PER_USER_PER_MIN",
                "RATE_PURCHASES_PER_USER_PER_MIN")
 SESSION = uuid.uuid4().hex[:8]

@@ -6,12 +6,17 @@ import asyncio
 import io
 import json
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from PIL import Image
+
+from deploy.local.processes import Edge
+from deploy.local.stack import free_ports
 
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
@@ -139,3 +144,88 @@ async def read_topic(bootstrap: str, topic: str, predicate, timeout_s: float = 1
         raise AssertionError(f"no matching message on {topic} within {timeout_s}s")
     finally:
         await consumer.stop()
+
+
+@dataclass
+class LiveMessage:
+    """One Server-Sent Event of ``GET /api/v1/live``, or a comment line (``event`` None)."""
+
+    event: str | None
+    data: Any = None
+    id: str | None = None
+    comment: str | None = None
+
+
+class LiveStream:
+    """A client of ``GET /api/v1/live`` reading its Server-Sent Events."""
+
+    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+        self.answer = answer
+        self.last_id: str | None = None
+
+    @classmethod
+    async def open(cls, http: aiohttp.ClientSession, base: str,
+                   pictures: tuple[str, ...] | list[str] = (), *, user: User | None = None,
+                   last_event_id: str | None = None) -> LiveStream:
+        headers = {**(user.auth if user else {})}
+        if last_event_id:
+            headers["Last-Event-ID"] = last_event_id
+        answer = await http.get(f"{base}/api/v1/live", params={"pictures": ",".join(pictures)},
+                                headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
+        return cls(answer)
+
+    async def message(self) -> LiveMessage:
+        """The next event or comment (raises EOFError when the stream ended)."""
+        fields: dict[str, str] = {}
+        while True:
+            line = await self.answer.content.readline()
+            if not line:
+                raise EOFError("the live stream ended")
+            line = line.decode().rstrip("\n")
+            if line.startswith(":"):
+                return LiveMessage(None, comment=line[1:].strip())
+            if line:
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+                continue
+            if "event" in fields or "data" in fields:
+                if "id" in fields:
+                    self.last_id = fields["id"]
+                return LiveMessage(fields.get("event", "message"),
+                                   json.loads(fields.get("data", "null")), fields.get("id"))
+
+    async def comment(self) -> str:
+        """The next comment line, skipping events."""
+        while (message := await self.message()).event is not None:
+            pass
+        return message.comment or ""
+
+    async def until(self, event: str, check=lambda data: True,
+                    timeout_s: float = 20.0) -> LiveMessage:
+        """The first ``event`` whose data passes ``check``, skipping others."""
+        async def find() -> LiveMessage:
+            while True:
+                message = await self.message()
+                if message.event == event and check(message.data):
+                    return message
+        return await asyncio.wait_for(find(), timeout_s)
+
+    def close(self) -> None:
+        self.answer.close()
+
+
+@contextmanager
+def edge_of_its_own(name: str, env: dict[str, str], settings: dict[str, str],
+                    log_dir: Path) -> Iterator[str]:
+    """An edge next to the session's, on a free port with ``settings`` (low limits, say);
+    yields its base URL and stops it (by pid) afterwards."""
+    port = free_ports(["edge"])["edge"]
+    edge = Edge(f"{name}-{uuid.uuid4().hex[:6]}", {**env, **settings, "EDGE_PORT": str(port)},
+                log_dir / "edge.log")
+    edge.start()
+    try:
+        edge.wait_ready()
+        yield edge.url
+    finally:
+        edge.stop()

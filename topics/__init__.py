@@ -65,6 +65,9 @@ COMMENTS_EVENTS = Topic(
 NOTIFICATIONS_COMMANDS = Topic(
     "picasso.notifications.commands", "user_id", "MarkNotificationsRead"
 )
+NOTIFICATIONS_EVENTS = Topic(
+    "picasso.notifications.events", "user_id", "NotificationsChanged"
+)
 DEADLETTER = Topic(
     "picasso.deadletter",
     "original key",
@@ -85,5 +88,6 @@ ALL_TOPICS: tuple[Topic, ...] = (
     COMMENTS_COMMANDS,
     COMMENTS_EVENTS,
     NOTIFICATIONS_COMMANDS,
+    NOTIFICATIONS_EVENTS,
     DEADLETTER,
 )

@@ -17,6 +17,7 @@ from picasso.settings import Settings
 from web import sessions
 from web.auth import FirebaseAuth
 from web.journal import Journal
+from web.live import LiveHub
 from web.metrics import Metrics
 from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
@@ -81,9 +82,12 @@ def create_app(settings: Settings) -> web.Application:
         await bus.start()
         auth = FirebaseAuth(settings)
         await auth.start()
+        db = connect(settings)
+        live = LiveHub(settings, db)
+        await live.start()
         app[SERVICES] = Services(
             settings=settings, bus=bus,
-            read=ReadModels(connect(settings), blobs, signing_key=settings.signing_key,
+            read=ReadModels(db, blobs, signing_key=settings.signing_key,
                             feed_cache_ttl_s=settings.feed_cache_ttl_s,
                             feed_cache_max_bytes=settings.feed_cache_max_bytes,
                             max_waiters=settings.max_long_poll_waiters),
@@ -91,9 +95,11 @@ def create_app(settings: Settings) -> web.Application:
             limits=RateLimits.from_settings(settings),
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
                      if settings.broker_journal_dir is not None else None),
+            live=live,
         )
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
+        await live.stop()
         if app[SERVICES].journal is not None:
             app[SERVICES].journal.close()
         await auth.close()
@@ -101,6 +107,15 @@ def create_app(settings: Settings) -> web.Application:
         await blobs.close()
 
     app.cleanup_ctx.append(lifetime)
+
+    async def end_live_streams(app: web.Application) -> None:
+        """Live streams never end by themselves: end them before the edge waits for its
+        requests to finish."""
+        live = app[SERVICES].live
+        if live is not None:
+            live.close_all()
+
+    app.on_shutdown.append(end_live_streams)
     for module in ROUTE_MODULES:
         app.add_routes(module.routes)
     return app

@@ -75,6 +75,7 @@ class RateLimits:
     auth_per_email: RateLimit
     likes: RateLimit
     comments: RateLimit
+    follows: RateLimit
     uploads: RateLimit
     purchases: RateLimit
 
@@ -87,6 +88,7 @@ class RateLimits:
                                      settings.rate_auth_per_email_per_min),
             likes=RateLimit("likes", settings.rate_likes_per_user_per_min),
             comments=RateLimit("comments", settings.rate_comments_per_user_per_min),
+            follows=RateLimit("follows", settings.rate_follows_per_user_per_min),
             uploads=RateLimit("uploads", settings.rate_uploads_per_user_per_min),
             purchases=RateLimit("purchases", settings.rate_purchases_per_user_per_min),
         )

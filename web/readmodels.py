@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Hashable
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
@@ -26,6 +27,7 @@ from picasso.mongo import (
     PURCHASES,
     USERS,
 )
+from topics.envelope import utc_stamp
 from web.problems import Problem
 
 MAX_WAIT_MS = 10_000
@@ -69,6 +71,68 @@ def decode_cursor(cursor: str, key: str) -> tuple[str, str]:
     except (ValueError, TypeError):
         pass
     raise Problem(400, "the cursor is not one this API gave out")
+
+
+# The widths of the time windows a newest-first page is looked for in, each from the cursor's
+# time (or now) back, before the whole rest is read: 1 hour, 8, 64 (2.7 days), 512 (21 days),
+# 4,096 (171 days). See :func:`page_after`.
+WINDOWS_S = (3600, 8 * 3600, 64 * 3600, 512 * 3600, 4096 * 3600)
+
+
+async def page_after(collection, query: dict[str, Any], position: tuple[str, str] | None,
+                     limit: int, *, id_field: str = "_id", time_field: str = "created_at",
+                     newest_first: bool = True, projection: dict | None = None) -> list[dict]:
+    """Up to ``limit`` documents matching ``query`` that come after ``position`` (a
+    ``(time, id)`` cursor) in (``time_field``, ``id_field``) order, newest first or
+    oldest first.
+
+    Shaped for the local MongoDB-compatible server, which reads every index entry in a
+    query's range before it sorts and limits (2,500 timeline entries: 80 ms for 21 of them;
+    the same 21 within a one-hour range: 3.5 ms; an empty range: 1 ms):
+
+    - two queries rather than one ``$or`` of "strictly older" and "as old, smaller id",
+      which it answers by examining the whole collection per branch (1.5 s against 0.1 s):
+      the ties (the same time) first, then the rest;
+    - newest first, the rest is looked for in growing windows back from the cursor's time
+      (or now), ``WINDOWS_S``, until one holds enough, then without a bound: a page of a
+      busy timeline or feed reads about a page's worth, a quiet one a few empty ranges more.
+      Documents outside a window are older than all inside, so a window that holds enough
+      holds the right ones.
+    """
+    order = -1 if newest_first else 1
+    sort = [(time_field, order), (id_field, order)]
+    beyond = "$lt" if newest_first else "$gt"
+    found: list[dict] = []
+    if position is not None:
+        at, last_id = position
+        found = await collection.find(
+            {**query, time_field: at, id_field: {beyond: last_id}}, projection,
+        ).sort(sort).limit(limit).to_list(limit)
+    rest = limit - len(found)
+    if rest <= 0:
+        return found
+    bound = {beyond: position[0]} if position is not None else {}
+    if newest_first:
+        anchor = _moment(position[0]) if position is not None else datetime.now(UTC)
+        for width in WINDOWS_S if anchor is not None else ():
+            since = utc_stamp(anchor - timedelta(seconds=width))
+            window = await collection.find(
+                {**query, time_field: {**bound, "$gte": since}}, projection,
+            ).sort(sort).limit(rest).to_list(rest)
+            if len(window) >= rest:
+                return found + window
+    further = await collection.find(
+        {**query, time_field: bound} if bound else query, projection,
+    ).sort(sort).limit(rest).to_list(rest)
+    return found + further
+
+
+def _moment(stamp: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class TooManyWaiters(Exception):
@@ -275,14 +339,9 @@ class ReadModels:
     async def comments(self, picture_id: str, *, limit: int, cursor: str | None) -> dict:
         """A page of a picture's comments, oldest first, each with its author's name."""
         query: dict[str, Any] = {"picture_id": picture_id, "deleted_by": {"$exists": False}}
-        if cursor:
-            created_at, comment_id = decode_cursor(cursor, self.signing_key)
-            query["$or"] = [
-                {"created_at": {"$gt": created_at}},
-                {"created_at": created_at, "_id": {"$gt": comment_id}},
-            ]
-        docs = await self.db[COMMENTS].find(query).sort(
-            [("created_at", 1), ("_id", 1)]).limit(limit + 1).to_list(limit + 1)
+        position = decode_cursor(cursor, self.signing_key) if cursor else None
+        docs = await page_after(self.db[COMMENTS], query, position, limit + 1,
+                                newest_first=False)
         docs, next_cursor = self._page(docs, limit)
         authors = self.db[USERS].find({"_id": {"$in": list({d["user_id"] for d in docs})}},
                                       {"display_name": 1})
@@ -372,15 +431,7 @@ class ReadModels:
             query["owner_id"] = owner
         if tag:
             query["tags"] = tag
-        if position:
-            created_at, picture_id = position
-            query["$or"] = [
-                {"created_at": {"$lt": created_at}},
-                {"created_at": created_at, "_id": {"$lt": picture_id}},
-            ]
-        docs = await self.db[PICTURES].find(query).sort(
-            [("created_at", -1), ("_id", -1)]
-        ).limit(limit + 1).to_list(limit + 1)
+        docs = await page_after(self.db[PICTURES], query, position, limit + 1)
         docs, next_cursor = self._page(docs, limit)
         return {"items": await self.shape(docs, None), "next_cursor": next_cursor}
 

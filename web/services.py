@@ -18,6 +18,7 @@ from topics.envelope import CloudEvent
 from topics.record import Record
 from web.auth import FirebaseAuth, Identity
 from web.journal import Journal
+from web.live import LiveHub
 from web.metrics import Metrics
 from web.problems import Problem
 from web.ratelimit import RateLimits
@@ -40,6 +41,7 @@ class Services:
     metrics: Metrics
     limits: RateLimits
     journal: Journal | None = None
+    live: LiveHub | None = None  # live updates (web.live), started with the app
 
     async def send(self, record: Record, subject: str, data: dict[str, Any],
                    event_id: str | None = None) -> CloudEvent:

@@ -12,6 +12,12 @@ so two writers (a rebalance) never lose a liker.
 
 Nobody is notified of what they did themselves: their own like, comment or purchase.
 
+A deleted picture takes the notifications about it along (its likes, comments and
+publication: ``WITH_PICTURE``); those of money (sold, bought, failed) stay, as purchases do.
+The catalogue remembers the deletion, and a notification made for a picture is looked up
+again after it is written, so a like handled while the delete is (another stream) leaves
+nothing behind either.
+
 Likes carry no owner: the owner and title of each picture come from this service's own
 catalogue (``notifications_pictures``), built from ``picasso.pictures.events`` with
 :func:`picasso.projection.remember`; the pictures collection is the uploads service's and
@@ -19,6 +25,12 @@ is never read here. A like that comes before its picture's PicturePublished (ano
 stream) is kept in a notification for nobody yet, which the PicturePublished gives to the
 owner (taking the owner's own like out of it). Display names are not stored: the edge
 resolves them from the users read model when it serves the list.
+
+Each change tells its person: ``NotificationsChanged`` on ``picasso.notifications.events``
+(change ``added`` when a notification was made or came back unread, ``read`` when some were
+marked read, ``removed`` when a deleted picture took some along), sent after the read model
+holds it, so that the edge's live updates count the bell from the read model. Its id derives
+from the fact's and the person's.
 """
 
 from __future__ import annotations
@@ -35,7 +47,13 @@ from picasso.projection import remember
 from picasso.runtime import Rejected
 from topics.comments import COMMENT_ADDED
 from topics.envelope import CloudEvent, derived_id, utc_now, utc_stamp
-from topics.pictures import PICTURE_PUBLISHED, PICTURE_REJECTED, PICTURE_UPDATED
+from topics.notifications import NOTIFICATIONS_CHANGED
+from topics.pictures import (
+    PICTURE_DELETED,
+    PICTURE_PUBLISHED,
+    PICTURE_REJECTED,
+    PICTURE_UPDATED,
+)
 from topics.purchases import PURCHASE_COMPLETED, PURCHASE_FAILED
 from topics.reactions import PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -43,6 +61,9 @@ from topics.social import USER_FOLLOWED
 
 # How much of a comment a notification quotes.
 EXCERPT_MAX = 140
+# The kinds of notification about a picture that go when the picture is deleted.
+WITH_PICTURE = ("liked", "commented", "picture_published")
+SOURCE = "/picasso/agents/notifications"
 # Read-modify-write attempts on one picture's likes before the message is retried whole.
 LIKE_ATTEMPTS = 20
 
@@ -53,6 +74,14 @@ def stamp(time: str) -> str:
         return utc_stamp(datetime.fromisoformat(time))
     except ValueError:
         return utc_now()
+
+
+def changed(cause: CloudEvent, user_ids: list[str], change: str) -> list[CloudEvent]:
+    """``NotificationsChanged`` for each of ``user_ids`` (once each), caused by ``cause``."""
+    return [CloudEvent(type=NOTIFICATIONS_CHANGED.type, subject=user_id, source=SOURCE,
+                       id=derived_id(cause.id, f"{NOTIFICATIONS_CHANGED.type}/{user_id}"),
+                       data={"user_id": user_id, "change": change})
+            for user_id in dict.fromkeys(user_ids)]
 
 
 def likes_id(picture_id: str) -> str:
@@ -91,80 +120,107 @@ class Notifications:
         else:
             raise Rejected("name the notifications to mark read (notification_ids), "
                            "or all: true")
-        await self.notes.update_many(query, {"$set": {"read": True}})
-        return []
+        done = await self.notes.update_many(query, {"$set": {"read": True}})
+        return changed(command, [d["user_id"]], "read") if done.modified_count else []
 
     # -- the facts
 
     async def fact(self, record: Record, event: CloudEvent) -> list[CloudEvent]:
         """Apply one fact of another domain; those no notification comes from are ignored."""
         apply = self._FACTS.get(record.type)
-        if apply is not None:
-            await apply(self, event.data, event)
-        return []
+        if apply is None:
+            return []
+        change = "removed" if record is PICTURE_DELETED else "added"
+        return changed(event, await apply(self, event.data, event), change)
 
     async def _add(self, event: CloudEvent, kind: str, user_id: str | None,
-                   **fields: Any) -> None:
-        """One notification of ``kind`` for ``user_id`` from ``event``, once."""
+                   **fields: Any) -> list[str]:
+        """One notification of ``kind`` for ``user_id`` from ``event``, once; answers who
+        got a new one (nobody, when it was made already)."""
         if not user_id:
-            return
+            return []
         doc = {"_id": derived_id(event.id, f"notification/{kind}"), "user_id": user_id,
                "kind": kind, "read": False, "at": stamp(event.time),
                **{name: value for name, value in fields.items() if value is not None}}
+        made = True
         try:
             await self.notes.insert_one(doc)
         except DuplicateKeyError:
-            pass  # made already: the same fact delivered again
+            made = False  # made already: the same fact delivered again
+        await self._unless_deleted(doc.get("picture_id"), kind)
+        return [user_id] if made else []
+
+    async def _unless_deleted(self, picture_id: str | None, kind: str) -> None:
+        """Take a notification just written away again if its picture was deleted
+        meanwhile (or before: the delete came on another stream first)."""
+        if picture_id and kind in WITH_PICTURE and await self.pictures.find_one(
+                {"_id": picture_id, "deleted": True}, {"_id": 1}):
+            await self._forget_picture(picture_id)
+
+    async def _forget_picture(self, picture_id: str) -> int:
+        done = await self.notes.delete_many({"picture_id": picture_id,
+                                             "kind": {"$in": list(WITH_PICTURE)}})
+        return done.deleted_count
+
+    # Each fact's handler answers the people whose notifications it changed.
+
+    async def _deleted(self, d: dict, event: CloudEvent) -> list[str]:
+        await remember(self.pictures, d["picture_id"], {"deleted": True}, stamp(event.time))
+        return [d["owner_id"]] if await self._forget_picture(d["picture_id"]) else []
 
     async def _title(self, picture_id: str) -> str | None:
         picture = await self.pictures.find_one({"_id": picture_id}, {"title": 1})
         return (picture or {}).get("title")
 
-    async def _followed(self, d: dict, event: CloudEvent) -> None:
-        if d["follower_id"] != d["followee_id"]:
-            await self._add(event, "followed", d["followee_id"], actors=[d["follower_id"]])
+    async def _followed(self, d: dict, event: CloudEvent) -> list[str]:
+        if d["follower_id"] == d["followee_id"]:
+            return []
+        return await self._add(event, "followed", d["followee_id"], actors=[d["follower_id"]])
 
-    async def _commented(self, d: dict, event: CloudEvent) -> None:
+    async def _commented(self, d: dict, event: CloudEvent) -> list[str]:
         owner = d.get("owner_id")
-        if owner and owner != d["user_id"]:
-            await self._add(event, "commented", owner, actors=[d["user_id"]],
-                            picture_id=d["picture_id"],
-                            title=await self._title(d["picture_id"]),
-                            comment_id=d["comment_id"], text=d["text"][:EXCERPT_MAX])
+        if not owner or owner == d["user_id"]:
+            return []
+        return await self._add(event, "commented", owner, actors=[d["user_id"]],
+                               picture_id=d["picture_id"],
+                               title=await self._title(d["picture_id"]),
+                               comment_id=d["comment_id"], text=d["text"][:EXCERPT_MAX])
 
-    async def _completed(self, d: dict, event: CloudEvent) -> None:
+    async def _completed(self, d: dict, event: CloudEvent) -> list[str]:
         money = {"picture_id": d["picture_id"], "title": d.get("title"),
                  "purchase_id": d["purchase_id"], "amount_cents": d["amount_cents"],
                  "currency": d["currency"]}
-        if d["seller_id"] != d["buyer_id"]:
-            await self._add(event, "sold", d["seller_id"], actors=[d["buyer_id"]], **money)
-        await self._add(event, "purchase_completed", d["buyer_id"], actors=[d["seller_id"]],
-                        **money)
+        sold = (await self._add(event, "sold", d["seller_id"], actors=[d["buyer_id"]], **money)
+                if d["seller_id"] != d["buyer_id"] else [])
+        return sold + await self._add(event, "purchase_completed", d["buyer_id"],
+                                      actors=[d["seller_id"]], **money)
 
-    async def _failed(self, d: dict, event: CloudEvent) -> None:
-        await self._add(event, "purchase_failed", d["buyer_id"], picture_id=d["picture_id"],
-                        title=await self._title(d["picture_id"]),
-                        purchase_id=d["purchase_id"], reason=d["reason"])
+    async def _failed(self, d: dict, event: CloudEvent) -> list[str]:
+        return await self._add(event, "purchase_failed", d["buyer_id"],
+                               picture_id=d["picture_id"],
+                               title=await self._title(d["picture_id"]),
+                               purchase_id=d["purchase_id"], reason=d["reason"])
 
-    async def _published(self, d: dict, event: CloudEvent) -> None:
+    async def _published(self, d: dict, event: CloudEvent) -> list[str]:
         picture_id, owner = d["picture_id"], d["owner_id"]
         await remember(self.pictures, picture_id,
                        {"owner_id": owner, "title": d["title"]}, stamp(event.time))
-        await self._add(event, "picture_published", owner, picture_id=picture_id,
-                        title=d["title"])
-        await self._likes_of(picture_id)
+        added = await self._add(event, "picture_published", owner, picture_id=picture_id,
+                                title=d["title"])
+        return added + await self._likes_of(picture_id)
 
-    async def _updated(self, d: dict, event: CloudEvent) -> None:
-        if "title" in d:
-            await remember(self.pictures, d["picture_id"], {"title": d["title"]},
-                           stamp(event.time))
-            await self._likes_of(d["picture_id"])
+    async def _updated(self, d: dict, event: CloudEvent) -> list[str]:
+        if "title" not in d:
+            return []
+        await remember(self.pictures, d["picture_id"], {"title": d["title"]},
+                       stamp(event.time))
+        return await self._likes_of(d["picture_id"])
 
-    async def _rejected(self, d: dict, event: CloudEvent) -> None:
-        await self._add(event, "picture_rejected", d.get("owner_id"),
+    async def _rejected(self, d: dict, event: CloudEvent) -> list[str]:
+        return await self._add(event, "picture_rejected", d.get("owner_id"),
                         picture_id=d["picture_id"], title=d.get("title"), reason=d["reason"])
 
-    async def _liked(self, d: dict, event: CloudEvent) -> None:
+    async def _liked(self, d: dict, event: CloudEvent) -> list[str]:
         liker, at = d["user_id"], stamp(event.time)
 
         def join(doc: dict) -> dict | None:
@@ -173,9 +229,9 @@ class Notifications:
             return {"likers": [*doc["likers"], liker], "read": False,
                     "at": max(doc["at"], at)}
 
-        await self._change_likes(d["picture_id"], join, first=(liker, at))
+        return await self._change_likes(d["picture_id"], join, first=(liker, at))
 
-    async def _unliked(self, d: dict, event: CloudEvent) -> None:
+    async def _unliked(self, d: dict, event: CloudEvent) -> list[str]:
         liker = d["user_id"]
 
         def leave(doc: dict) -> dict | None:
@@ -183,14 +239,14 @@ class Notifications:
                 return None
             return {"likers": [x for x in doc["likers"] if x != liker]}
 
-        await self._change_likes(d["picture_id"], leave)
+        return await self._change_likes(d["picture_id"], leave)
 
-    async def _likes_of(self, picture_id: str) -> None:
+    async def _likes_of(self, picture_id: str) -> list[str]:
         """Give a picture's likes notification its owner and title from the catalogue
         (taking the owner's own like out of it), once the catalogue knows them."""
         picture = await self.pictures.find_one({"_id": picture_id})
         if picture is None or "owner_id" not in picture:
-            return
+            return []
         owner = picture["owner_id"]
 
         def own(doc: dict) -> dict | None:
@@ -198,41 +254,43 @@ class Notifications:
                       "likers": [x for x in doc["likers"] if x != owner]}
             return None if all(doc.get(k) == v for k, v in change.items()) else change
 
-        await self._change_likes(picture_id, own)
+        return await self._change_likes(picture_id, own)
 
     async def _change_likes(self, picture_id: str, change: Callable[[dict], dict | None],
-                            first: tuple[str, str] | None = None) -> None:
+                            first: tuple[str, str] | None = None) -> list[str]:
         """Apply ``change`` (the fields to set, or None for no change) to the picture's
         likes notification under its version guard; ``first``: the (liker, time) that
-        makes it when there is none."""
+        makes it when there is none. Answers its owner when they have a change to see."""
         key = likes_id(picture_id)
         for _ in range(LIKE_ATTEMPTS):
             doc = await self.notes.find_one({"_id": key})
             if doc is None:
                 if first is None:
-                    return
+                    return []
                 picture = await self.pictures.find_one({"_id": picture_id}) or {}
                 liker, at = first
                 if liker == picture.get("owner_id"):
-                    return
+                    return []
                 doc = {"_id": key, "kind": "liked", "picture_id": picture_id,
                        "user_id": picture.get("owner_id"), "title": picture.get("title"),
                        "likers": [liker], "count": 1, "read": False, "at": at, "version": 1}
                 try:
                     await self.notes.insert_one(doc)
-                    return
                 except DuplicateKeyError:
                     continue  # made meanwhile by another writer: change that one
+                await self._unless_deleted(picture_id, "liked")
+                return [doc["user_id"]] if doc["user_id"] else []
             fields = change(doc)
             if fields is None:
-                return
+                return []
             if "likers" in fields:
                 fields["count"] = len(fields["likers"])
             fields["version"] = doc["version"] + 1
             done = await self.notes.update_one({"_id": key, "version": doc["version"]},
                                                {"$set": fields})
             if done.matched_count:
-                return
+                owner = fields.get("user_id", doc.get("user_id"))
+                return [owner] if owner else []
         raise RuntimeError(f"the likes of picture {picture_id} kept changing; retrying")
 
     _FACTS = {
@@ -243,6 +301,7 @@ class Notifications:
         PICTURE_PUBLISHED.type: _published,
         PICTURE_UPDATED.type: _updated,
         PICTURE_REJECTED.type: _rejected,
+        PICTURE_DELETED.type: _deleted,
         PICTURE_LIKED.type: _liked,
         PICTURE_UNLIKED.type: _unliked,
     }

@@ -26,7 +26,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from agents.timeline.catalogue import Catalogue
 from agents.timeline.follows import FANOUT, MERGE, Follows
-from agents.timeline.timelines import Timelines
+from agents.timeline.timelines import RECENT, Timelines
 from topics.envelope import CloudEvent
 from topics.pictures import PICTURE_DELETED, PICTURE_PUBLISHED
 from topics.record import Record
@@ -77,6 +77,7 @@ class Fanout:
                 await self.publish(picture)
         elif record is PICTURE_DELETED:
             await self.catalogue.deleted(d["picture_id"], d["owner_id"], event.time)
+            await self.timelines.forget_recent(d["owner_id"], [d["picture_id"]])
             await self.timelines.remove_pictures([d["picture_id"]])
         return []
 
@@ -84,6 +85,8 @@ class Fanout:
         """Fan a published picture out to its owner's followers, unless the owner is
         merged in at read time."""
         owner = picture["owner_id"]
+        await self.timelines.remember_recent(picture)
+        await self.timelines.forget_recent(owner, await self.catalogue.gone([picture["_id"]]))
         if (await self.follows.mode(owner))["mode"] == MERGE:
             return
         async for readers in self.follows.batches(owner):
@@ -113,6 +116,9 @@ class Fanout:
             await self.follows.set_mode(followee, want, settled=False)
         elif state["settled"]:
             return want
+        if want == MERGE:  # what its readers will merge in (written by publications since)
+            for picture in await self.catalogue.recent(followee, RECENT):
+                await self.timelines.remember_recent(picture)
         async for readers in self.follows.batches(followee):
             if want == MERGE:
                 await self.timelines.mark(readers, followee)

@@ -9,6 +9,13 @@ cursor, with no read-modify-write of a large array.
 
 ``timeline_celebrities``: one document per (reader, followee with more followers than the
 threshold): whose pictures a reader's page merges in at read time.
+
+``timeline_recent``: one document per account with its ``RECENT`` newest published pictures
+(``picture_id``, ``created_at``), newest first: what a reader's page merges in for each
+account it marks, one lookup by id each instead of a sorted query over all pictures (the
+local MongoDB-compatible server sorts every matching document). Kept for every account, so
+one that crosses the threshold has it already. Entries are pushed with a filter that skips a
+picture already there (redelivery) and pulled on delete; the array stays sorted and capped.
 """
 
 from __future__ import annotations
@@ -18,13 +25,16 @@ from typing import Iterable
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from agents.timeline.follows import pair_key
-from picasso.mongo import TIMELINE_CELEBRITIES, TIMELINES
+from picasso.mongo import TIMELINE_CELEBRITIES, TIMELINE_RECENT, TIMELINES
 
 # Writes per bulk write of a fan-out.
 BULK = 1000
+# How many of an account's newest pictures its merging readers see (a page deeper than that
+# shows the account's older pictures no more).
+RECENT = 50
 DUPLICATE_KEY = 11000
 
 
@@ -85,6 +95,28 @@ class Timelines:
             if readers is not None:
                 query["reader_id"] = {"$in": readers}
             await self.entries.delete_many(query)
+
+    @property
+    def recent(self):
+        return self.db[TIMELINE_RECENT]
+
+    async def remember_recent(self, picture: dict) -> None:
+        """Put a published picture (a catalogue document) among its owner's newest ones."""
+        entry = {"picture_id": picture["_id"], "created_at": picture["created_at"]}
+        try:
+            await self.recent.update_one(
+                {"_id": picture["owner_id"], "pictures.picture_id": {"$ne": picture["_id"]}},
+                {"$push": {"pictures": {"$each": [entry], "$sort": {"created_at": -1},
+                                        "$slice": RECENT}}},
+                upsert=True)
+        except DuplicateKeyError:
+            pass  # the owner's document holds the picture already: the filter missed it
+
+    async def forget_recent(self, owner_id: str, picture_ids: list[str]) -> None:
+        if picture_ids:
+            await self.recent.update_one(
+                {"_id": owner_id},
+                {"$pull": {"pictures": {"picture_id": {"$in": picture_ids}}}})
 
     async def mark(self, readers: list[str], celebrity_id: str) -> None:
         """The readers follow ``celebrity_id``, whose pictures they merge in when reading."""

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Picasso needs on this machine, skipping what is there already:
 # Debian packages (MariaDB, and Chromium for the browser tests), the Python
-# virtual environment from requirements.lock, and the Firebase Auth emulator from its
-# package-lock.json. Safe to run again; `make run` and `make test` call it.
+# virtual environment from requirements.lock, the Firebase Auth emulator from its
+# package-lock.json, and the AsyncAPI parser the tests validate the AsyncAPI document with
+# from its own. Safe to run again; `make run` and `make test` call it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,4 +36,11 @@ if [ ! -d "$fb/node_modules/firebase-tools" ] || [ "$fb/package-lock.json" -nt "
   echo "install: Firebase Auth emulator (npm ci)"
   (cd "$fb" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   touch "$fb/node_modules"
+fi
+
+asyncapi=tests/contracts/asyncapi
+if [ ! -d "$asyncapi/node_modules/@asyncapi/parser" ] || [ "$asyncapi/package-lock.json" -nt "$asyncapi/node_modules" ]; then
+  echo "install: AsyncAPI parser for the tests (npm ci)"
+  (cd "$asyncapi" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$asyncapi/node_modules"
 fi

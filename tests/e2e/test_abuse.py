@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from typing import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 
-from deploy.local.processes import Edge
-from deploy.local.stack import free_ports
-from tests.helpers import Api, jpeg_with_gps
+from tests.helpers import Api, edge_of_its_own, jpeg_with_gps
 
 LIMITS = {
     "RATE_AUTH_PER_ADDRESS_PER_MIN": "6",
     "RATE_AUTH_PER_EMAIL_PER_MIN": "3",
     "RATE_LIKES_PER_USER_PER_MIN": "3",
     "RATE_COMMENTS_PER_USER_PER_MIN": "2",
+    "RATE_FOLLOWS_PER_USER_PER_MIN": "2",
     "RATE_UPLOADS_PER_USER_PER_MIN": "2",
     "RATE_PURCHASES_PER_USER_PER_MIN": "2",
     "MAX_LONG_POLL_WAITERS": "20",
@@ -35,16 +33,9 @@ PASSWORD = "correct horse battery"
 def strict_edge(system: str, system_env: dict[str, str],
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An edge of its own with low limits, next to the session's worker."""
-    port = free_ports(["edge"])["edge"]
-    env = {**system_env, **LIMITS, "EDGE_PORT": str(port)}
-    edge = Edge(f"strict-edge-{uuid.uuid4().hex[:6]}", env,
-                tmp_path_factory.mktemp("strict-edge") / "edge.log")
-    edge.start()
-    try:
-        edge.wait_ready()
-        yield edge.url
-    finally:
-        edge.stop()
+    with edge_of_its_own("strict-edge", system_env, LIMITS,
+                         tmp_path_factory.mktemp("strict-edge")) as url:
+        yield url
 
 
 @pytest.fixture
@@ -131,6 +122,18 @@ async def test_comments_are_limited_per_user(api: Api, strict: Api) -> None:
     assert_throttled(*await strict.call("DELETE", f"{comments}/{added['comment_id']}",
                                         user=bob))
     assert (await strict.call("POST", comments, user=ada, json={"text": "mine"}))[0] == 202
+
+
+async def test_follows_are_limited_per_user(api: Api, strict: Api) -> None:
+    ada, bob, carl = (await api.register("Ada"), await api.register("Bob"),
+                      await api.register("Carl"))
+    follow = f"/api/v1/users/{ada.user_id}/follow"
+    assert (await strict.call("PUT", follow, user=bob))[0] == 202
+    # Unfollowing counts too, and so does a refused follow (here: of oneself).
+    assert (await strict.call("PUT", f"/api/v1/users/{bob.user_id}/follow", user=bob))[0] == 422
+    assert_throttled(*await strict.call("DELETE", follow, user=bob))
+    assert_throttled(*await strict.call("PUT", follow, user=bob))
+    assert (await strict.call("PUT", follow, user=carl))[0] == 202
 
 
 async def metric(api: Api, name: str) -> float:

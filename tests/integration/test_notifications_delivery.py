@@ -21,7 +21,7 @@ from topics import COMMENTS_EVENTS, PICTURES_EVENTS, PURCHASES_EVENTS, REACTIONS
 from topics.comments import COMMENT_ADDED
 from topics.envelope import CloudEvent, utc_stamp
 from topics.notifications import MARK_NOTIFICATIONS_READ
-from topics.pictures import PICTURE_PUBLISHED
+from topics.pictures import PICTURE_DELETED, PICTURE_PUBLISHED
 from topics.purchases import PURCHASE_COMPLETED
 from topics.reactions import PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -128,3 +128,28 @@ async def test_all_read_leaves_what_came_after(notifications: Notifications) -> 
     await notifications.mark_read(MARK_NOTIFICATIONS_READ, mark)  # told again: same result
     [unread] = await notifications.notes.find({"user_id": "ada", "read": False}).to_list(None)
     assert unread["kind"] == "liked" and unread["count"] == 3
+
+
+async def test_a_deleted_picture_takes_its_notifications_along(
+        notifications: Notifications) -> None:
+    picture_id, other = uuid.uuid4().hex, uuid.uuid4().hex
+    said = event(COMMENT_ADDED, picture_id, comment_id="c1", picture_id=picture_id,
+                 user_id="bob", text="nice", created_at="2026-12-01T10:00:00.000Z",
+                 owner_id="ada", comment_count=1)
+    bought = event(PURCHASE_COMPLETED, "p1", purchase_id=f"p-{uuid.uuid4().hex}",
+                   picture_id=picture_id, buyer_id="bob", seller_id="ada",
+                   amount_cents=0, currency="usd", title="Dunes")
+    await apply(notifications, published(picture_id, "ada"), published(other, "ada"),
+                liked(picture_id, "bob"), liked(other, "bob"), said, bought)
+    gone = event(PICTURE_DELETED, picture_id, picture_id=picture_id, owner_id="ada")
+    await apply(notifications, gone)
+    kinds = sorted([n["kind"] async for n in notifications.notes.find(
+        {"picture_id": picture_id})])
+    assert kinds == ["purchase_completed", "sold"]  # what money did stays
+    # Facts told again after the delete (redelivered, or late on their own streams) bring
+    # nothing back; the other picture's notifications are untouched.
+    await apply(notifications, liked(picture_id, "cy"), said, published(picture_id, "ada"),
+                gone)
+    assert sorted([n["kind"] async for n in notifications.notes.find(
+        {"picture_id": picture_id})]) == kinds
+    assert await notifications.notes.count_documents({"picture_id": other}) == 2

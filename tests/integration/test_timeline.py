@@ -12,7 +12,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 
-from picasso.mongo import TIMELINE_CELEBRITIES, TIMELINE_PICTURES, TIMELINES
+from picasso.mongo import (
+    TIMELINE_CELEBRITIES,
+    TIMELINE_PICTURES,
+    TIMELINE_RECENT,
+    TIMELINES,
+)
 from picasso.settings import Settings
 from topics import PICTURES_EVENTS, SOCIAL_EVENTS
 from topics.envelope import CloudEvent, utc_now
@@ -77,6 +82,11 @@ def db(settings: Settings) -> AsyncIOMotorDatabase:
 
 async def timeline(db: AsyncIOMotorDatabase, reader: str) -> set[str]:
     return {d["picture_id"] async for d in db[TIMELINES].find({"reader_id": reader})}
+
+
+async def recent(db: AsyncIOMotorDatabase, owner: str) -> list[str]:
+    doc = await db[TIMELINE_RECENT].find_one({"_id": owner}) or {"pictures": []}
+    return [p["picture_id"] for p in doc["pictures"]]
 
 
 async def eventually(check, what: str) -> None:
@@ -154,9 +164,22 @@ async def test_an_account_over_the_threshold_is_merged_at_read_time_not_fanned_o
     await kafka.send(follow(fan, plain))
     # Both on one partition: once the marker is in the fan's timeline, the star's picture
     # was handled before it.
-    await kafka.send(published(picture, star), published(marker, plain), partition=0)
+    star_picture = published(picture, star)
+    await kafka.send(star_picture, published(marker, plain), partition=0)
     await shows(db, fan, {marker})
     assert await db[TIMELINES].count_documents({"picture_id": picture}) == 0
+    # What merging readers read instead: the star's newest pictures, newest first, once
+    # each however often the publication comes.
+    assert await recent(db, star) == [picture, early]
+    second = uid("marker")
+    await kafka.send(star_picture, published(second, plain), partition=0)
+    await shows(db, fan, {marker, second})
+    assert await recent(db, star) == [picture, early]
+    await kafka.send(deleted(early, star))
+
+    async def early_gone() -> bool:
+        return await recent(db, star) == [picture]
+    await eventually(early_gone, "the deleted picture leaves the star's recent ones")
 
     # One unfollow brings the star back under the threshold: fanned out again from then
     # on, the recent pictures backfilled and the marks gone.
@@ -165,4 +188,4 @@ async def test_an_account_over_the_threshold_is_merged_at_read_time_not_fanned_o
     async def unmarked() -> bool:
         return await db[TIMELINE_CELEBRITIES].count_documents({"celebrity_id": star}) == 0
     await eventually(unmarked, "the star is fanned out again")
-    assert [await timeline(db, r) for r in readers] == [{early, picture}] * 2 + [set()]
+    assert [await timeline(db, r) for r in readers] == [{picture}] * 2 + [set()]

@@ -24,6 +24,7 @@ from web.openapi import (
     comments,
     common,
     likes,
+    live,
     ops,
     people,
     pictures,
@@ -39,7 +40,7 @@ from web.sessions import CSRF_COOKIE, CSRF_HEADER, ID_COOKIE, REFRESH_COOKIE
 
 # In the order the document lists them.
 RESOURCES = (accounts, session, ui, pictures, timeline, likes, comments, people, notices,
-             purchases, ops)
+             purchases, live, ops)
 
 DESCRIPTION = f"""\
 Picasso is a marketplace for pictures: upload, explore, like and buy originals.
@@ -97,6 +98,10 @@ payment-failed notices and the welcome mail always go. Every mail that can be tu
 carries a one-click `List-Unsubscribe` link.
 
 **Operations.** `/healthz`, `/readyz` and `/metrics` are at the root, outside `/api/v1`.
+
+**Kafka.** Other systems may produce commands and consume events on Picasso's Kafka topics
+directly: `GET /api/v1/asyncapi.json` is the AsyncAPI 3.0 document of every topic, its key
+and every record with its JSON Schema.
 """
 
 
@@ -123,8 +128,11 @@ def openapi_document() -> dict[str, Any]:
                                                      "purchases and uploads."},
             {"name": "purchases", "description": "Buying originals, refunds, Stripe's "
                                                  "webhook, purchases, sales and downloads."},
-            {"name": "operations", "description": "Health, readiness, metrics and this "
-                                                  "document."},
+            {"name": "live", "description": "Live updates of counts, purchases, the bell "
+                                            "and the home timeline (Server-Sent Events)."},
+            {"name": "operations", "description": "Health, readiness, metrics, this "
+                                                  "document and the AsyncAPI document of "
+                                                  "the Kafka topics."},
         ],
         "paths": {path: item for part in RESOURCES for path, item in part.paths().items()},
         "components": {

@@ -1,5 +1,5 @@
-"""The OpenAPI document's operations (``web.routes.ops``): liveness, readiness, metrics
-and this document."""
+"""The OpenAPI document's operations (``web.routes.ops``): liveness, readiness, metrics,
+this document and the AsyncAPI document of the Kafka topics."""
 
 from __future__ import annotations
 
@@ -46,5 +46,11 @@ def paths() -> dict[str, Any]:
         f"{API}/openapi.json": {"get": operation(
             "getOpenApiDocument", "operations", "This OpenAPI document",
             {"200": response("The OpenAPI 3.1 document.", {"type": "object"})},
+        )},
+        f"{API}/asyncapi.json": {"get": operation(
+            "getAsyncApiDocument", "operations", "The AsyncAPI document of the Kafka topics",
+            {"200": response("The AsyncAPI 3.0 document of every topic, its key and every "
+                             "record on it with its JSON Schema, for systems that produce "
+                             "and consume them.", {"type": "object"})},
         )},
     }

@@ -4,6 +4,7 @@ from web.routes import (
     accounts,
     comments,
     likes,
+    live,
     notifications,
     ops,
     people,
@@ -15,4 +16,4 @@ from web.routes import (
 )
 
 MODULES = (accounts, session, pictures, timeline, likes, comments, people, notifications,
-           purchases, ops, ui)
+           purchases, live, ops, ui)

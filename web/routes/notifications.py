@@ -12,7 +12,7 @@ from picasso.mongo import NOTIFICATIONS, USERS
 from topics.notifications import IDS_MAX, MARK_NOTIFICATIONS_READ
 from topics.record import ID_MAX
 from web.problems import invalid
-from web.readmodels import decode_cursor, encode_cursor
+from web.readmodels import decode_cursor, encode_cursor, page_after
 from web.routes.pictures import page_limit
 from web.services import Services, identity, json_object, long_poll, services
 
@@ -64,12 +64,9 @@ async def list_notifications(request: web.Request) -> web.Response:
     limit = page_limit(request)
     query = _visible(user_id)
     cursor = request.query.get("cursor")
-    if cursor:
-        at, last_id = decode_cursor(cursor, s.settings.signing_key)
-        query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": last_id}}]
+    position = decode_cursor(cursor, s.settings.signing_key) if cursor else None
     db = s.read.db
-    docs = await db[NOTIFICATIONS].find(query).sort(
-        [("at", -1), ("_id", -1)]).limit(limit + 1).to_list(limit + 1)
+    docs = await page_after(db[NOTIFICATIONS], query, position, limit + 1, time_field="at")
     next_cursor = None
     if len(docs) > limit:
         docs = docs[:limit]

@@ -1,14 +1,17 @@
-"""Operations: liveness, readiness of each dependency, metrics, the OpenAPI document,
-and the public media of the directory blob store."""
+"""Operations: liveness, readiness of each dependency, metrics, the OpenAPI document, the
+AsyncAPI document of the Kafka topics, and the public media of the directory blob store."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 
 import structlog
 from aiohttp import web
 
 from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, InvalidBlobKey
+from topics.asyncapi import asyncapi_document
 from web.openapi import openapi_document
 from web.problems import Problem
 from web.services import services
@@ -51,7 +54,8 @@ async def readyz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     s = services(request)
-    return web.Response(text=s.metrics.render() + s.read.polls.render(),
+    live = s.live.render() if s.live is not None else ""
+    return web.Response(text=s.metrics.render() + s.read.polls.render() + live,
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 
@@ -59,6 +63,17 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/api/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
+
+
+@functools.cache
+def _asyncapi_json() -> str:
+    """The AsyncAPI document as served: built from ``topics`` once, like the OpenAPI one."""
+    return json.dumps(asyncapi_document())
+
+
+@routes.get("/api/v1/asyncapi.json")
+async def asyncapi(request: web.Request) -> web.Response:
+    return web.Response(text=_asyncapi_json(), content_type="application/json")
 
 
 @routes.get("/media/{key:.+}")

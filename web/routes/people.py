@@ -13,7 +13,7 @@ from topics.envelope import derived_id
 from topics.record import Record
 from topics.social import FOLLOW_USER, UNFOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
 from web.problems import Problem
-from web.readmodels import decode_cursor, encode_cursor
+from web.readmodels import decode_cursor, encode_cursor, page_after
 from web.routes.pictures import page_limit
 from web.services import Services, identity, long_poll, optional_identity, services
 
@@ -52,6 +52,7 @@ async def _follow(request: web.Request, record: Record) -> web.Response:
     who = await identity(request)
     s = services(request)
     user_id = request.match_info["user_id"]
+    s.limits.follows.check(who.user_id)
     if user_id == who.user_id:
         raise Problem(422, "nobody follows themselves", errors={"user_id": "that is you"})
     await _known(s, user_id)
@@ -121,12 +122,9 @@ async def _people(request: web.Request, side: str) -> web.Response:
     await _known(s, user_id)
     mine, other = _SIDES[side]
     query: dict[str, Any] = {mine: user_id}
-    if cursor:
-        followed_at, last = decode_cursor(cursor, s.read.signing_key)
-        query["$or"] = [{"followed_at": {"$lt": followed_at}},
-                        {"followed_at": followed_at, other: {"$lt": last}}]
-    docs = await s.read.db[FOLLOWS].find(query, {"_id": 0}).sort(
-        [("followed_at", -1), (other, -1)]).limit(limit + 1).to_list(limit + 1)
+    position = decode_cursor(cursor, s.read.signing_key) if cursor else None
+    docs = await page_after(s.read.db[FOLLOWS], query, position, limit + 1, id_field=other,
+                            time_field="followed_at", projection={"_id": 0})
     more = len(docs) > limit
     docs = docs[:limit]
     ids = [d[other] for d in docs]

@@ -3,6 +3,7 @@
 
 import { api } from './api.js';
 import { h } from './dom.js';
+import { unwatchAll } from './live.js';
 import { navigate, requireSignIn, signedIn, state } from './state.js';
 import { renderSignIn, renderSignUp } from './views/auth.js';
 import { renderFeed, renderHome, renderMyPictures, renderTrending } from './views/feed.js';
@@ -59,6 +60,7 @@ async function route() {
   current = new AbortController();
   const { signal } = current;
   const main = document.getElementById('view');
+  unwatchAll(); // the view draws what it shows, and watches it
   drawNav();
   for (const [pattern, render, title, needsUser] of ROUTES) {
     const match = location.pathname.match(pattern);

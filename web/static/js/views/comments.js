@@ -15,7 +15,7 @@ function path(picture, rest = '') {
 
 export function commentsSection(picture, signal) {
   const list = h('ol', { class: 'comments', dataset: { testid: 'comments' } });
-  const count = h('span', { dataset: { testid: 'comment-count' } }, picture.comment_count ?? 0);
+  const count = h('span', { dataset: { testid: 'comment-count', comments: picture.picture_id } }, picture.comment_count ?? 0);
   const more = h('button', { type: 'button', class: 'link', hidden: true }, 'Older comments');
   const problem = h('p', { class: 'form-error', role: 'alert' });
   const ownPicture = state.user && state.user.user_id === picture.owner.user_id;
@@ -36,7 +36,7 @@ export function commentsSection(picture, signal) {
           const { data } = await api('DELETE', path(picture, `/${encodeURIComponent(comment.comment_id)}`));
           await api('GET', path(picture, `?limit=1&after=${encodeURIComponent(data.command_id)}&wait_ms=${WAIT_MS}`), { signal });
           li.remove();
-          count.textContent = Math.max(0, Number(count.textContent) - 1);
+          await recount();
         } catch (error) {
           problem.textContent = `Could not delete the comment: ${error.message}`;
           remove.disabled = false;
@@ -44,6 +44,13 @@ export function commentsSection(picture, signal) {
       });
     }
     return li;
+  }
+
+  // The count as the read model has it (the live stream may have told it already: counting
+  // up or down here would count that change twice).
+  async function recount() {
+    const { data } = await api('GET', `/api/v1/pictures/${encodeURIComponent(picture.picture_id)}`, { signal });
+    count.textContent = data.comment_count ?? count.textContent;
   }
 
   async function load() {
@@ -71,8 +78,8 @@ export function commentsSection(picture, signal) {
       const seen = await api('GET', path(picture, `?limit=100&after=${encodeURIComponent(data.command_id)}&wait_ms=${WAIT_MS}`), { signal });
       const added = seen.data.items.find((c) => c.comment_id === data.comment_id);
       if (added && !list.querySelector(`[data-comment-id="${CSS.escape(added.comment_id)}"]`)) list.append(item(added));
-      count.textContent = Number(count.textContent) + 1;
       text.value = '';
+      await recount();
     } catch (error) {
       problem.textContent = error instanceof ApiError && error.errors.text ? error.errors.text : `Could not comment: ${error.message}`;
     } finally {

@@ -3,6 +3,7 @@
 
 import { api } from '../api.js';
 import { h, money } from '../dom.js';
+import { watch } from '../live.js';
 import { state } from '../state.js';
 
 const PAGE = 12;
@@ -14,7 +15,7 @@ export function pictureCard(picture) {
       h('span', { class: 'title' }, picture.title)),
     h('span', { class: 'meta' },
       h('span', { class: 'price' }, money(picture.price_cents, picture.currency)),
-      h('span', { class: 'likes', 'aria-label': `${picture.like_count} likes` }, `♥ ${picture.like_count}`),
+      h('span', { class: 'likes', 'aria-label': `${picture.like_count} likes` }, '♥ ', h('span', { dataset: { likes: picture.picture_id } }, picture.like_count)),
       h('a', { class: 'owner', href: `/app/users/${encodeURIComponent(picture.owner.user_id)}` }, picture.owner.display_name || '')));
 }
 
@@ -39,6 +40,7 @@ export async function pictureGrid(main, { heading, address, empty, signal, contr
     try {
       const { data } = await api('GET', url.pathname + url.search, { signal });
       list.append(...data.items.map(pictureCard));
+      watch(data.items.map((p) => p.picture_id));
       cursor = data.next_cursor;
       done = !cursor;
       status.textContent = list.children.length ? (done ? 'That is everything.' : '') : empty;
@@ -83,6 +85,18 @@ export function renderMyPictures(main, { signal }) {
 }
 
 export function renderHome(main, { signal }) {
+  // New pictures of the people followed, told by the live stream: a button shows them.
+  let fresh = 0;
+  const news = h('button', { type: 'button', class: 'secondary', hidden: true, dataset: { testid: 'timeline-news' } });
+  news.addEventListener('click', () => window.dispatchEvent(new Event('picasso:navigate')));
+  const told = () => {
+    fresh += 1;
+    news.textContent = `${fresh} new picture${fresh > 1 ? 's' : ''}: show`;
+    news.hidden = false;
+  };
+  window.addEventListener('picasso:live-timeline', told);
+  signal.addEventListener('abort', () => window.removeEventListener('picasso:live-timeline', told));
+  main.append(news);
   return pictureGrid(main, {
     heading: 'Home',
     address: '/api/v1/me/timeline',

@@ -3,6 +3,7 @@
 
 import { ApiError, api } from '../api.js';
 import { h, money } from '../dom.js';
+import { purchaseSettled, watch } from '../live.js';
 import { requireSignIn, state } from '../state.js';
 import { commentsSection } from './comments.js';
 
@@ -29,7 +30,7 @@ async function fetchPicture(id, { after, wait = 0, signal } = {}) {
 }
 
 function likeButton(picture) {
-  const count = h('span', { class: 'count', dataset: { testid: 'like-count' } }, picture.like_count);
+  const count = h('span', { class: 'count', dataset: { testid: 'like-count', likes: picture.picture_id } }, picture.like_count);
   const label = h('span', {}, picture.liked_by_me ? 'Liked' : 'Like');
   const button = h('button', { type: 'button', class: 'like', 'aria-pressed': String(picture.liked_by_me) },
     '♥ ', label, ' ', count);
@@ -54,13 +55,23 @@ function likeButton(picture) {
   return h('div', { class: 'like-box' }, button, problem);
 }
 
-/** Wait until a purchase completes or fails (Stripe's webhook decides, not the page). */
+/** Wait until a purchase completes or fails (Stripe's webhook decides, not the page): the
+ * live stream tells at once; reading the purchase is the fallback when it is away. */
 async function settledPurchase(purchaseId, signal) {
   const deadline = Date.now() + PURCHASE_TIMEOUT_MS;
-  for (;;) {
-    const { data } = await api('GET', `/api/v1/purchases/${encodeURIComponent(purchaseId)}?wait_ms=${WAIT_MS}`, { signal });
-    if (['completed', 'failed', 'refunded'].includes(data.status) || Date.now() > deadline) return data;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+  const stop = new AbortController();
+  signal.addEventListener('abort', () => stop.abort());
+  async function poll() {
+    for (;;) {
+      const { data } = await api('GET', `/api/v1/purchases/${encodeURIComponent(purchaseId)}?wait_ms=${WAIT_MS}`, { signal: stop.signal });
+      if (['completed', 'failed', 'refunded'].includes(data.status) || Date.now() > deadline) return data;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  try {
+    return await Promise.race([purchaseSettled(purchaseId, stop.signal), poll()]);
+  } finally {
+    stop.abort();
   }
 }
 
@@ -133,6 +144,7 @@ export async function renderPicture(main, { params: [id], signal }) {
   }
   const article = h('article', { class: 'picture' });
   main.append(article);
+  watch([picture.picture_id]);
   if (picture.status === 'processing') {
     article.append(h('h1', {}, picture.title), h('p', { role: 'status' }, 'Processing… this page updates by itself.'));
     while (picture.status === 'processing' && !signal.aborted) picture = await fetchPicture(id, { wait: 10000, signal });

@@ -1,0 +1,57 @@
+"""Cursor pages over the real MongoDB-compatible server (``web.readmodels.page_after``):
+every document once, in order, whatever ties in time the cursor falls between and whatever
+time windows the pages are looked for in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from picasso.settings import Settings
+from topics.envelope import utc_stamp
+from web.readmodels import page_after
+
+NOW = datetime.now(UTC)
+# Where the documents' times lie: a second apart long ago (no window holds any), or hours
+# apart back from now, across the windows (1 h, 8 h, 64 h, ...), a few at each time.
+SPREADS = {
+    "seconds apart, long ago": lambda step: f"2026-01-01T00:00:0{step}Z",
+    "hours apart, up to now": lambda step: utc_stamp(NOW - timedelta(hours=7 * step ** 2)),
+}
+
+
+@pytest.fixture
+async def collection(settings: Settings):
+    db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
+    found = db[f"pages_{uuid.uuid4().hex[:8]}"]
+    await found.create_index([("owner", 1), ("at", -1), ("_id", -1)])
+    yield found
+    await found.drop()
+
+
+@pytest.mark.parametrize("spread", SPREADS)
+@pytest.mark.parametrize("newest_first", [True, False])
+@pytest.mark.parametrize("limit", [1, 2, 3, 7])
+async def test_pages_cover_every_document_once_in_order_across_ties(
+        collection, spread: str, newest_first: bool, limit: int) -> None:
+    # Times with several documents each (ties), and another owner's in between.
+    time = SPREADS[spread]
+    docs = [{"_id": f"d{n:02d}", "owner": "ada", "at": time(n // 3)} for n in range(14)]
+    await collection.insert_many(docs + [
+        {"_id": f"x{n}", "owner": "bob", "at": time(1)} for n in range(3)])
+    expected = sorted(((d["at"], d["_id"]) for d in docs), reverse=newest_first)
+
+    seen: list[tuple[str, str]] = []
+    position = None
+    for _ in range(len(docs) + 1):
+        page = await page_after(collection, {"owner": "ada"}, position, limit,
+                                time_field="at", newest_first=newest_first)
+        assert len(page) <= limit
+        seen += [(d["at"], d["_id"]) for d in page]
+        if len(page) < limit:
+            break
+        position = seen[-1]
+    assert seen == expected
