@@ -157,15 +157,20 @@ def feed_parameters() -> list[dict[str, Any]]:
     ]
 
 
+def _duration(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} hours" if hours and not minutes else f"{seconds // 60} minutes"
+
+
 TRENDING_DESCRIPTION = (
     "Newest first by default. With `sort=trending`, the pictures with the most recent "
     "activity over the `window` (the last hour or the last day), highest first: each like "
     f"weighs {WEIGHTS['like']:g}, each comment {WEIGHTS['comment']:g} and each completed "
     f"purchase {WEIGHTS['purchase']:g}, counted in {BUCKET_S // 60}-minute buckets whose "
     "weight halves every " + " and every ".join(
-        f"{w.half_life_s // 60} minutes (`{w.name}`)" for w in WINDOWS.values())
-    + f". At most {RANKED_MAX} pictures are ranked per window; the ranking is computed "
-    "again every few seconds, and `next_cursor` goes on from the last picture's place in "
+        f"{_duration(w.half_life_s)} (`{w.name}`)" for w in WINDOWS.values())
+    + f". At most {RANKED_MAX} pictures are ranked per window; the ranking follows new activity "
+    "within a few seconds, and `next_cursor` goes on from the last picture's place in "
     "it. `owner` and `tag` narrow either order.")
 
 
