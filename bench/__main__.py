@@ -20,6 +20,7 @@ from bench import (
     search,
     timeline,
     timeline_reads,
+    trending,
     upload_memory,
 )
 from bench.system import machine
@@ -35,6 +36,7 @@ BENCHMARKS = {
     "timeline_reads": timeline_reads.main,
     "live": live.main,
     "search": search.main,
+    "trending": trending.main,
 }
 
 

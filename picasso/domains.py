@@ -9,7 +9,8 @@ from __future__ import annotations
 
 # In the order ``make run`` starts them: the read models first, mail last.
 DOMAINS: tuple[str, ...] = ("users", "uploads", "reactions", "comments", "social",
-                             "purchases", "timeline", "notifications", "search", "mail")
+                             "purchases", "timeline", "trending", "notifications", "search",
+                             "mail")
 
 
 def app_module(domain: str) -> str:

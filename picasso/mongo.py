@@ -71,6 +71,17 @@ SEARCH_DOCUMENTS = "search_documents"
 # and picasso.users.events, each field guarded by its event's time.
 SEARCH_PICTURES = "search_pictures"
 SEARCH_PEOPLE = "search_people"
+# trending: the rankings (read model), one document per window ("hour", "day") with its
+# pictures in order.
+TRENDING = "trending"
+# trending (private): one document per contribution (a like by one user, a comment, a
+# purchase) with its picture, kind, time bucket and whether it still counts; and the counts
+# per (picture, time bucket) recounted from them. Built from the other domains' events.
+TRENDING_ACTIVITY = "trending_activity"
+TRENDING_BUCKETS = "trending_buckets"
+# trending (private): pictures deleted, from picasso.pictures.events.
+TRENDING_PICTURES = "trending_pictures"
+TRENDING_PROCESSED = "trending_processed"  # trending: event ids applied
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

@@ -74,6 +74,7 @@ LOCAL_DEFAULTS: dict[str, str] = {
 LOCAL_ONLY: dict[str, str] = {
     "FIREBASE_AUTH_EMULATOR_HOST": "the emulator accepts unsigned ID tokens",
     "MAILDIR": "only the embedded stack's SMTP server keeps mail in a Maildir",
+    "TRENDING_CLOCK_OFFSET_S": "it moves the trending service's clock, for tests",
 }
 
 # Needed outside local/test, by each process's role (the edge, or a domain's service):
@@ -89,6 +90,7 @@ REQUIRED_BY: dict[str, tuple[str, ...]] = {
     "comments": _BROKER_AND_STORE,
     "social": _BROKER_AND_STORE,
     "timeline": _BROKER_AND_STORE,
+    "trending": _BROKER_AND_STORE,
     "notifications": _BROKER_AND_STORE,
     "search": _BROKER_AND_STORE,
     "purchases": (*_BROKER_AND_STORE, "MYSQL_SHARDS", "STRIPE_SECRET_KEY"),
@@ -316,6 +318,11 @@ class Settings:
     # follower's home timeline (fan-out on write); one with more is merged in when a
     # follower reads (README, "Home timeline").
     timeline_fanout_max_followers: int = 10_000
+    # How often each trending worker ranks the pictures again (README, "Trending").
+    trending_refresh_s: float = 2.0
+    # Seconds added to the trending service's clock (local/test only): tests script
+    # activity across windows without waiting for them.
+    trending_clock_offset_s: float = 0.0
     # With a memory-only broker (make run, tests): where edges journal what they accept,
     # and how far back the journal is put back on the broker after it restarted (web.journal)
     # and how far back services send their recorded events again (faust ... resend).
@@ -439,6 +446,11 @@ class Settings:
             max_upload_bytes=_number(e, "MAX_UPLOAD_BYTES", d.max_upload_bytes, int),
             timeline_fanout_max_followers=_count(e, "TIMELINE_FANOUT_MAX_FOLLOWERS",
                                                  d.timeline_fanout_max_followers),
+            trending_refresh_s=_positive(e, "TRENDING_REFRESH_S", d.trending_refresh_s),
+            # Outside local/test problems() has refused the variable already.
+            trending_clock_offset_s=(_number(e, "TRENDING_CLOCK_OFFSET_S",
+                                             d.trending_clock_offset_s)
+                                     if local else d.trending_clock_offset_s),
             broker_journal_dir=(Path(e["BROKER_JOURNAL_DIR"])
                                 if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
             broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",

@@ -275,3 +275,29 @@ def test_the_bell_counts_a_new_follower_and_the_list_says_who(
     expect(fay.get_by_test_id("unread-count")).to_have_text("0")
     fay.reload()
     expect(fay.get_by_test_id("unread-count")).to_have_text("0")
+
+
+def test_the_trending_tab_shows_a_liked_picture_over_the_hour_and_the_day(
+        new_page: Callable[..., Page], system: str) -> None:
+    title = f"Harbour {uuid.uuid4().hex[:6]}"
+    eve = new_page()
+    picture_id, _ = publish_through_the_api(eve.request, title, 0)
+    sign_up(eve, "Eve")
+    eve.goto(f"/app/pictures/{picture_id}")
+    eve.get_by_role("button", name=re.compile("Like")).click()
+    expect(eve.get_by_role("button", name=re.compile("Liked"))).to_be_visible()
+    eve.get_by_role("link", name="Trending").click()
+    expect(eve.get_by_role("heading", name="Trending")).to_be_visible()
+    trending = eve.get_by_role("list", name="Trending")
+    for _ in range(40):  # the trending service ranks again every few seconds
+        if trending.get_by_text(title).count():
+            break
+        eve.wait_for_timeout(250)
+        eve.reload()
+    expect(trending.get_by_text(title)).to_be_visible()
+    tabs = eve.get_by_role("navigation", name="Trending over")
+    expect(tabs.get_by_role("link", name="Last day")).to_have_attribute("aria-current", "page")
+    tabs.get_by_role("link", name="Last hour").click()
+    expect(tabs.get_by_role("link", name="Last hour")).to_have_attribute("aria-current", "page")
+    expect(eve).to_have_url(re.compile(r"/app/trending\?window=hour$"))
+    expect(trending.get_by_text(title)).to_be_visible()

@@ -241,3 +241,13 @@ async def test_the_sweeper_sends_events_recorded_but_never_sent(db) -> None:
     assert (await db["processed"].find_one({"_id": stale.id}))["sent"] is True
     assert (await db["processed"].find_one({"_id": fresh.id}))["sent"] is False
     assert await agent.send_unsent(older_than_s=5.0) == 0
+
+
+async def test_the_inbox_finds_a_batch_longer_than_one_in_list(db) -> None:
+    from picasso.runtime import IN_MAX
+
+    inbox = Inbox(db["processed"])
+    commands = [like(f"p{n}") for n in range(2 * IN_MAX + 7)]
+    await inbox.record_sent([(command, []) for command in commands[::2]])
+    found = await inbox.find_many([command.id for command in commands])
+    assert set(found) == {command.id for command in commands[::2]}

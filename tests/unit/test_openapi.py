@@ -287,7 +287,9 @@ def test_query_parameters(doc: dict[str, Any]) -> None:
         return {p["name"]: p for p in operations[(method, path)].get("parameters", [])}
 
     feed = params("GET", "/api/v1/pictures")
-    assert set(feed) == {"limit", "cursor", "owner", "tag"}
+    assert set(feed) == {"limit", "cursor", "owner", "tag", "sort", "window"}
+    assert feed["sort"]["schema"]["enum"] == ["newest", "trending"]
+    assert feed["window"]["schema"]["enum"] == ["hour", "day"]
     assert feed["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100,
                                        "default": 20}
     assert set(params("GET", "/api/v1/users/{user_id}/pictures")) == {

@@ -20,6 +20,7 @@ from topics.pictures import (
     TITLE,
     TITLE_MAX,
 )
+from topics.trending import BUCKET_S, DEFAULT_WINDOW, RANKED_MAX, SORTS, WEIGHTS, WINDOWS
 from web.openapi.common import (
     API,
     OPTIONAL_SIGN_IN,
@@ -156,6 +157,33 @@ def feed_parameters() -> list[dict[str, Any]]:
     ]
 
 
+def _duration(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} hours" if hours and not minutes else f"{seconds // 60} minutes"
+
+
+TRENDING_DESCRIPTION = (
+    "Newest first by default. With `sort=trending`, the pictures with the most recent "
+    "activity over the `window` (the last hour or the last day), highest first: each like "
+    f"weighs {WEIGHTS['like']:g}, each comment {WEIGHTS['comment']:g} and each completed "
+    f"purchase {WEIGHTS['purchase']:g}, counted in {BUCKET_S // 60}-minute buckets whose "
+    "weight halves every " + " and every ".join(
+        f"{_duration(w.half_life_s)} (`{w.name}`)" for w in WINDOWS.values())
+    + f". At most {RANKED_MAX} pictures are ranked per window; the ranking follows new activity "
+    "within a few seconds, and `next_cursor` goes on from the last picture's place in "
+    "it. `owner` and `tag` narrow either order.")
+
+
+def sort_parameters() -> list[dict[str, Any]]:
+    return [
+        query("sort", string(enum=list(SORTS), default=SORTS[0]),
+              "`newest` (the feed) or `trending`."),
+        query("window", string(enum=list(WINDOWS), default=DEFAULT_WINDOW),
+              "With `sort=trending` only (else 422): rank by the last hour's or the last "
+              "day's activity."),
+    ]
+
+
 def wait_parameters() -> list[dict[str, Any]]:
     return [
         query("wait_ms", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_MS,
@@ -196,9 +224,12 @@ def paths() -> dict[str, Any]:
             ),
             "get": operation(
                 "listPictures", "pictures", "The feed of published pictures",
-                {"200": page, **problems(400, 401, 422)},
+                {"200": response("A page of published pictures, newest first, or trending "
+                                 "first with `sort=trending`.", schema_ref("PicturePage")),
+                 **problems(400, 401, 422)},
+                description=TRENDING_DESCRIPTION,
                 security=OPTIONAL_SIGN_IN,
-                parameters=[*feed_parameters(), owner],
+                parameters=[*feed_parameters(), owner, *sort_parameters()],
             ),
         },
         f"{API}/users/{{user_id}}/pictures": {"get": operation(

@@ -11,6 +11,7 @@ from picasso.blobs import BlobTooLarge
 from picasso.imageformat import sniff_format
 from topics.envelope import new_id
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE, incoming_key
+from topics.trending import DEFAULT_WINDOW, SORTS, WINDOWS
 from web import validation
 from web.problems import Problem
 from web.services import (
@@ -21,6 +22,7 @@ from web.services import (
     optional_identity,
     services,
 )
+from web.trending import trending_json
 
 routes = web.RouteTableDef()
 _CHUNK = 256 * 1024
@@ -141,9 +143,37 @@ async def _feed(request: web.Request, owner: str | None) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
+def _sort(request: web.Request) -> tuple[str, str | None]:
+    """The feed's order (``sort``, newest by default) and, for trending, its ``window``."""
+    sort = request.query.get("sort") or "newest"
+    if sort not in SORTS:
+        raise Problem(422, f"sort must be one of {', '.join(SORTS)}",
+                      errors={"sort": f"one of {', '.join(SORTS)}"})
+    window = request.query.get("window")
+    if sort != "trending":
+        if window is not None:
+            raise Problem(422, "window applies to sort=trending only",
+                          errors={"window": "only with sort=trending"})
+        return sort, None
+    if (window or DEFAULT_WINDOW) not in WINDOWS:
+        raise Problem(422, f"window must be one of {', '.join(WINDOWS)}",
+                      errors={"window": f"one of {', '.join(WINDOWS)}"})
+    return sort, window or DEFAULT_WINDOW
+
+
 @routes.get("/api/v1/pictures")
 async def list_pictures(request: web.Request) -> web.Response:
-    return await _feed(request, request.query.get("owner") or None)
+    sort, window = _sort(request)
+    if window is None:
+        return await _feed(request, request.query.get("owner") or None)
+    viewer = await optional_identity(request)
+    body = await trending_json(
+        services(request).read, window=window, limit=page_limit(request),
+        cursor=request.query.get("cursor") or None,
+        owner=request.query.get("owner") or None,
+        tag=(request.query.get("tag") or "").lower() or None,
+        viewer=viewer.user_id if viewer else None)
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.get("/api/v1/users/{user_id}/pictures")

@@ -6,7 +6,7 @@ import { h } from './dom.js';
 import { unwatchAll } from './live.js';
 import { navigate, requireSignIn, signedIn, state } from './state.js';
 import { renderSignIn, renderSignUp } from './views/auth.js';
-import { renderFeed, renderHome, renderMyPictures } from './views/feed.js';
+import { renderFeed, renderHome, renderMyPictures, renderTrending } from './views/feed.js';
 import { bell, renderNotifications } from './views/notifications.js';
 import { renderPicture } from './views/picture.js';
 import { renderProfile } from './views/profile.js';
@@ -18,6 +18,7 @@ const ROUTES = [
   [/^\/(app\/?)?$/, renderFeed, 'Explore'],
   [/^\/app\/home$/, renderHome, 'Home', true],
   [/^\/app\/search$/, renderSearch, 'Search'],
+  [/^\/app\/trending$/, renderTrending, 'Trending'],
   [/^\/app\/notifications$/, renderNotifications, 'Notifications', true],
   [/^\/app\/login$/, renderSignIn, 'Sign in'],
   [/^\/app\/signup$/, renderSignUp, 'Create an account'],
@@ -34,7 +35,8 @@ let current = null; // the AbortController of the view on screen
 function drawNav() {
   const nav = document.getElementById('nav');
   const link = (href, text) => h('a', { href, 'aria-current': location.pathname === href ? 'page' : null }, text);
-  const items = [link('/', 'Explore'), link('/app/search', 'Search'), link('/app/upload', 'Upload')];
+  const items = [link('/', 'Explore'), link('/app/trending', 'Trending'), link('/app/search', 'Search'),
+    link('/app/upload', 'Upload')];
   if (state.user) {
     items.unshift(link('/app/home', 'Home'));
     items.push(link('/app/mine', 'My pictures'), link('/app/purchases', 'My purchases'),

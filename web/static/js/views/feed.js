@@ -20,11 +20,11 @@ export function pictureCard(picture) {
 }
 
 /** A grid of pictures from a feed address, a page at a time. */
-export async function pictureGrid(main, { heading, address, empty, signal }) {
+export async function pictureGrid(main, { heading, address, empty, signal, controls = [] }) {
   const list = h('ul', { class: 'grid', 'aria-label': heading });
   const status = h('p', { class: 'muted', role: 'status' });
   const more = h('button', { type: 'button', class: 'secondary' }, 'Load more');
-  main.append(h('h1', {}, heading), list, status, more);
+  main.append(h('h1', {}, heading), ...controls, list, status, more);
   let cursor = null;
   let loading = false;
   let done = false;
@@ -103,5 +103,22 @@ export function renderHome(main, { signal }) {
     address: '/api/v1/me/timeline',
     empty: 'Nothing here yet: follow people (from their pictures) and their new pictures show up here.',
     signal,
+  });
+}
+
+// Trending: the pictures with the most recent likes, comments and purchases, over the last
+// hour or the last day (the day unless the address says otherwise).
+export function renderTrending(main, { query, signal }) {
+  const window = query.get('window') === 'hour' ? 'hour' : 'day';
+  const tab = (name, text) => h('a', {
+    href: `/app/trending?window=${name}`, 'aria-current': name === window ? 'page' : null,
+  }, text);
+  return pictureGrid(main, {
+    heading: 'Trending',
+    address: `/api/v1/pictures?sort=trending&window=${window}`,
+    empty: 'Nothing is trending yet: like, comment on or buy a picture.',
+    signal,
+    controls: [h('nav', { class: 'tabs', 'aria-label': 'Trending over' },
+      tab('hour', 'Last hour'), tab('day', 'Last day'))],
   });
 }
