@@ -45,7 +45,8 @@ def paths() -> dict[str, Any]:
         "search", "search", "Search pictures or people",
         {"200": response("A page of what matches, best first: pictures shaped as the "
                          "feed's (`type=pictures`) or people (`type=people`).",
-                         {"oneOf": [schema_ref("PicturePage"), schema_ref("PeopleFound")]}),
+                         # anyOf: an empty page is either.
+                         {"anyOf": [schema_ref("PicturePage"), schema_ref("PeopleFound")]}),
          **problems(400, 401, 422)},
         description="Published pictures whose title, description, tags or owner's name "
                     "hold the query's words, or people whose name does. Words match by "
