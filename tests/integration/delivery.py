@@ -17,6 +17,21 @@ from topics.envelope import CloudEvent
 from topics.registry import RECORDS
 
 
+class Producer:
+    """Sends events in order, each to its record's topic (the contract's, under the
+    session's prefix), keyed by its subject, or onto one ``partition`` to order them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+
+    async def send(self, *events: CloudEvent, partition: int | None = None) -> None:
+        for e in events:
+            topic = RECORDS[e.type].topic.name(self.settings.topic_prefix)
+            await self.kafka.send_and_wait(topic, e.to_json(), key=e.subject.encode(),
+                                           partition=partition)
+
+
 async def send_all(bootstrap: str, topic: str, commands: list[CloudEvent]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()

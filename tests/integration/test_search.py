@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from picasso.mongo import SEARCH_DOCUMENTS, SEARCH_PICTURES
 from picasso.settings import Settings
 from tests.helpers import produce, read_topic
-from topics import DEADLETTER, PICTURES_EVENTS, USERS_EVENTS
+from topics import DEADLETTER, PICTURES_EVENTS
 from topics.envelope import CloudEvent, utc_stamp
 from topics.pictures import PICTURE_DELETED, PICTURE_PUBLISHED, PICTURE_UPDATED
 from topics.record import Record
@@ -68,27 +67,6 @@ def named(user_id: str, name: str, registered: bool = False) -> CloudEvent:
         return event(USER_REGISTERED, user_id, {"user_id": user_id, "display_name": name,
                                                 "email": f"{user_id}@example.com"})
     return event(USER_UPDATED, user_id, {"user_id": user_id, "display_name": name})
-
-
-class Producer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-
-    async def send(self, *events: CloudEvent) -> None:
-        """Send in order, each to its topic, keyed as the contract says."""
-        for e in events:
-            topic = USERS_EVENTS if e.type.startswith("picasso.users.") else PICTURES_EVENTS
-            await self.kafka.send_and_wait(topic.name(self.settings.topic_prefix),
-                                           e.to_json(), key=e.subject.encode())
-
-
-@pytest.fixture
-async def kafka(settings: Settings, workers):
-    producer = Producer(settings)
-    await producer.kafka.start()
-    yield producer
-    await producer.kafka.stop()
 
 
 @pytest.fixture

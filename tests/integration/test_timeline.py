@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 
 from picasso.mongo import (
@@ -19,7 +18,6 @@ from picasso.mongo import (
     TIMELINES,
 )
 from picasso.settings import Settings
-from topics import PICTURES_EVENTS, SOCIAL_EVENTS
 from topics.envelope import CloudEvent, utc_now
 from topics.pictures import PICTURE_DELETED, PICTURE_PUBLISHED
 from topics.record import Record
@@ -52,27 +50,6 @@ def published(picture_id: str, owner_id: str) -> CloudEvent:
 
 def deleted(picture_id: str, owner_id: str) -> CloudEvent:
     return event(PICTURE_DELETED, picture_id, {"picture_id": picture_id, "owner_id": owner_id})
-
-
-class Producer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.kafka = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-
-    async def send(self, *events: CloudEvent, partition: int | None = None) -> None:
-        """Send in order; social events to their topic, the rest to the pictures events."""
-        for e in events:
-            topic = SOCIAL_EVENTS if e.type.startswith("picasso.social.") else PICTURES_EVENTS
-            await self.kafka.send_and_wait(topic.name(self.settings.topic_prefix), e.to_json(),
-                                           key=e.subject.encode(), partition=partition)
-
-
-@pytest.fixture
-async def kafka(settings: Settings, workers):
-    producer = Producer(settings)
-    await producer.kafka.start()
-    yield producer
-    await producer.kafka.stop()
 
 
 @pytest.fixture
