@@ -1,8 +1,9 @@
 """structlog in front of the standard library's logging: one JSON object per line.
 
 Every line of a process, Picasso's own and those of Faust, mode, aiokafka and aiohttp alike,
-goes through one stdlib handler on stderr whose formatter is structlog's
-``ProcessorFormatter``: each line is a JSON object with ``timestamp`` (RFC 3339 UTC),
+is one JSON object on stderr: structlog renders Picasso's lines, and the standard library's
+handler renders the libraries' lines through structlog's ``ProcessorFormatter`` with the
+same processors. Each line has ``timestamp`` (RFC 3339 UTC),
 ``level``, ``event`` (what happened, or a library's message), ``service`` and ``pid`` (which
 process wrote it), ``logger`` for a library's line, and the context bound at the time, e.g.
 an edge request's ``request_id`` and ``trace_id`` or a message's ``command_id`` and
@@ -26,15 +27,13 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from picasso.settings import Settings
 
-# Picasso's own lines go through this stdlib logger (one name: no frame inspection).
-LOGGER = "picasso"
 # Libraries whose info lines are worth keeping (Faust's "Ready", partition assignments);
 # every other library logs from WARNING up.
 CHATTY_AT_INFO = ("faust", "mode")
 # The keys every JSON line has.
 BASE_KEYS = ("timestamp", "level", "event", "service", "pid")
 # The fields of the JSON lines that a log store indexes, with their types: the one list the
-# index template of deploy/logging is rendered from (python -m deploy.logging). A field not
+# index template of deploy/logging is rendered from (python -m deploy.logging.template). A field not
 # named here is kept, and indexed as a keyword if it is a string.
 LOG_FIELDS: dict[str, str] = {
     "timestamp": "date", "level": "keyword", "event": "keyword", "service": "keyword",
@@ -51,7 +50,7 @@ LOG_FIELDS: dict[str, str] = {
     "reason": "text", "error": "text", "exception": "text",
 }
 
-_process: dict[str, Any] = {"service": "picasso", "pid": os.getpid()}
+_process: dict[str, Any] = {"service": "picasso"}
 
 
 def _name_process(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
@@ -61,7 +60,7 @@ def _name_process(logger: WrappedLogger, method: str, event_dict: EventDict) -> 
     return event_dict
 
 
-def _shared(level_key: bool = True) -> list[Processor]:
+def _shared() -> list[Processor]:
     """What every line goes through, structlog's and the standard library's alike."""
     return [
         structlog.contextvars.merge_contextvars,
@@ -71,12 +70,15 @@ def _shared(level_key: bool = True) -> list[Processor]:
     ]
 
 
+def _renderer(log_format: str) -> Processor:
+    if log_format == "json":
+        return structlog.processors.JSONRenderer(default=str)
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
 def formatter(log_format: str = "json") -> structlog.stdlib.ProcessorFormatter:
-    """The stdlib formatter that writes every record as :mod:`picasso.logging` says."""
-    renderer: Processor = (
-        structlog.processors.JSONRenderer(default=str)
-        if log_format == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    """The stdlib formatter that writes a library's records as Picasso's own lines."""
+    renderer = _renderer(log_format)
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_shared(), structlog.stdlib.add_logger_name,
                            structlog.stdlib.ExtraAdder()],
@@ -103,18 +105,20 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "formatters": {"picasso": {"()": formatter, "log_format": settings.log_format}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "picasso"}},
-        "loggers": {
-            LOGGER: {"level": level, "propagate": True},
-            **{name: {"level": min(max(level, logging.INFO), libraries)}
-               for name in CHATTY_AT_INFO},
-        },
+        "loggers": {name: {"level": min(max(level, logging.INFO), libraries)}
+                    for name in CHATTY_AT_INFO},
         "root": {"level": libraries, "handlers": ["stderr"]},
     }
 
 
 def configure(settings: Settings, service: str | None = None) -> None:
     """Route structlog and the standard library's logging to stderr in one format;
-    ``service`` names the process in every line (``edge``, ``reactions``, ...)."""
+    ``service`` names the process in every line (``edge``, ``reactions``, ...).
+
+    Picasso's own lines are rendered by structlog and written straight to stderr: through
+    the standard library they cost about twice as much (``BENCH=log_lines``), and the
+    services write one per message. Libraries' lines take the standard library's handler,
+    whose formatter renders them the same way."""
     if service is not None:
         _process["service"] = service
     level, _ = _levels(settings)
@@ -122,10 +126,11 @@ def configure(settings: Settings, service: str | None = None) -> None:
         processors=[
             *_shared(),
             structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            _renderer(settings.log_format),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *args: logging.getLogger(LOGGER),
+        # The stderr of now: a Faust worker later points sys.stderr at a logger.
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     logging.config.dictConfig(logging_config(settings))
