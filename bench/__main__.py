@@ -16,6 +16,7 @@ from bench import (
     image_pipeline,
     likes,
     live,
+    log_lines,
     long_polls,
     search,
     timeline,
@@ -37,6 +38,7 @@ BENCHMARKS = {
     "live": live.main,
     "search": search.main,
     "trending": trending.main,
+    "log_lines": log_lines.main,
 }
 
 

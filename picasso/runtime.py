@@ -34,6 +34,8 @@ from picasso.failures import describe, is_transient
 from picasso.kafka import MessageBus
 from picasso.mongo import COMMAND_RESULTS, connect
 from picasso.settings import Settings
+from picasso.tracing import bound as traced
+from picasso.tracing import log_fields
 from topics import DEADLETTER
 from topics.deadletter import KEY_EXCERPT_BYTES, MESSAGE_REJECTED, PAYLOAD_EXCERPT_BYTES
 from topics.envelope import CloudEvent, InvalidMessage, utc_now, utc_stamp
@@ -225,10 +227,18 @@ class Agent:
         if parsed is None:
             return
         record, event = parsed
+        with traced(event):  # every line logged meanwhile carries the message's trace
+            await self._handle(record, event, m)
+
+    async def _handle(self, record: Record, event: CloudEvent, m: Message) -> None:
+        raw, key, topic, partition, offset = m.raw, m.key, m.topic, m.partition, m.offset
         bound = log.bind(agent=self.name, command_id=event.id, type=event.type,
                          subject=event.subject)
+        began = time.perf_counter()
         try:
-            await self._with_retries(lambda: self._apply(record, event), bound)
+            caused = await self._with_retries(lambda: self._apply(record, event), bound)
+            bound.info("message_applied", caused=caused,
+                       ms=round((time.perf_counter() - began) * 1000, 1))
         except Rejected as exc:
             bound.info("message_rejected", reason=exc.reason)
             await self.dead_letter(exc.reason, raw, key, topic, partition, offset, event.id)
@@ -275,14 +285,22 @@ class Agent:
         bound = log.bind(agent=self.name, batch=len(parsed))
         began = time.perf_counter()
         try:
-            await self._with_retries(lambda: self._apply_batch(list(parsed.values())), bound)
-            bound.debug("batch_applied", ms=round((time.perf_counter() - began) * 1000, 1))
+            caused = await self._with_retries(lambda: self._apply_batch(list(parsed.values())),
+                                              bound)
         except Exception as exc:  # noqa: BLE001 - isolate the message at fault
             bound.warning("batch_failed_one_at_a_time", error=repr(exc))
             for _, _, m in parsed.values():
                 await self.handle(m.raw, m.key, m.topic, m.partition, m.offset)
+            return
+        ms = round((time.perf_counter() - began) * 1000, 1)
+        bound.debug("batch_applied", ms=ms)
+        for _, event, _ in parsed.values():  # one line per message, with its trace
+            log.info("message_applied", agent=self.name, command_id=event.id, type=event.type,
+                     subject=event.subject, caused=caused.get(event.id, []), batch_ms=ms,
+                     **log_fields(event))
 
-    async def _apply_batch(self, items: list[tuple[Record, CloudEvent, Message]]) -> None:
+    async def _apply_batch(self, items: list[tuple[Record, CloudEvent, Message]]
+                           ) -> dict[str, list[str]]:
         """Apply, send, then record: the batch path needs no outbox round trip.
 
         A batch handler is state-derived and its events' ids derive from the commands', so
@@ -294,7 +312,8 @@ class Agent:
         done = await self.inbox.find_many([event.id for _, event, _ in items])
         fresh = [(record, event) for record, event, _ in items if event.id not in done]
         caused = await self.batch_handler(fresh) if fresh else []
-        outgoing = [(event, [e.to_dict() for e in events])
+        # Events carry the trace of the command that caused them (the outbox keeps it).
+        outgoing = [(event, [e.traced_by(event).to_dict() for e in events])
                     for (_, event), events in zip(fresh, caused)]
         unsent = [doc for doc in done.values() if not doc["sent"]]
         await asyncio.gather(*(self.send_events(events) for _, events in outgoing),
@@ -304,20 +323,28 @@ class Agent:
         if self.results is not None:
             await self.results.record([(record, event) for record, event, _ in items],
                                       "applied")
+        return {event.id: [e["id"] for e in events] for event, events in outgoing}
 
-    async def _apply(self, record: Record, event: CloudEvent) -> None:
+    async def _apply(self, record: Record, event: CloudEvent) -> list[str]:
+        """Apply one message; answers the ids of the events it caused."""
         done = await self.inbox.find(event.id) if self.inbox else None
+        caused: list[str] = []
         if done is None:
-            events = await self.handler(record, event)
+            # Events carry the trace of the command that caused them (the outbox keeps it).
+            events = [e.traced_by(event) for e in await self.handler(record, event)]
+            caused = [e.id for e in events]
             if self.inbox is None:
                 await self.send_events(e.to_dict() for e in events)
             else:
                 done = await self.inbox.record(event, events)
+        elif not done["sent"]:  # recorded by an earlier run that did not send them
+            caused = [e["id"] for e in done["events"]]
         if done is not None and not done["sent"]:
             await self.send_events(done["events"])
             await self.inbox.mark_sent(event.id)
         if self.results is not None:  # also on a redelivery: the last run may have stopped
             await self.results.record([(record, event)], "applied")
+        return caused
 
     async def _tell(self, records: list[tuple[Record, CloudEvent]], outcome: str,
                     reason: str, bound) -> None:

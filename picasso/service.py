@@ -27,6 +27,7 @@ from faust.cli import AppCommand, option
 import picasso.lag
 from picasso.domains import DOMAINS
 from picasso.logging import configure as configure_logging
+from picasso.logging import logging_config
 from picasso.runtime import Agent, Inbox, Message, Resources
 from picasso.settings import Settings, SettingsError
 from topics import Topic
@@ -90,7 +91,7 @@ class Service:
         except SettingsError as exc:
             # Every command of the app (worker, lag, resend, ...) stops here, before it connects.
             raise SystemExit(str(exc)) from None
-        configure_logging(settings)
+        configure_logging(settings, domain)
         self.domain = domain
         self.settings = settings
         self.inboxes = inboxes
@@ -111,6 +112,8 @@ class Service:
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             web_enabled=False,
+            # The worker sets logging up again as it starts: the same JSON lines.
+            logging_config=logging_config(settings),
         )
         # The worker's stores, opened on first use and shared by its agents.
         self.resources = opened_once(lambda: Resources.open(settings))

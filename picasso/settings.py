@@ -328,7 +328,8 @@ class Settings:
     # and how far back services send their recorded events again (faust ... resend).
     broker_journal_dir: Path | None = None
     broker_journal_retention_s: float = 3600.0
-    log_format: str = "console"
+    # JSON lines everywhere (python -m picasso.trace reads them); "console" for a terminal.
+    log_format: str = "json"
     log_level: str = "info"
 
     @property
@@ -455,7 +456,7 @@ class Settings:
                                 if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
             broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",
                                                  d.broker_journal_retention_s),
-            log_format=_env(e, "LOG_FORMAT", "console" if local else "json"),
+            log_format=_env(e, "LOG_FORMAT", d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
         )
 

@@ -39,6 +39,10 @@ each message's payload below is its JSON Schema (the same files as `topics/schem
 `type` names the record, e.g. `picasso.reactions.LikePicture`; `id` is unique per message
 and consumers are idempotent on it (a redelivery or a retry with the same `id` is applied
 once); `subject`, when given, is the Kafka key.
+Two optional extension attributes carry the trace of the request behind a message:
+`traceparent` (W3C Trace Context, `00-<trace id>-<span id>-<flags>`, the CloudEvents
+distributed-tracing extension) and `correlationid` (the id of the HTTP request). Picasso's
+services copy both from a command onto every event it causes; a producer may send its own.
 
 **Keys.** Every topic is keyed by one field of its records' `data` (the channel says
 which; each message's Kafka binding describes the key): the records of one picture, one

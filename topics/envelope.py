@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+from topics.tracecontext import Trace
 
 SPECVERSION = "1.0"
 # Namespace for ids derived from another message's id (events caused by a command).
@@ -48,7 +50,11 @@ def derived_id(cause_id: str, type_: str) -> str:
 
 @dataclass(frozen=True)
 class CloudEvent:
-    """One message: ``type`` is ``picasso.<domain>.<Name>``, ``subject`` is the Kafka key."""
+    """One message: ``type`` is ``picasso.<domain>.<Name>``, ``subject`` is the Kafka key.
+
+    ``traceparent`` and ``correlationid`` are CloudEvents extension attributes (see
+    :mod:`topics.tracecontext`): the trace of the request that caused the message, when
+    there was one."""
 
     type: str
     subject: str
@@ -56,9 +62,11 @@ class CloudEvent:
     source: str
     id: str = field(default_factory=new_id)
     time: str = field(default_factory=utc_now)
+    traceparent: str | None = None
+    correlationid: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        doc = {
             "specversion": SPECVERSION,
             "id": self.id,
             "source": self.source,
@@ -68,6 +76,30 @@ class CloudEvent:
             "datacontenttype": "application/json",
             "data": self.data,
         }
+        if self.traceparent is not None:
+            doc["traceparent"] = self.traceparent
+        if self.correlationid is not None:
+            doc["correlationid"] = self.correlationid
+        return doc
+
+    @property
+    def trace(self) -> Trace | None:
+        """Where this message stands in its trace, or None if it carries none."""
+        return Trace.parse(self.traceparent)
+
+    def traced(self, trace: Trace | None, correlationid: str | None) -> CloudEvent:
+        """This message as a span of ``trace`` (its span id derived from its id)."""
+        if trace is None:
+            return self if correlationid is None else replace(self, correlationid=correlationid)
+        return replace(self, traceparent=trace.for_message(self.id),
+                       correlationid=correlationid)
+
+    def traced_by(self, cause: CloudEvent) -> CloudEvent:
+        """This message in the trace of ``cause``, unless it carries a trace of its own."""
+        if self.traceparent is not None or (cause.traceparent is None
+                                            and cause.correlationid is None):
+            return self
+        return self.traced(cause.trace, cause.correlationid)
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
@@ -77,13 +109,14 @@ class CloudEvent:
         return CloudEvent(
             type=type_, subject=self.subject, data=data, source=source,
             id=derived_id(self.id, type_),
-        )
+        ).traced_by(self)
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> CloudEvent:
         return cls(
             type=doc["type"], subject=doc.get("subject") or "", data=doc["data"],
             source=doc["source"], id=doc["id"], time=doc.get("time") or utc_now(),
+            traceparent=doc.get("traceparent"), correlationid=doc.get("correlationid"),
         )
 
 

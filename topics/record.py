@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from topics import Topic
+from topics.tracecontext import CORRELATION_ID_SCHEMA, TRACEPARENT_SCHEMA
 
 # Field schemas shared by several domains' records (one home for each rule; the fields of
 # one domain live in its module, e.g. a picture's title in topics.pictures).
@@ -64,6 +65,8 @@ class Record:
                 "subject": {**ID, "description": f"the Kafka key: {self.topic.key}"},
                 "datacontenttype": {"const": "application/json"},
                 "data": self.data_schema(),
+                "traceparent": TRACEPARENT_SCHEMA,
+                "correlationid": CORRELATION_ID_SCHEMA,
             },
             "required": ["specversion", "id", "source", "type", "data"],
         }

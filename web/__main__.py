@@ -28,7 +28,7 @@ def main() -> None:
         settings = Settings.from_env(role="edge")
     except SettingsError as exc:
         raise SystemExit(str(exc)) from None  # the one message, on stderr; exit status 1
-    configure(settings)
+    configure(settings, "edge")
     open_files_for(settings.live_max_connections)
     # reuse_port lets several edge processes share one port (X axis).
     web.run_app(create_app(settings), host=settings.edge_host, port=settings.edge_port,

@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from picasso import tracing
 from picasso.blobs import BlobStore
 from picasso.failures import is_transient
 from picasso.kafka import MessageBus
@@ -53,6 +54,7 @@ class Services:
         event = CloudEvent(type=record.type, subject=subject, data=data, source=SOURCE)
         if event_id:
             event = replace(event, id=event_id)
+        event = tracing.stamp(event)  # the request's trace, on the command (README, Traces)
         # A broker restarting or a leader moving passes in a few seconds: try again within
         # the request rather than fail it; past that, the client is told to come back.
         loop = asyncio.get_running_loop()

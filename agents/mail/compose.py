@@ -121,6 +121,8 @@ def compose(notice: Notice, event: CloudEvent, letterhead: Letterhead) -> EmailM
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies, please
     message["X-Picasso-Kind"] = notice.kind
     message["X-Picasso-Event-Id"] = _one_line(event.id)
+    if event.traceparent is not None:  # the trace of the request behind it (README, Traces)
+        message["X-Picasso-Trace"] = _one_line(event.traceparent)
     if unsubscribe_kind:
         message["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"  # RFC 8058

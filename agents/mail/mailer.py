@@ -43,6 +43,7 @@ from picasso.failures import describe, is_transient
 from picasso.mongo import MAIL_DELIVERIES, MAIL_PICTURES, MAIL_USERS
 from picasso.runtime import Rejected, Send
 from picasso.settings import Settings
+from picasso.tracing import log_fields
 from topics import DEADLETTER
 from topics.comments import COMMENT_ADDED
 from topics.deadletter import MESSAGE_REJECTED
@@ -359,7 +360,9 @@ class Mailer:
         """
         key, kind, user_id = claimed["_id"], claimed["kind"], claimed["user_id"]
         event = CloudEvent.from_dict(claimed["event"])
-        bound = log.bind(event_id=event.id, kind=kind, user_id=user_id)
+        # The trace of the request behind the mail, also when a sweeper sends it later.
+        bound = log.bind(event_id=event.id, kind=kind, user_id=user_id, subject=event.subject,
+                         **log_fields(event))
         user = await self._recipient(user_id)
         if user is None:
             await self._user_unknown(claimed, event)

@@ -155,7 +155,10 @@ class Purchases:
                 intent = await self.gateway.create_intent(
                     purchase.purchase_id, purchase.amount_cents, purchase.currency,
                     {"purchase_id": purchase.purchase_id, "picture_id": purchase.picture_id,
-                     "buyer_id": purchase.buyer_id},
+                     "buyer_id": purchase.buyer_id,
+                     # Stripe's webhook continues the buyer's trace (web.routes.purchases).
+                     **{k: v for k, v in (("traceparent", command.traceparent),
+                                          ("correlationid", command.correlationid)) if v}},
                     payment_method,
                 )
             except stripe.StripeError as exc:

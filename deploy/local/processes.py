@@ -72,6 +72,26 @@ class Process:
                 stdin=subprocess.DEVNULL, cwd=self.cwd, start_new_session=True,
             )
 
+    def bound_log(self, max_bytes: int) -> bool:
+        """Keep the log under ``max_bytes``: once it is larger, its text moves to
+        ``<name>.log.1`` (replacing the one before) and the log starts empty again.
+
+        The child keeps writing to the same file (opened for appending, so its next line
+        lands at the new end); a line written between the copy and the truncation is lost.
+        Answers whether it rotated."""
+        try:
+            if self.log_path.stat().st_size <= max_bytes:
+                return False
+            rotated = self.log_path.with_name(self.log_path.name + ".1")
+            with self.log_path.open("rb") as log, rotated.open("wb") as old:
+                while chunk := log.read(1 << 20):
+                    old.write(chunk)
+            os.truncate(self.log_path, 0)
+        except OSError:
+            return False
+        self._log_offset = 0
+        return True
+
     def exit_status(self) -> str | None:
         """How it ended (``exit code 3``, ``signal 9``), or None while it runs; never reaps."""
         if self.proc is None:
@@ -205,7 +225,8 @@ class Worker(Process):
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
                  domain: str) -> None:
         argv = [
-            *faust_command(domain), "--datadir", str(data_dir), "worker",
+            # --quiet: no banner table on stdout, so that every line of the log is JSON.
+            *faust_command(domain), "--datadir", str(data_dir), "--quiet", "worker",
             "-l", "info", "--without-web",
         ]
         super().__init__(name, argv, env, log_path)

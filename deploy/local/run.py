@@ -50,8 +50,8 @@ def _seconds(name: str, default: float) -> float:
         raise SystemExit(f"{name} must be a number of seconds, not {value!r}") from None
 
 
-def _count(name: str) -> int:
-    value = os.environ.get(name, "1")
+def _count(name: str, default: str = "1") -> int:
+    value = os.environ.get(name, default)
     if not value.isdigit() or int(value) < 1:
         raise SystemExit(f"{name} must be a whole number of at least 1, not {value!r}")
     return int(value)
@@ -68,6 +68,9 @@ def _worker_counts() -> dict[str, int]:
 def main() -> int:
     data_dir = Path(os.environ.get("PICASSO_DATA_DIR") or "data").absolute()
     workers_wanted, edges_wanted = _worker_counts(), _count("EDGES")
+    # Each process's log (JSON lines, read by python -m picasso.trace) is kept under this
+    # size, plus one rotated part (<name>.log.1).
+    log_max_bytes = _count("LOG_MAX_MB", "50") * 1024 * 1024
     drain_timeout = _seconds("DRAIN_TIMEOUT_S", 30.0)
     stopping = threading.Event()
     hurry = threading.Event()  # a second Ctrl-C: stop without draining
@@ -99,6 +102,8 @@ def main() -> int:
             # Where links in mails point (receipts' downloads, unsubscribe links).
             "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL",
                                               f"http://127.0.0.1:{edge_port}"),
+            # JSON lines in data/logs, which python -m picasso.trace reads.
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT", "json"),
         })
         logs = data_dir / "logs"
         for line in migrate(env):
@@ -115,8 +120,13 @@ def main() -> int:
                                 log=lambda line: print(line, flush=True))
         print(_summary(settings, stack, [*workers, *edges], time.monotonic() - began),
               flush=True)
+        ticks = 0
         while not stopping.is_set():
             supervisor.tick()
+            ticks += 1
+            if ticks % 20 == 0:  # every ten seconds or so
+                for process in [*workers, *edges]:
+                    process.bound_log(log_max_bytes)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\npicasso: stopping …", flush=True)
@@ -205,7 +215,8 @@ def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) 
         f"  mail         SMTP 127.0.0.1:{stack.ports['smtp']}, stored in the Maildir "
         f"{stack.maildir}   (read it: see README, \"Mail\")",
         f"  pictures     {settings.blob_dir}   (public ones at {settings.public_media_url})",
-        f"  data, logs   {stack.data_dir}   ({stack.data_dir / 'logs'})",
+        f"  data, logs   {stack.data_dir}   ({stack.data_dir / 'logs'}; one request's "
+        "path: python -m picasso.trace <id>)",
         "  processes    " + ", ".join(f"{p.name} (pid {p.pid})" for p in processes),
         "",
     ]

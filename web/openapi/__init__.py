@@ -100,6 +100,12 @@ carries a one-click `List-Unsubscribe` link.
 
 **Operations.** `/healthz`, `/readyz` and `/metrics` are at the root, outside `/api/v1`.
 
+**Tracing.** Every answer carries `X-Request-ID` (the client's own when it sent a plain one:
+letters, digits, `.`, `_`, `:` and `-`, at most 128) and `traceparent` (W3C Trace Context):
+the client's trace continued when it sent a valid `traceparent`, a new one otherwise. The
+commands a request causes, the events they cause and the mails those send carry the same
+trace; quote either header when reporting a problem.
+
 **Kafka.** Other systems may produce commands and consume events on Picasso's Kafka topics
 directly: `GET /api/v1/asyncapi.json` is the AsyncAPI 3.0 document of every topic, its key
 and every record with its JSON Schema.

@@ -12,6 +12,7 @@ import stripe
 import structlog
 from aiohttp import web
 
+from picasso import tracing
 from picasso.blobs import BlobNotFound, InvalidDownload
 from picasso.imageformat import SNIFF_BYTES, sniff_format
 from topics.pictures import IMAGE_FORMATS
@@ -164,6 +165,9 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     fact: tuple[Record, dict] | None = None
     if event.type in _INTENT_EVENTS:
         fact = _intent_fact(event.type, obj)
+        # The payment goes on in the trace of the buyer's request (the intent's metadata).
+        metadata = obj.get("metadata") or {}
+        tracing.continue_trace(metadata.get("traceparent"), metadata.get("correlationid"))
     elif event.type in _CHARGE_EVENTS:
         fact = await _charge_fact(s, event.type, obj)
     if fact is None:
