@@ -128,7 +128,7 @@ def disruption_budget(name: str, component: str, **budget: Any) -> dict[str, Any
 
 
 def worker_args(domain: str) -> list[str]:
-    return ["faust", "-A", app_module(domain), "--datadir", "/tmp/picasso/faust", "worker",
+    return ["faust", "-A", app_module(domain), "--datadir", "/tmp/faust", "worker",
             "-l", "info", "--without-web"]
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Picasso needs on this machine, skipping what is there already:
-# Debian packages (MariaDB, and Chromium for the browser tests), the Python
+# Debian packages (MariaDB; Chromium, kubectl and podman for the tests), the Python
 # virtual environment from requirements.lock, the Firebase Auth emulator from its
 # package-lock.json, and the validators of the AsyncAPI document and of the Kubernetes
 # manifests from theirs. Safe to run again; `make run` and `make test` call it.
@@ -15,6 +15,9 @@ command -v mariadbd >/dev/null 2>&1 || want_debs+=(mariadb-server)
 command -v chromium >/dev/null 2>&1 || want_debs+=(chromium)
 # The manifests' tests render deploy/kubernetes with `kubectl kustomize`.
 command -v kubectl >/dev/null 2>&1 || want_debs+=(kubernetes-client)
+# The image's tests build it with podman on a debootstrapped Debian (deploy/image/build.sh).
+command -v podman >/dev/null 2>&1 || want_debs+=(podman runc uidmap slirp4netns fuse-overlayfs)
+command -v debootstrap >/dev/null 2>&1 || want_debs+=(debootstrap)
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "install: Debian packages ${want_debs[*]}"
   SUDO=""
