@@ -6,7 +6,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from picasso.settings import Settings
+from picasso.settings import Settings, min_insync_replicas
 from topics import ALL_TOPICS
 from topics.envelope import CloudEvent
 from topics.record import Record
@@ -19,7 +19,10 @@ async def ensure_topics(settings: Settings) -> None:
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(t.name(settings.topic_prefix), settings.topic_partitions, 1)
+            NewTopic(t.name(settings.topic_prefix), settings.topic_partitions,
+                     settings.topic_replication,
+                     topic_configs={"min.insync.replicas":
+                                    str(min_insync_replicas(settings.topic_replication))})
             for t in ALL_TOPICS
             if t.name(settings.topic_prefix) not in existing
         ]

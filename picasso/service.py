@@ -104,7 +104,7 @@ class Service:
             key_serializer="raw",
             value_serializer="raw",
             topic_partitions=settings.topic_partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.topic_replication,
             # Faust's 60 s default makes every group join wait ~30 s on the local broker.
             broker_session_timeout=6.0,
             broker_heartbeat_interval=1.0,

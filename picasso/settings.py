@@ -113,6 +113,20 @@ _LOCAL_SECRETS = frozenset(
 ) | {"whsec_picasso_local"}  # the webhook secret before it was lengthened
 
 
+# Settings that are secrets (credentials in URLs included): a deployment takes them from a
+# secret store (deploy/kubernetes references a Secret), never from a file in the open.
+SECRETS: tuple[str, ...] = (
+    "MONGODB_URL", "MYSQL_SHARDS", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "SIGNING_KEY",
+    "FIREBASE_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+)
+
+
+def min_insync_replicas(replication: int) -> int:
+    """How many copies a write must reach before the broker acknowledges it (acks=all):
+    one less than all, so that one broker may be down, but never fewer than one."""
+    return max(1, replication - 1)
+
+
 class SettingsError(ValueError):
     """The environment is missing settings or has unsafe ones; ``problems`` lists them all."""
 
@@ -232,6 +246,9 @@ class Settings:
     kafka_bootstrap: str = ""
     topic_prefix: str = ""
     topic_partitions: int = 4
+    # Copies of each partition the broker keeps: 1 on the one local broker, 3 on a cluster
+    # (with min.insync.replicas one less, see topic_min_insync_replicas).
+    topic_replication: int = 1
     app_id: str = "picasso"
     mongodb_url: str = ""
     mongodb_database: str = "picasso"
@@ -373,6 +390,7 @@ class Settings:
             kafka_bootstrap=_env(e, "KAFKA_BOOTSTRAP", d.kafka_bootstrap),
             topic_prefix=e.get("PICASSO_TOPIC_PREFIX", d.topic_prefix),
             topic_partitions=_number(e, "PICASSO_TOPIC_PARTITIONS", d.topic_partitions, int),
+            topic_replication=_number(e, "PICASSO_TOPIC_REPLICATION", d.topic_replication, int),
             app_id=_env(e, "PICASSO_APP_ID", d.app_id),
             mongodb_url=_env(e, "MONGODB_URL", d.mongodb_url),
             mongodb_database=_env(e, "MONGODB_DATABASE", d.mongodb_database),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Picasso needs on this machine, skipping what is there already:
-# Debian packages (MariaDB, and Chromium for the browser tests), the Python
+# Debian packages (MariaDB; Chromium, kubectl and podman for the tests), the Python
 # virtual environment from requirements.lock, the Firebase Auth emulator from its
-# package-lock.json, and the AsyncAPI parser the tests validate the AsyncAPI document with
-# from its own. Safe to run again; `make run` and `make test` call it.
+# package-lock.json, and the validators of the AsyncAPI document and of the Kubernetes
+# manifests from theirs. Safe to run again; `make run` and `make test` call it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,6 +13,11 @@ want_debs=()
 command -v mariadbd >/dev/null 2>&1 || want_debs+=(mariadb-server)
 # The browser tests drive Debian's Chromium with Playwright (no browser download).
 command -v chromium >/dev/null 2>&1 || want_debs+=(chromium)
+# The manifests' tests render deploy/kubernetes with `kubectl kustomize`.
+command -v kubectl >/dev/null 2>&1 || want_debs+=(kubernetes-client)
+# The image's tests build it with podman on a debootstrapped Debian (deploy/image/build.sh).
+command -v podman >/dev/null 2>&1 || want_debs+=(podman runc uidmap slirp4netns fuse-overlayfs)
+command -v debootstrap >/dev/null 2>&1 || want_debs+=(debootstrap)
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "install: Debian packages ${want_debs[*]}"
   SUDO=""
@@ -38,9 +43,12 @@ if [ ! -d "$fb/node_modules/firebase-tools" ] || [ "$fb/package-lock.json" -nt "
   touch "$fb/node_modules"
 fi
 
-asyncapi=tests/contracts/asyncapi
-if [ ! -d "$asyncapi/node_modules/@asyncapi/parser" ] || [ "$asyncapi/package-lock.json" -nt "$asyncapi/node_modules" ]; then
-  echo "install: AsyncAPI parser for the tests (npm ci)"
-  (cd "$asyncapi" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  touch "$asyncapi/node_modules"
-fi
+# The validators the contract tests run: the AsyncAPI parser, and the Strimzi resources'
+# schemas for the Kubernetes manifests.
+for contract in tests/contracts/asyncapi tests/contracts/kubernetes; do
+  if [ ! -d "$contract/node_modules" ] || [ "$contract/package-lock.json" -nt "$contract/node_modules" ]; then
+    echo "install: $(basename "$contract") validator for the tests (npm ci)"
+    (cd "$contract" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$contract/node_modules"
+  fi
+done

@@ -1,0 +1,1 @@
+"""Picasso's one OCI image (see deploy/README.md)."""

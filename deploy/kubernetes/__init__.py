@@ -1,0 +1,1 @@
+"""Picasso on Kubernetes: a kustomize base and overlays (see deploy/README.md)."""
