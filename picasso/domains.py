@@ -20,6 +20,14 @@ def app_module(domain: str) -> str:
     return f"agents.{domain}.app"
 
 
+def worker_args(domain: str, data_dir: str) -> list[str]:
+    """The arguments of ``faust`` that run one worker of ``domain`` (``make run``, the tests
+    and the Kubernetes manifests alike): Faust's own web server off (the services answer
+    probes themselves), no banner table on stdout (every log line is JSON)."""
+    return ["-A", app_module(domain), "--datadir", data_dir, "--quiet", "worker", "-l", "info",
+            "--without-web"]
+
+
 def parse_counts(value: str) -> dict[str, int]:
     """How many workers of each domain: ``"2"`` (every domain) or ``"reactions:2,mail:1"``.
 

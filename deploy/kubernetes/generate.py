@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from picasso import mongo
-from picasso.domains import DOMAINS, app_module
+from picasso.domains import DOMAINS, app_module, worker_args
 from picasso.settings import REQUIRED_BY, SECRETS, min_insync_replicas
 from topics import ALL_TOPICS
 
@@ -127,11 +127,6 @@ def disruption_budget(name: str, component: str, **budget: Any) -> dict[str, Any
             "spec": {**budget, "selector": {"matchLabels": labels(component)}}}
 
 
-def worker_args(domain: str) -> list[str]:
-    return ["faust", "-A", app_module(domain), "--datadir", "/tmp/faust", "worker",
-            "-l", "info", "--without-web"]
-
-
 def services() -> list[dict[str, Any]]:
     """A Deployment per domain service (one worker; overlays scale them up to the topics'
     partitions) and a budget that lets one of its workers be moved at a time."""
@@ -139,7 +134,8 @@ def services() -> list[dict[str, Any]]:
     for domain in DOMAINS:
         name = f"picasso-{domain}"
         objects.append(deployment(name, domain, 1, [
-            container("worker", worker_args(domain), domain, WORKER_HEALTH_PORT)]))
+            container("worker", ["faust", *worker_args(domain, "/tmp/faust")], domain,
+                      WORKER_HEALTH_PORT)]))
         objects.append(disruption_budget(name, domain, maxUnavailable=1))
     return objects
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Mapping
 
-from picasso.domains import DOMAINS, app_module
+from picasso.domains import DOMAINS, app_module, worker_args
 
 BIN = Path(sys.executable).parent
 _STOP_TIMEOUT_S = 20.0
@@ -224,11 +224,7 @@ class Worker(Process):
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
                  domain: str) -> None:
-        argv = [
-            # --quiet: no banner table on stdout, so that every line of the log is JSON.
-            *faust_command(domain), "--datadir", str(data_dir), "--quiet", "worker",
-            "-l", "info", "--without-web",
-        ]
+        argv = [str(BIN / "faust"), *worker_args(domain, str(data_dir))]
         super().__init__(name, argv, env, log_path)
         self.data_dir = data_dir
         self.domain = domain

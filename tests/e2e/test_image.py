@@ -16,7 +16,7 @@ import pytest
 
 from deploy.local.processes import WORKER_READY_LINE
 from deploy.local.stack import free_ports
-from picasso.domains import DOMAINS, app_module
+from picasso.domains import DOMAINS, app_module, worker_args
 from picasso.mongo import LIKE_COUNTS, REACTIONS_PROCESSED
 from tests.integration.delivery import isolated, send_all, wait_sent
 from tests.integration.test_reactions_delivery import random_reactions
@@ -120,8 +120,7 @@ async def test_a_worker_and_an_edge_run_from_the_image(image: str,
     env = {**env, "EDGE_PORT": str(port), "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
     worker, edge = f"picasso-reactions-{run}", f"picasso-edge-{run}"
     try:
-        run_detached(worker, env, image, "faust", "-A", app_module("reactions"), "--datadir",
-                     "/tmp/faust", "worker", "-l", "info", "--without-web")
+        run_detached(worker, env, image, "faust", *worker_args("reactions", "/tmp/faust"))
         run_detached(edge, env, image)  # the image's default command: the edge
         await wait_logged(worker, WORKER_READY_LINE, 180)
         commands, expected = random_reactions(5, [f"img-{run}-{i}" for i in range(3)], 20, 120)
