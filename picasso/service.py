@@ -213,10 +213,14 @@ class Service:
     def measure_lag(self) -> None:
         """Set ``picasso_consumer_lag`` for every partition this worker holds now: the
         partition's end offset less its group's committed one, as the consumer last saw
-        them (no request to the broker); partitions it no longer holds are dropped."""
+        them (no request to the broker); partitions it no longer holds are dropped. Faust's
+        own topics (its leader assignor's) are left out."""
         consumer = self.app.consumer
+        ours = set(self.consumed_topics())
         held: set[tuple[str, str]] = set()
         for tp in consumer.assignment():
+            if tp.topic not in ours:
+                continue
             end = consumer.highwater(tp)
             if end is None:
                 continue  # nothing fetched from it yet
@@ -233,7 +237,11 @@ class Service:
         s = self.settings
         checks = self.readiness_checks()
         endpoint = probes.worker_endpoint(checks, before_scrape=self.measure_lag)
-        runner, port = await probes.serve(endpoint, s.metrics_host, s.metrics_port)
+        try:
+            runner, port = await probes.serve(endpoint, s.metrics_host, s.metrics_port)
+        except OSError as exc:  # the worker stops: its probes would fail anyway
+            raise RuntimeError(f"the worker's endpoint cannot listen on {s.metrics_host}:"
+                               f"{s.metrics_port} (METRICS_HOST, METRICS_PORT): {exc}") from exc
         mark_started()
         log.info("worker_endpoint", service=self.domain,
                  url=f"http://{s.metrics_host}:{port}", paths="/healthz /readyz /metrics")

@@ -238,7 +238,9 @@ class Worker(Process):
         super().start()
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        self.wait_until(lambda: WORKER_READY_LINE in self.log_text(), timeout, "ready")
+        """Until Faust says it is ready and its endpoint's ``/readyz`` answers 200."""
+        self.wait_until(lambda: WORKER_READY_LINE in self.log_text()
+                        and _answers_200(f"{self.metrics_url}/readyz"), timeout, "ready")
 
 
 def faust_command(domain: str) -> list[str]:
@@ -277,6 +279,14 @@ def worker_ports(count: int) -> range:
     ``LOCAL_PORTS["workers"]`` on."""
     first = LOCAL_PORTS["workers"]
     return range(first, first + count)
+
+
+def _answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):  # HTTPError (a 503) included
+        return False
 
 
 def _free_port() -> int:

@@ -4,11 +4,14 @@ each process's series after some traffic; each worker answers its probes."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
+from pathlib import Path
 
 import aiohttp
+import pytest
 
-from deploy.local.processes import Edge, Worker
+from deploy.local.processes import Edge, ProcessError, Worker
 from deploy.local.run import scrape
 from deploy.local.stack import Stack
 from picasso.settings import Settings
@@ -101,3 +104,21 @@ async def test_prometheus_scrapes_every_edge_and_worker(
         names = {rule["name"] for group in rules["data"]["groups"] for rule in group["rules"]}
         assert {"PicassoProcessDown", "PicassoNotReady", "PicassoConsumerLag",
                 "PicassoDeadLetters", "PicassoEdgeErrors"} <= names
+
+
+def test_a_worker_whose_endpoint_port_is_taken_stops_and_says_why(
+        system_env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = Worker("users-port-taken", system_env, tmp_path / "worker.log",
+                        tmp_path / "faust", "users", metrics_port=port)
+        worker.start()
+        try:
+            with pytest.raises(ProcessError) as stopped:
+                worker.wait_ready(timeout=120)
+        finally:
+            worker.stop()
+    assert f"cannot listen on 127.0.0.1:{port} (METRICS_HOST, METRICS_PORT)" in str(
+        stopped.value)
