@@ -212,7 +212,7 @@ def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) 
         f"  API          {edge}/api/v1   (OpenAPI: {edge}/api/v1/openapi.json)",
         f"  health       {edge}/healthz  {edge}/readyz  {edge}/metrics",
         f"  metrics      http://127.0.0.1:{stack.ports['prometheus']}   (Prometheus: every "
-        "edge and worker, alerts at /alerts; README, \"Metrics\")",
+        "edge and worker; /classic/targets, /classic/alerts; README, \"Metrics\")",
         "  workers      " + ", ".join(f"{p.name} {p.metrics_url}" for p in processes
                                       if isinstance(p, Worker)),
         f"  Kafka        {settings.kafka_bootstrap}   (Tansu, in memory)",
