@@ -42,7 +42,7 @@ async def _opcounters(db: AsyncIOMotorDatabase) -> int | None:
 async def _checks(http: aiohttp.ClientSession, edge_url: str) -> int:
     async with http.get(f"{edge_url}/metrics") as answer:
         text = await answer.text()
-    return int(re.search(r"^picasso_long_poll_checks_total (\d+)$", text, re.M).group(1))
+    return int(float(re.search(r"^picasso_long_poll_checks_total (\S+)$", text, re.M).group(1)))
 
 
 async def _measure(db: AsyncIOMotorDatabase, window: asyncio.Future,

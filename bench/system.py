@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from deploy.local.processes import Edge, Worker, child_env, migrate
+from deploy.local.processes import Edge, Worker, child_env, edge_group, migrate
 from deploy.local.stack import Stack, free_ports
 from picasso.domains import DOMAINS
 from picasso.settings import Settings
@@ -82,8 +82,8 @@ def running(*, workers: int | Mapping[str, int] = 1, edges: int = 1,
             **(extra_env or {}),
         })
         system = System(stack, env, f"http://127.0.0.1:{edge_port}")
-        for n in range(1, edges + 1):
-            edge = Edge(f"edge-{n}", env, data_dir / "logs" / f"edge-{n}.log")
+        # As make run's: one metrics directory for the edges of the port.
+        for edge in edge_group(edges, env, data_dir / "logs", data_dir / "metrics" / "edges"):
             edge.start()
             system.edges.append(edge)
         for edge in system.edges:

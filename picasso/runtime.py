@@ -32,6 +32,12 @@ from pymongo.errors import BulkWriteError
 from picasso.blobs import BlobStore, open_blob_store
 from picasso.failures import describe, is_transient
 from picasso.kafka import MessageBus
+from picasso.metrics import (
+    MESSAGE_SECONDS,
+    MESSAGES_APPLIED,
+    MESSAGES_DEAD_LETTERED,
+    MESSAGES_RETRIED,
+)
 from picasso.mongo import COMMAND_RESULTS, connect
 from picasso.settings import Settings
 from picasso.tracing import bound as traced
@@ -236,17 +242,21 @@ class Agent:
                          subject=event.subject)
         began = time.perf_counter()
         try:
-            caused = await self._with_retries(lambda: self._apply(record, event), bound)
+            caused = await self._with_retries(lambda: self._apply(record, event), bound,
+                                              (event.type,))
+            MESSAGES_APPLIED.labels(self.name, event.type).inc()
             bound.info("message_applied", caused=caused,
                        ms=round((time.perf_counter() - began) * 1000, 1))
         except Rejected as exc:
             bound.info("message_rejected", reason=exc.reason)
-            await self.dead_letter(exc.reason, raw, key, topic, partition, offset, event.id)
+            await self.dead_letter(exc.reason, raw, key, topic, partition, offset, event.id,
+                                   event.type)
             await self._tell([(record, event)], "rejected", exc.reason, bound)
         except Exception as exc:  # noqa: BLE001 - a defect: keep the message for replay, go on
             bound.exception("message_failed")
             await self.dead_letter(f"internal error: {describe(exc)}", raw, key, topic,
-                                   partition, offset, event.id)
+                                   partition, offset, event.id, event.type)
+        MESSAGE_SECONDS.labels(self.name, event.type).observe(time.perf_counter() - began)
 
     async def _read(self, m: Message) -> tuple[Record, CloudEvent] | None:
         """Parse and validate one message, or dead-letter it and answer None."""
@@ -284,9 +294,12 @@ class Agent:
             return
         bound = log.bind(agent=self.name, batch=len(parsed))
         began = time.perf_counter()
+        types = tuple(event.type for _, event, _ in parsed.values())
         try:
             caused = await self._with_retries(lambda: self._apply_batch(list(parsed.values())),
-                                              bound)
+                                              bound, types)
+            for type_ in types:
+                MESSAGES_APPLIED.labels(self.name, type_).inc()
         except Exception as exc:  # noqa: BLE001 - isolate the message at fault
             bound.warning("batch_failed_one_at_a_time", error=repr(exc))
             for _, _, m in parsed.values():
@@ -350,7 +363,7 @@ class Agent:
                     reason: str, bound) -> None:
         if self.results is not None:
             await self._with_retries(lambda: self.results.record(records, outcome, reason),
-                                     bound)
+                                     bound, tuple(event.type for _, event in records))
 
     async def send_events(self, events: Iterable[dict]) -> None:
         """Put recorded events (CloudEvent dicts) on their topics, one after the other."""
@@ -377,13 +390,18 @@ class Agent:
                      events=len(doc["events"]))
         return len(unsent)
 
-    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], bound) -> T:
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], bound,
+                            types: tuple[str, ...]) -> T:
+        """``attempt`` until it goes through or fails for good; each retry is counted for
+        each of the messages (by their ``types``) it was for."""
         for n in range(10**9):
             try:
                 return await attempt()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
+                for type_ in types:
+                    MESSAGES_RETRIED.labels(self.name, type_).inc()
                 delay = RETRY_DELAYS[min(n, len(RETRY_DELAYS) - 1)]
                 bound.warning("dependency_unavailable_retrying", error=describe(exc),
                               delay_s=delay, attempt=n + 1)
@@ -391,8 +409,10 @@ class Agent:
         raise AssertionError("unreachable")
 
     async def dead_letter(self, reason: str, raw: bytes | None, key: bytes | None, topic: str,
-                          partition: int, offset: int, original_id: str | None) -> None:
-        """Put a message the agent cannot accept on ``picasso.deadletter`` with ``reason``.
+                          partition: int, offset: int, original_id: str | None,
+                          type_: str = "unknown") -> None:
+        """Put a message the agent cannot accept on ``picasso.deadletter`` with ``reason``
+        (``type_``: the message's type, for the metrics; unknown when it did not parse).
 
         The letter always fits: a huge payload is cut to an excerpt, with the whole one's
         size and digest. Sending is retried while the broker is away, so the message is
@@ -410,7 +430,8 @@ class Agent:
         body = letter.to_json()
         await self._with_retries(
             lambda: self.send(DEADLETTER.name(self.prefix), (key or b"")[:KEY_EXCERPT_BYTES],
-                              body), bound)
+                              body), bound, (type_,))
+        MESSAGES_DEAD_LETTERED.labels(self.name, type_).inc()
 
 
 def dead_letter_data(agent: str, reason: str, raw: bytes | None, key: bytes | None, topic: str,

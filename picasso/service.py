@@ -11,12 +11,14 @@ of that domain's partitions, and a domain that is down (or behind) holds up no o
 
 What every service shares lives here too: the stores a worker opens once, the loop that
 feeds a Faust stream to an :class:`~picasso.runtime.Agent` and acknowledges only what was
-applied, the outbox sweeper, and the operator's commands ``lag`` and ``resend``.
+applied, the outbox sweeper, the worker's HTTP endpoint (``/healthz``, ``/readyz``,
+``/metrics``: :mod:`picasso.probes`), and the operator's commands ``lag`` and ``resend``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -25,9 +27,11 @@ import structlog
 from faust.cli import AppCommand, option
 
 import picasso.lag
+from picasso import probes
 from picasso.domains import DOMAINS
 from picasso.logging import configure as configure_logging
 from picasso.logging import logging_config
+from picasso.metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMER_LAG, mark_started
 from picasso.runtime import Agent, Inbox, Message, Resources
 from picasso.settings import Settings, SettingsError
 from topics import Topic
@@ -120,6 +124,12 @@ class Service:
         self._agents: list[Agent] = []  # every agent with an outbox, for the sweeper
         self.app.timer(OUTBOX_SWEEP_INTERVAL_S, name=f"{domain}-outbox-sweeper")(
             self._sweep_outboxes)
+        # The worker's /healthz, /readyz and /metrics (picasso.probes); a task runs in the
+        # worker only, not in the app's other commands (lag, resend, migrate).
+        self._joined = False
+        self._lag_labels: set[tuple[str, str]] = set()  # partitions with a lag series
+        self.app.on_rebalance_complete.connect(self._on_joined)
+        self.app.task(self._serve_endpoint)
         self._define_commands()
 
     @property
@@ -161,7 +171,10 @@ class Service:
             await domain.inbox.ensure_indexes()
             self._agents.append(domain)
         most = BATCH_MAX if domain.batch_handler is not None else SINGLE_MAX
+        batch_size, batch_seconds = BATCH_SIZE.labels(domain.name), BATCH_SECONDS.labels(
+            domain.name)
         async for events in stream.noack_take(most, within=BATCH_WITHIN_S):
+            began = time.perf_counter()
             messages = [_message(event) for event in events]
             if domain.batch_handler is not None:
                 await domain.handle_batch(messages)
@@ -170,6 +183,8 @@ class Service:
                     await domain.handle(m.raw, m.key, m.topic, m.partition, m.offset)
             for event in events:
                 await stream.ack(event)
+            batch_size.observe(len(events))
+            batch_seconds.observe(time.perf_counter() - began)
 
     def agent(self, name: str, accepted: Any, handler: Any, *, inbox: str | None = None,
               db: Any = None, **options: Any) -> Agent:
@@ -178,6 +193,65 @@ class Service:
         box = Inbox(db[inbox]) if inbox is not None else None
         return Agent(name, accepted, handler, self.send, self.settings.topic_prefix, box,
                      **options)
+
+    async def _on_joined(self, app: faust.App, **kwargs: Any) -> None:
+        self._joined = True
+
+    def readiness_checks(self) -> dict[str, probes.Check]:
+        """What a worker of this service needs to do its work: a consumer in its group,
+        the broker and MongoDB answering."""
+
+        async def consumer() -> None:
+            if not self._joined:
+                raise RuntimeError("the consumer has not joined its group yet")
+
+        async def broker() -> None:
+            await (await self.resources()).bus.ping()
+
+        async def mongodb() -> None:
+            await (await self.resources()).db.command("ping")
+
+        return {"consumer": consumer, "broker": broker, "mongodb": mongodb}
+
+    def measure_lag(self) -> None:
+        """Set ``picasso_consumer_lag`` for every partition this worker holds now: the
+        partition's end offset less its group's committed one, as the consumer last saw
+        them (no request to the broker); partitions it no longer holds are dropped. Faust's
+        own topics (its leader assignor's) are left out."""
+        consumer = self.app.consumer
+        ours = set(self.consumed_topics())
+        held: set[tuple[str, str]] = set()
+        for tp in consumer.assignment():
+            if tp.topic not in ours:
+                continue
+            end = consumer.highwater(tp)
+            if end is None:
+                continue  # nothing fetched from it yet
+            # Faust's own record of the group's offset: read at assignment, moved by commits.
+            committed = consumer._committed_offset.get(tp) or 0
+            labels = (tp.topic, str(tp.partition))
+            CONSUMER_LAG.labels(*labels).set(max(0, end - committed))
+            held.add(labels)
+        for labels in self._lag_labels - held:
+            CONSUMER_LAG.remove(*labels)
+        self._lag_labels = held
+
+    async def _serve_endpoint(self) -> None:
+        s = self.settings
+        checks = self.readiness_checks()
+        endpoint = probes.worker_endpoint(checks, before_scrape=self.measure_lag)
+        try:
+            runner, port = await probes.serve(endpoint, s.metrics_host, s.metrics_port)
+        except OSError as exc:  # the worker stops: its probes would fail anyway
+            raise RuntimeError(f"the worker's endpoint cannot listen on {s.metrics_host}:"
+                               f"{s.metrics_port} (METRICS_HOST, METRICS_PORT): {exc}") from exc
+        mark_started()
+        log.info("worker_endpoint", service=self.domain,
+                 url=f"http://{s.metrics_host}:{port}", paths="/healthz /readyz /metrics")
+        try:
+            await probes.keep_checking(checks)
+        finally:
+            await runner.cleanup()
 
     async def _sweep_outboxes(self) -> None:
         """Send events recorded in an outbox but never sent (their worker died in between)."""

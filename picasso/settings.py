@@ -27,6 +27,11 @@ LOCAL_PORTS: dict[str, int] = {
     "firebase_auth": 9099,
     "stripe": 8420,
     "smtp": 2525,
+    # Not Prometheus's usual 9090, which a system-wide Prometheus may hold.
+    "prometheus": 9190,
+    # The first of the workers' own ports (/healthz, /readyz, /metrics): make run's n-th
+    # worker gets this one plus n - 1 (deploy.local.processes.worker_ports).
+    "workers": 9300,
 }
 
 
@@ -348,6 +353,11 @@ class Settings:
     # JSON lines everywhere (python -m picasso.trace reads them); "console" for a terminal.
     log_format: str = "json"
     log_level: str = "info"
+    # A worker's HTTP endpoint: /healthz, /readyz, /metrics (picasso.probes); port 0 takes
+    # any free port (logged as worker_endpoint). Bind 0.0.0.0 only where a network policy
+    # keeps it private (a pod's probes and Prometheus).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
     @property
     def local(self) -> bool:
@@ -476,6 +486,8 @@ class Settings:
                                                  d.broker_journal_retention_s),
             log_format=_env(e, "LOG_FORMAT", d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
+            metrics_host=_env(e, "METRICS_HOST", d.metrics_host),
+            metrics_port=_number(e, "METRICS_PORT", d.metrics_port, int),
         )
 
 

@@ -13,7 +13,14 @@ from typing import Iterator
 
 import pytest
 
-from deploy.local.processes import Edge, Worker, child_env, domain_workers, migrate
+from deploy.local.processes import (
+    Edge,
+    Worker,
+    child_env,
+    domain_workers,
+    edge_group,
+    migrate,
+)
 from deploy.local.stack import SERVICES, Stack, free_ports
 from picasso.domains import DOMAINS
 from picasso.settings import Settings
@@ -98,7 +105,9 @@ def workers(system_env: dict[str, str], stack: Stack,
 
 @pytest.fixture(scope="session")
 def edge(system_env: dict[str, str], stack: Stack) -> Iterator[Edge]:
-    process = Edge("edge-1", system_env, stack.data_dir / "logs" / "edge-1.log")
+    # In prometheus-client's multiprocess mode, as make run's edges are.
+    process, = edge_group(1, system_env, stack.data_dir / "logs",
+                          stack.data_dir / "metrics" / "edges")
     process.start()
     try:
         process.wait_ready()

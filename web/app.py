@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
 
+from picasso import probes
 from picasso.blobs import open_blob_store
 from picasso.kafka import MessageBus, ensure_topics
+from picasso.metrics import mark_started
 from picasso.mongo import connect
 from picasso.settings import Settings
 from picasso.tracing import start_request
@@ -22,6 +25,7 @@ from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
 from web.routes import MODULES as ROUTE_MODULES
+from web.routes.ops import readiness_checks
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
@@ -96,8 +100,13 @@ def create_app(settings: Settings) -> web.Application:
                      if settings.broker_journal_dir is not None else None),
             live=live,
         )
+        # Readiness as a metric too (picasso_ready), checked on its own between /readyz calls.
+        readiness = asyncio.ensure_future(probes.keep_checking(readiness_checks(app[SERVICES])))
+        mark_started()
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
+        readiness.cancel()
+        await asyncio.gather(readiness, return_exceptions=True)
         await live.stop()
         if app[SERVICES].journal is not None:
             app[SERVICES].journal.close()

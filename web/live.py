@@ -59,6 +59,13 @@ from topics.purchases import (
     PURCHASE_REFUNDED,
 )
 from topics.reactions import PICTURE_LIKED, PICTURE_UNLIKED
+from web.metrics import (
+    LIVE_DROPPED,
+    LIVE_EVENTS,
+    LIVE_MESSAGES,
+    LIVE_REFUSED,
+    LIVE_STREAMS,
+)
 
 log = structlog.get_logger()
 
@@ -150,7 +157,6 @@ class LiveHub:
     per_user: Counter[str] = field(default_factory=Counter)
     per_address: Counter[str] = field(default_factory=Counter)
     recent_users: dict[str, float] = field(default_factory=dict)
-    counters: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.buffer: deque[tuple[int, str, bytes]] = deque(maxlen=self.settings.live_replay_max)
@@ -217,15 +223,15 @@ class LiveHub:
         """A new stream, or :class:`Refused` past a limit."""
         s = self.settings
         if len(self.streams) >= s.live_max_connections:
-            self.counters["refused_edge"] += 1
+            LIVE_REFUSED.labels("edge").inc()
             raise Refused(503, "this edge holds as many live streams as it may; "
                                "try again shortly")
         if user_id is not None and self.per_user[user_id] >= s.live_max_per_user:
-            self.counters["refused_user"] += 1
+            LIVE_REFUSED.labels("user").inc()
             raise Refused(429, f"at most {s.live_max_per_user} live streams per user; "
                                "close one first")
         if user_id is None and self.per_address[address] >= s.live_max_per_address:
-            self.counters["refused_address"] += 1
+            LIVE_REFUSED.labels("address").inc()
             raise Refused(429, f"at most {s.live_max_per_address} live streams per address "
                                "without signing in")
         keys = tuple(picture_key(p) for p in picture_ids)
@@ -236,7 +242,7 @@ class LiveHub:
             self.per_address[address] += 1
         stream = Stream(keys, user_id, address, asyncio.Queue(s.live_queue_max))
         self.streams.add(stream)
-        self.counters["opened"] += 1
+        LIVE_STREAMS.inc()
         return stream
 
     def start_stream(self, stream: Stream, transport: asyncio.Transport | None,
@@ -279,6 +285,7 @@ class LiveHub:
         if stream not in self.streams:
             return
         self.streams.discard(stream)
+        LIVE_STREAMS.dec()
         if stream.user_id is not None:
             self.per_user[stream.user_id] -= 1
             if self.per_user[stream.user_id] <= 0:
@@ -307,7 +314,7 @@ class LiveHub:
 
     def _drop(self, stream: Stream) -> None:
         """A client that lets its queue fill is not read for: close it."""
-        self.counters["dropped"] += 1
+        LIVE_DROPPED.inc()
         log.info("live_stream_dropped", user_id=stream.user_id, address=stream.address)
         self._end(stream)  # its queue is full: the connection is cut
 
@@ -327,7 +334,7 @@ class LiveHub:
         for stream in list(watchers):
             if not stream.offer(message):
                 self._drop(stream)
-        self.counters["messages"] += len(watchers)
+        LIVE_MESSAGES.inc(len(watchers))
 
     async def _consume(self) -> None:
         assert self.consumer is not None
@@ -353,7 +360,7 @@ class LiveHub:
             handler = self.handlers.get(doc["type"])
             if handler is not None:
                 handler(doc["type"], doc["data"])
-                self.counters["events"] += 1
+                LIVE_EVENTS.inc()
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             # Not ours to judge: the services dead-letter what does not parse.
             log.debug("live_event_skipped", error=repr(exc))
@@ -450,29 +457,6 @@ class LiveHub:
                 transport = stream.transport
                 if transport is not None and transport.is_closing():
                     self._end(stream)
-
-    def render(self) -> str:
-        """Prometheus text: open streams, messages, drops and refusals."""
-        c = self.counters
-        return "".join([
-            "# HELP picasso_live_streams Live update streams open on this edge.\n",
-            "# TYPE picasso_live_streams gauge\n",
-            f"picasso_live_streams {len(self.streams)}\n",
-            "# HELP picasso_live_events_total Events the edge's live consumer fanned out.\n",
-            "# TYPE picasso_live_events_total counter\n",
-            f"picasso_live_events_total {c['events']}\n",
-            "# HELP picasso_live_messages_total Messages queued for live streams.\n",
-            "# TYPE picasso_live_messages_total counter\n",
-            f"picasso_live_messages_total {c['messages']}\n",
-            "# HELP picasso_live_dropped_total Streams closed because their client did not "
-            "read.\n",
-            "# TYPE picasso_live_dropped_total counter\n",
-            f"picasso_live_dropped_total {c['dropped']}\n",
-            "# HELP picasso_live_refused_total Streams refused, by the limit reached.\n",
-            "# TYPE picasso_live_refused_total counter\n",
-            *(f'picasso_live_refused_total{{limit="{name}"}} {c["refused_" + name]}\n'
-              for name in ("edge", "user", "address")),
-        ])
 
 
 def sse_headers() -> dict[str, str]:

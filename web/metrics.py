@@ -1,65 +1,49 @@
-"""A small Prometheus registry: request counts and latencies, in the text format."""
+"""The edge's Prometheus metrics (prometheus-client), exposed at ``/metrics``.
+
+Every metric the edge exposes is declared here, once; what every process shares (start time,
+readiness) and how a process renders its metrics are in :mod:`picasso.metrics`. Under
+``make run`` the edges of one port share a ``PROMETHEUS_MULTIPROC_DIR``, so whichever edge
+answers a scrape reports the totals of all of them; gauges say how they add up
+(``multiprocess_mode``): open streams and waiting requests are summed over the live edges.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from prometheus_client import Counter, Gauge, Histogram
 
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Seconds to answer: from a cached feed page to a long poll's whole wait.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+HTTP_REQUESTS = Counter(
+    "picasso_http_requests", "HTTP requests answered by the edge.",
+    ["method", "route", "status"])
+HTTP_SECONDS = Histogram(
+    "picasso_http_request_duration_seconds", "Time to answer, by route.",
+    ["route"], buckets=LATENCY_BUCKETS)
+COMMANDS_SENT = Counter(
+    "picasso_commands_sent", "Commands the edge put on Kafka, by type.", ["type"])
+LONG_POLL_CHECKS = Counter(
+    "picasso_long_poll_checks", "Store checks made for waiting requests.")
+LONG_POLL_WAITERS = Gauge(
+    "picasso_long_poll_waiters", "Requests waiting (wait_ms) now.",
+    multiprocess_mode="livesum")
+LIVE_STREAMS = Gauge(
+    "picasso_live_streams", "Live update streams open.", multiprocess_mode="livesum")
+LIVE_EVENTS = Counter(
+    "picasso_live_events", "Events the edges' live consumers fanned out.")
+LIVE_MESSAGES = Counter("picasso_live_messages", "Messages queued for live streams.")
+LIVE_DROPPED = Counter(
+    "picasso_live_dropped", "Streams closed because their client did not read.")
+LIVE_REFUSED = Counter(
+    "picasso_live_refused", "Streams refused, by the limit reached.", ["limit"])
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
-        self.latency_buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(BUCKETS))
-        self.latency_sum: dict[str, float] = defaultdict(float)
-        self.latency_count: dict[str, int] = defaultdict(int)
-        self.commands: dict[str, int] = defaultdict(int)
+    """What the request middleware and the command sender count."""
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests[(method, route, status)] += 1
-        buckets = self.latency_buckets[route]
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                buckets[i] += 1
-        self.latency_sum[route] += seconds
-        self.latency_count[route] += 1
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        HTTP_SECONDS.labels(route).observe(seconds)
 
     def command_sent(self, type_: str) -> None:
-        self.commands[type_] += 1
-
-    def render(self) -> str:
-        lines = [
-            "# HELP picasso_http_requests_total HTTP requests answered by the edge.",
-            "# TYPE picasso_http_requests_total counter",
-        ]
-        for (method, route, status), n in sorted(self.requests.items()):
-            lines.append(
-                f'picasso_http_requests_total{{method="{method}",route="{route}",'
-                f'status="{status}"}} {n}'
-            )
-        lines += [
-            "# HELP picasso_http_request_duration_seconds Time to answer, by route.",
-            "# TYPE picasso_http_request_duration_seconds histogram",
-        ]
-        for route, buckets in sorted(self.latency_buckets.items()):
-            for bound, n in zip(BUCKETS, buckets):
-                lines.append(
-                    "picasso_http_request_duration_seconds_bucket"
-                    f'{{route="{route}",le="{bound}"}} {n}'
-                )
-            count = self.latency_count[route]
-            lines.append(
-                f'picasso_http_request_duration_seconds_bucket{{route="{route}",le="+Inf"}} {count}'
-            )
-            lines.append(
-                f'picasso_http_request_duration_seconds_sum{{route="{route}"}} '
-                f"{self.latency_sum[route]:.6f}"
-            )
-            lines.append(f'picasso_http_request_duration_seconds_count{{route="{route}"}} {count}')
-        lines += [
-            "# HELP picasso_commands_sent_total Commands the edge put on Kafka, by type.",
-            "# TYPE picasso_commands_sent_total counter",
-        ]
-        for type_, n in sorted(self.commands.items()):
-            lines.append(f'picasso_commands_sent_total{{type="{type_}"}} {n}')
-        return "\n".join(lines) + "\n"
+        COMMANDS_SENT.labels(type_).inc()

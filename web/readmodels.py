@@ -28,6 +28,7 @@ from picasso.mongo import (
     USERS,
 )
 from topics.envelope import utc_stamp
+from web.metrics import LONG_POLL_CHECKS, LONG_POLL_WAITERS
 from web.problems import Problem
 
 MAX_WAIT_MS = 10_000
@@ -184,6 +185,7 @@ class LongPolls:
         poll.deadline = max(poll.deadline, deadline)
         poll.waiters += 1
         self.waiting += 1
+        LONG_POLL_WAITERS.inc()
         try:
             return await asyncio.wait_for(asyncio.shield(poll.settled),
                                           max(0.0, deadline - loop.time()))
@@ -192,17 +194,7 @@ class LongPolls:
         finally:
             poll.waiters -= 1
             self.waiting -= 1
-
-    def render(self) -> str:
-        """The long polls' figures in the Prometheus text format."""
-        return (
-            "# HELP picasso_long_poll_checks_total Store checks made for waiting requests.\n"
-            "# TYPE picasso_long_poll_checks_total counter\n"
-            f"picasso_long_poll_checks_total {self.checks}\n"
-            "# HELP picasso_long_poll_waiters Requests waiting (wait_ms) now.\n"
-            "# TYPE picasso_long_poll_waiters gauge\n"
-            f"picasso_long_poll_waiters {self.waiting}\n"
-        )
+            LONG_POLL_WAITERS.dec()
 
     async def _run(self, key: Hashable, poll: _Poll, check: Callable[[], Awaitable[Any]]) -> None:
         loop = asyncio.get_running_loop()
@@ -210,6 +202,7 @@ class LongPolls:
         try:
             while poll.waiters > 0 and loop.time() < poll.deadline:
                 self.checks += 1
+                LONG_POLL_CHECKS.inc()
                 result = await check()
                 if result:
                     poll.settled.set_result(result)

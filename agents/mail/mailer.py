@@ -40,6 +40,7 @@ from pymongo import ASCENDING, ReturnDocument
 from agents.mail.compose import Letterhead, Notice, compose, money
 from agents.mail.relay import Relay, RelayUnavailable, SmtpRefused
 from picasso.failures import describe, is_transient
+from picasso.metrics import MAIL_FAILED, MAIL_SENT
 from picasso.mongo import MAIL_DELIVERIES, MAIL_PICTURES, MAIL_USERS
 from picasso.runtime import Rejected, Send
 from picasso.settings import Settings
@@ -323,6 +324,7 @@ class Mailer:
                     raise  # a store is down: the lease brings the delivery back later
                 # A defect in writing this mail: not retried forever, kept for a look.
                 log.exception("mail_failed_internal_error", key=claimed["_id"])
+                MAIL_FAILED.labels(claimed["kind"]).inc()
                 await self._record(claimed["_id"], "failed",
                                    reason=f"internal error: {describe(exc)}")
                 continue
@@ -400,17 +402,19 @@ class Mailer:
             self._relay_down = not reached
             reason = str(exc) if reached else describe(exc)
             if is_transient(exc):
-                await self._retry_later(key, attempts, first_attempt, reason, bound)
+                await self._retry_later(key, kind, attempts, first_attempt, reason, bound)
             else:
                 await self._record(key, "failed", reason=reason)
+                MAIL_FAILED.labels(kind).inc()
                 bound.warning("mail_failed", reason=reason)
             return reached
         self._relay_down = False
         await self._record(key, "sent", reply=reply, reason=None)
+        MAIL_SENT.labels(kind).inc()
         bound.info("mail_sent", message_id=message["Message-ID"], attempts=attempts)
         return True
 
-    async def _retry_later(self, key: str, attempts: int, first_attempt: datetime,
+    async def _retry_later(self, key: str, kind: str, attempts: int, first_attempt: datetime,
                            reason: str, bound) -> None:
         """Park the delivery for its next try, or fail it once that would be too late."""
         due = _now() + self.schedule.retry_delay(attempts)
@@ -418,6 +422,7 @@ class Mailer:
             reason = (f"{reason} (still not accepted after {attempts} attempts over "
                       f"{(_now() - first_attempt).total_seconds():.0f} s)")
             await self._record(key, "failed", reason=reason)
+            MAIL_FAILED.labels(kind).inc()
             bound.warning("mail_failed", reason=reason)
             return
         await self._park(key, due, reason)

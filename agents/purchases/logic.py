@@ -30,6 +30,7 @@ from agents.purchases.ledger import AlreadyOwned, Ledger, Purchase
 from agents.purchases.views import PurchaseViews
 from picasso.failpoints import failpoint
 from picasso.failures import describe, is_transient
+from picasso.metrics import PAYMENT_CENTS, PAYMENTS
 from picasso.runtime import Rejected
 from topics.envelope import CloudEvent, utc_now
 from topics.purchases import (
@@ -59,6 +60,22 @@ _REFUND_REASONS = PURCHASE_REFUNDED.properties["reason"]["enum"]
 # before it is refused as a purchase of an unknown picture. The wait holds the command's
 # partition; it only happens while the catalogue lags behind the pictures events.
 PICTURE_WAIT_S = 10.0
+# The events that tell an outcome of money, by the outcome the metrics name.
+_PAYMENT_OUTCOMES = {PURCHASE_COMPLETED.type: "completed", PURCHASE_FAILED.type: "failed",
+                     PURCHASE_REFUNDED.type: "refunded", PURCHASE_DISPUTED.type: "disputed"}
+
+
+def _count_payment(event: CloudEvent) -> None:
+    """Count an outcome of money in ``picasso_payments_total`` and its amount (a dispute's:
+    the amount disputed). A redelivery that tells it again counts it again."""
+    outcome = _PAYMENT_OUTCOMES.get(event.type)
+    if outcome is None:
+        return
+    d = event.data
+    currency = str(d.get("currency") or "").lower()
+    PAYMENTS.labels(outcome, currency).inc()
+    PAYMENT_CENTS.labels(outcome, currency).inc(d.get("disputed_cents", d.get("amount_cents"))
+                                                or 0)
 
 
 def _facts(p: Purchase) -> dict:
@@ -105,6 +122,8 @@ class Purchases:
             await self.publish(message.data)
             raise
         await self.publish(message.data)
+        for event in events:
+            _count_payment(event)
         return events
 
     async def publish(self, d: dict) -> None:

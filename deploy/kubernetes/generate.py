@@ -38,13 +38,12 @@ PART_OF = "picasso"
 CONFIG = "picasso-config"  # the ConfigMap every process reads its settings from
 SECRET = "picasso-secrets"  # the Secret the secrets come from; made outside the manifests
 EDGE_PORT = 8080
-# Workers answer probes (and Prometheus) on this port; the edge on its own.
+# Workers answer probes and Prometheus on this port (METRICS_PORT); the edge on its own.
 WORKER_HEALTH_PORT = 9100
-HEALTH_PORT_SETTING = "WORKER_HEALTH_PORT"
 # Settings every process gets beside the overlay's ConfigMap: in a container the edge
 # listens on every interface, and Faust keeps its little local state in a scratch volume.
-POD_SETTINGS = {"EDGE_HOST": "0.0.0.0", "PICASSO_DATA_DIR": "/tmp/picasso",
-                HEALTH_PORT_SETTING: str(WORKER_HEALTH_PORT)}
+POD_SETTINGS = {"EDGE_HOST": "0.0.0.0", "METRICS_HOST": "0.0.0.0",
+                "METRICS_PORT": str(WORKER_HEALTH_PORT), "PICASSO_DATA_DIR": "/tmp/picasso"}
 # The blob store's credentials: optional, a cluster may give S3 access by the pod's role.
 BLOB_ROLES = ("edge", "uploads")
 BLOB_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

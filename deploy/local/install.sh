@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Picasso needs on this machine, skipping what is there already:
-# Debian packages (MariaDB; Chromium, kubectl and podman for the tests), the Python
+# Debian packages (MariaDB, Prometheus; Chromium, kubectl and podman for the tests), the Python
 # virtual environment from requirements.lock, the Firebase Auth emulator from its
 # package-lock.json, and the validators of the AsyncAPI document and of the Kubernetes
 # manifests from theirs. Safe to run again; `make run` and `make test` call it.
@@ -13,6 +13,8 @@ want_debs=()
 command -v mariadbd >/dev/null 2>&1 || want_debs+=(mariadb-server)
 # The browser tests drive Debian's Chromium with Playwright (no browser download).
 command -v chromium >/dev/null 2>&1 || want_debs+=(chromium)
+# make run's Prometheus (deploy/local/servers/prometheus.py); promtool checks the alert rules.
+command -v prometheus >/dev/null 2>&1 || want_debs+=(prometheus)
 # The manifests' tests render deploy/kubernetes with `kubectl kustomize`.
 command -v kubectl >/dev/null 2>&1 || want_debs+=(kubernetes-client)
 # The image's tests build it with podman on a debootstrapped Debian (deploy/image/build.sh).
@@ -25,6 +27,11 @@ if [ ${#want_debs[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "${want_debs[@]}" >/dev/null
+  # Debian starts the packaged Prometheus as a service listening on every address; the stack
+  # runs its own (127.0.0.1 only), so the one just installed is stopped and left off.
+  if [[ " ${want_debs[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 stamp="$VENV/.picasso-installed"

@@ -6,19 +6,24 @@ Shared by the ``make run`` launcher and the tests, so both run the system the sa
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Mapping
 
 from picasso.domains import DOMAINS, app_module, worker_args
+from picasso.metrics import MULTIPROC_DIR_VARIABLE, mark_process_dead
+from picasso.settings import LOCAL_PORTS
 
 BIN = Path(sys.executable).parent
 _STOP_TIMEOUT_S = 20.0
@@ -220,21 +225,39 @@ def _live_group_members(pgid: int) -> list[int]:
 
 
 class Worker(Process):
-    """A Faust worker of one domain's service: ``faust -A agents.<domain>.app worker``."""
+    """A Faust worker of one domain's service: ``faust -A agents.<domain>.app worker``.
+
+    Its HTTP endpoint (``/healthz``, ``/readyz``, ``/metrics``) is on ``metrics_port``, a
+    free port when none is given; it keeps that port across restarts."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
-                 domain: str) -> None:
+                 domain: str, metrics_port: int | None = None) -> None:
         argv = [str(BIN / "faust"), *worker_args(domain, str(data_dir))]
+        self.metrics_port = metrics_port if metrics_port is not None else _free_port()
+        # Each worker has an address of its own: no metrics shared through files.
+        env = {k: v for k, v in env.items() if k != MULTIPROC_DIR_VARIABLE}
+        env["METRICS_PORT"] = str(self.metrics_port)
         super().__init__(name, argv, env, log_path)
         self.data_dir = data_dir
         self.domain = domain
+
+    @property
+    def metrics_address(self) -> str:
+        """``host:port`` of its endpoint, as Prometheus scrapes it."""
+        return f"{self.env.get('METRICS_HOST', '127.0.0.1')}:{self.metrics_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.metrics_address}"
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
         super().start()
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        self.wait_until(lambda: WORKER_READY_LINE in self.log_text(), timeout, "ready")
+        """Until Faust says it is ready and its endpoint's ``/readyz`` answers 200."""
+        self.wait_until(lambda: WORKER_READY_LINE in self.log_text()
+                        and _answers_200(f"{self.metrics_url}/readyz"), timeout, "ready")
 
 
 def faust_command(domain: str) -> list[str]:
@@ -255,23 +278,64 @@ def migrate(env: Mapping[str, str], timeout_s: float = 300.0) -> list[str]:
 
 
 def domain_workers(counts: Mapping[str, int], env: Mapping[str, str], logs: Path,
-                   data_dir: Path, prefix: str = "") -> list[Worker]:
-    """``counts[domain]`` workers of each domain, named ``<prefix><domain>-<n>``."""
+                   data_dir: Path, prefix: str = "",
+                   metrics_ports: Iterable[int] | None = None) -> list[Worker]:
+    """``counts[domain]`` workers of each domain, named ``<prefix><domain>-<n>``, their
+    endpoints on ``metrics_ports`` in that order (default: free ports)."""
+    ports: Iterator[int | None] = (iter(metrics_ports) if metrics_ports is not None
+                                   else itertools.repeat(None))
     return [
         Worker(f"{prefix}{domain}-{n}", env, logs / f"{prefix}{domain}-{n}.log",
-               data_dir / f"{prefix}{domain}-{n}", domain)
+               data_dir / f"{prefix}{domain}-{n}", domain, next(ports))
         for domain in DOMAINS for n in range(1, counts.get(domain, 0) + 1)
     ]
 
 
-class Edge(Process):
-    """The aiohttp edge: ``python -m web``."""
+def worker_ports(count: int) -> range:
+    """``make run``'s workers' endpoint ports: ``count`` of them from
+    ``LOCAL_PORTS["workers"]`` on."""
+    first = LOCAL_PORTS["workers"]
+    return range(first, first + count)
 
-    def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
+
+def _answers_200(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):  # HTTPError (a 503) included
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Edge(Process):
+    """The aiohttp edge: ``python -m web``.
+
+    Edges that share a port share ``metrics_dir`` (see :func:`edge_group`): whichever
+    answers ``/metrics`` reports the totals of all. Without one, an edge counts alone."""
+
+    def __init__(self, name: str, env: Mapping[str, str], log_path: Path,
+                 metrics_dir: Path | None = None) -> None:
         # The edge holds no credentials of the ledger, which only the purchases service reads.
-        env = {k: v for k, v in env.items() if not k.startswith("MYSQL_")}
+        env = {k: v for k, v in env.items()
+               if not k.startswith("MYSQL_") and k != MULTIPROC_DIR_VARIABLE}
+        if metrics_dir is not None:
+            env[MULTIPROC_DIR_VARIABLE] = str(metrics_dir)
         super().__init__(name, [sys.executable, "-m", "web"], env, log_path)
-        self.url = f"http://{env.get('EDGE_HOST', '127.0.0.1')}:{env['EDGE_PORT']}"
+        self.metrics_dir = metrics_dir
+        self.address = f"{env.get('EDGE_HOST', '127.0.0.1')}:{env['EDGE_PORT']}"
+        self.url = f"http://{self.address}"
+
+    def start(self) -> None:
+        if self.metrics_dir is not None:
+            if self.proc is not None:  # started again: the last run's gauges are void
+                mark_process_dead(self.proc.pid, str(self.metrics_dir))
+            self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        super().start()
 
     def _ready(self) -> bool:
         try:
@@ -290,6 +354,15 @@ class Edge(Process):
             self.wait_until(self._ready, timeout, "ready")
         except ProcessError as exc:
             raise ProcessError(f"{exc}\nlast /readyz answer: {self.last_answer}") from None
+
+
+def edge_group(count: int, env: Mapping[str, str], logs: Path, metrics_dir: Path,
+               prefix: str = "edge") -> list[Edge]:
+    """``count`` edges on one port (``<prefix>-1`` …), sharing ``metrics_dir``, which is
+    emptied first: totals start from zero with the group."""
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    return [Edge(f"{prefix}-{n}", env, logs / f"{prefix}-{n}.log", metrics_dir)
+            for n in range(1, count + 1)]
 
 
 def child_env(base: Mapping[str, str]) -> dict[str, str]:

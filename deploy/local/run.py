@@ -1,7 +1,8 @@
 """``make run``: the whole of Picasso on this machine, in the foreground.
 
 Starts the embedded stack (Tansu, SecantusDB, MariaDB, the Firebase Auth emulator,
-localstripe, an SMTP server keeping mail in a Maildir; pictures in a plain directory), then
+localstripe, an SMTP server keeping mail in a Maildir, Prometheus scraping every edge and
+worker; pictures in a plain directory), then
 one Faust worker per domain's service (``WORKERS``: ``2`` for two of each, or
 ``reactions:2,mail:1``, a domain left out getting one) and ``EDGES`` edge processes sharing
 one port, prints where
@@ -31,15 +32,19 @@ from deploy.local.processes import (
     Worker,
     child_env,
     domain_workers,
+    edge_group,
     faust_command,
     migrate,
+    worker_ports,
 )
+from deploy.local.servers import prometheus
 from deploy.local.stack import Stack, StackError
 from deploy.local.supervisor import Supervisor
 from picasso.domains import DOMAINS, parse_counts
 from picasso.settings import LOCAL_PORTS, Settings
 
-RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp")
+RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp",
+                "prometheus")
 
 
 def _seconds(name: str, default: float) -> float:
@@ -108,9 +113,10 @@ def main() -> int:
         logs = data_dir / "logs"
         for line in migrate(env):
             print(f"picasso: {line}", flush=True)
-        workers += domain_workers(workers_wanted, env, logs, data_dir / "faust")
-        edges += [Edge(f"edge-{n}", env, logs / f"edge-{n}.log")
-                  for n in range(1, edges_wanted + 1)]
+        workers += domain_workers(workers_wanted, env, logs, data_dir / "faust",
+                                  metrics_ports=worker_ports(sum(workers_wanted.values())))
+        edges += edge_group(edges_wanted, env, logs, data_dir / "metrics" / "edges")
+        scrape(data_dir, workers, edges)
         for process in [*workers, *edges]:
             process.start()
         for process in [*workers, *edges]:
@@ -199,6 +205,14 @@ def _echo_lag(stream, lines: list[str]) -> None:
             print(f"picasso: {line[5:]}", flush=True)
 
 
+def scrape(data_dir: Path, workers: Sequence[Worker], edges: Sequence[Edge]) -> None:
+    """Have Prometheus scrape the edges' port and every worker's endpoint."""
+    prometheus.write_targets(data_dir, "edge",
+                             [(address, {}) for address in sorted({e.address for e in edges})])
+    prometheus.write_targets(data_dir, "worker", [
+        (w.metrics_address, {"service": w.domain, "process": w.name}) for w in workers])
+
+
 def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) -> str:
     edge = f"http://{settings.edge_host}:{settings.edge_port}"
     lines = [
@@ -207,6 +221,10 @@ def _summary(settings: Settings, stack: Stack, processes: list, seconds: float) 
         f"  web UI       {edge}/   (open it in a browser)",
         f"  API          {edge}/api/v1   (OpenAPI: {edge}/api/v1/openapi.json)",
         f"  health       {edge}/healthz  {edge}/readyz  {edge}/metrics",
+        f"  metrics      http://127.0.0.1:{stack.ports['prometheus']}   (Prometheus: every "
+        "edge and worker; /classic/targets, /classic/alerts; README, \"Metrics\")",
+        "  workers      " + ", ".join(f"{p.name} {p.metrics_url}" for p in processes
+                                      if isinstance(p, Worker)),
         f"  Kafka        {settings.kafka_bootstrap}   (Tansu, in memory)",
         f"  MongoDB      {settings.mongodb_url}   (SecantusDB)",
         f"  MariaDB      127.0.0.1:{stack.ports['mariadb']}   (root, no password)",

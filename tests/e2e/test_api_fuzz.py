@@ -34,8 +34,8 @@ PASSWORD = "correct horse battery"
 def commands_sent(http: requests.Session, base: str) -> int:
     """Every command the edge has put on Kafka so far."""
     text = http.get(f"{base}/metrics", timeout=10).text
-    return sum(int(n) for n in re.findall(r"^picasso_commands_sent_total\{[^}]*\} (\d+)$",
-                                          text, re.MULTILINE))
+    return sum(int(float(n)) for n in re.findall(
+        r"^picasso_commands_sent_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
 
 
 def register(http: requests.Session, base: str) -> str:

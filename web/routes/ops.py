@@ -3,22 +3,19 @@ AsyncAPI document of the Kafka topics, and the public media of the directory blo
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 
-import structlog
 from aiohttp import web
 
+from picasso import probes
 from picasso.blobs import PUBLIC_PREFIX, BlobNotFound, InvalidBlobKey
 from topics.asyncapi import asyncapi_document
 from web.openapi import openapi_document
 from web.problems import Problem
-from web.services import services
+from web.services import Services, services
 
-log = structlog.get_logger()
 routes = web.RouteTableDef()
-_READY_TIMEOUT_S = 3.0
 
 
 @routes.get("/healthz")
@@ -26,38 +23,21 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
 
+def readiness_checks(s: Services) -> dict[str, probes.Check]:
+    """What the edge needs to answer: the broker, MongoDB, the blob store, Firebase Auth."""
+    return {"broker": s.bus.ping, "mongodb": s.read.ping, "blob_store": s.blobs.ping,
+            "auth": s.auth.ping}
+
+
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    s = services(request)
-    checks = {
-        "broker": s.bus.ping,
-        "mongodb": s.read.ping,
-        "blob_store": s.blobs.ping,
-        "auth": s.auth.ping,
-    }
-    results = await asyncio.gather(
-        *(asyncio.wait_for(check(), _READY_TIMEOUT_S) for check in checks.values()),
-        return_exceptions=True,
-    )
-    answers: dict[str, str] = {}
-    for name, result in zip(checks, results):
-        if not isinstance(result, BaseException):
-            answers[name] = "ok"
-            continue
-        # The details (addresses, driver messages) go to the log only: /readyz is public.
-        answers[name] = "timed out" if isinstance(result, TimeoutError) else "failed"
-        log.warning("dependency_not_ready", dependency=name, error=repr(result))
-    ready = all(a == "ok" for a in answers.values())
-    return web.json_response({"ready": ready, "checks": answers}, status=200 if ready else 503)
+    # The details (addresses, driver messages) go to the log only: /readyz is public.
+    return probes.ready_response(await probes.readiness(readiness_checks(services(request))))
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    s = services(request)
-    live = s.live.render() if s.live is not None else ""
-    return web.Response(text=s.metrics.render() + s.read.polls.render() + live,
-                        content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return probes.metrics_response()
 
 
 @routes.get("/api/v1/openapi.json")

@@ -17,6 +17,9 @@ stripe         localstripe, run by                         ``GET /v1/customers``
 smtp           aiosmtpd, run by                            SMTP ``NOOP`` (smtplib)
                ``deploy.local.smtp_server``; every
                message kept in the Maildir DATA_DIR/mail
+prometheus     Debian ``prometheus``, scraping the         ``GET /-/ready`` answers 200
+               targets the launcher lists, with the
+               alert rules of deploy/prometheus/
 =============  ==========================================  =====================================
 
 Each module holds one server's recipe (:class:`~deploy.local.servers.base.Recipe`): how to
@@ -26,11 +29,20 @@ once it answers. :data:`RECIPES` is the table :class:`deploy.local.stack.Stack` 
 
 from __future__ import annotations
 
-from deploy.local.servers import firebase_auth, kafka, mariadb, mongodb, s3, smtp, stripe
+from deploy.local.servers import (
+    firebase_auth,
+    kafka,
+    mariadb,
+    mongodb,
+    prometheus,
+    s3,
+    smtp,
+    stripe,
+)
 from deploy.local.servers.base import Recipe
 
 RECIPES: dict[str, Recipe] = {
     module.RECIPE.name: module.RECIPE
-    for module in (kafka, mongodb, mariadb, s3, firebase_auth, stripe, smtp)
+    for module in (kafka, mongodb, mariadb, s3, firebase_auth, stripe, smtp, prometheus)
 }
 """Every server, by service name, in the order they are reported."""

@@ -98,10 +98,11 @@ def venv_program(name: str) -> Path:
     return Path(found)
 
 
-def system_program(name: str) -> str:
-    """A system program, also looked for in the sbin directories a non-root PATH lacks."""
+def system_program(name: str, package: str = "mariadb-server") -> str:
+    """A system program, also looked for in the sbin directories a non-root PATH lacks;
+    ``package`` is the Debian package that has it, for the message when it is missing."""
     path = os.environ.get("PATH", os.defpath) + os.pathsep + "/usr/sbin:/sbin:/usr/local/sbin"
     found = shutil.which(name, path=path)
     if found is None:
-        raise StackError(f"{name} is not installed (Debian: apt-get install mariadb-server)")
+        raise StackError(f"{name} is not installed (Debian: apt-get install {package})")
     return found
