@@ -13,3 +13,4 @@ app = service.app
 
 # Importing the agents registers them on the app.
 import agents.reactions.agent  # noqa: E402,F401
+import agents.reactions.rebuild  # noqa: E402,F401

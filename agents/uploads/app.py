@@ -13,3 +13,4 @@ app = service.app
 
 # Importing the agents registers them on the app.
 import agents.uploads.agent  # noqa: E402,F401
+import agents.uploads.rebuild  # noqa: E402,F401
