@@ -14,7 +14,6 @@ from typing import AsyncIterator
 
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 
-from agents.reactions.app import service
 from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from picasso.ops.rebuild import ReadModel
 
@@ -41,7 +40,7 @@ async def _indexes(collection: AsyncIOMotorCollection) -> None:
     """The counts are read by picture id alone: no index beyond ``_id``."""
 
 
-LIKE_COUNTS_MODEL = service.read_model(ReadModel(
+LIKE_COUNTS_MODEL = ReadModel(
     name=LIKE_COUNTS, inbox=REACTIONS_PROCESSED, source="the likes (likes)",
     everything=everything, some=some, ensure_indexes=_indexes,
-))
+)

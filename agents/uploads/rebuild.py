@@ -17,7 +17,6 @@ from typing import AsyncIterator, Iterable
 
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 
-from agents.uploads.app import service
 from agents.uploads.pictures import ensure_indexes
 from picasso.mongo import PICTURES, UPLOADS_PROCESSED
 from picasso.ops.rebuild import IN_MAX, ReadModel
@@ -118,8 +117,8 @@ async def _indexes(collection: AsyncIOMotorCollection) -> None:
     await ensure_indexes(collection.database, collection.name)
 
 
-PICTURES_MODEL = service.read_model(ReadModel(
+PICTURES_MODEL = ReadModel(
     name=PICTURES, inbox=UPLOADS_PROCESSED,
     source="the uploads inbox's recorded events (uploads_processed)",
     everything=everything, some=some, ensure_indexes=_indexes,
-))
+)
