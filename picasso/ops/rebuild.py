@@ -32,6 +32,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import DeleteOne, ReplaceOne
+from pymongo.errors import BulkWriteError
 
 from topics.envelope import utc_stamp
 
@@ -55,6 +56,11 @@ class ReadModel:
     # The documents of ``ids`` as the source has them now (an id left out: no document).
     some: Callable[[AsyncIOMotorDatabase, list[str]], Awaitable[dict[str, dict]]]
     ensure_indexes: Callable[[AsyncIOMotorCollection], Awaitable[None]]
+    # A document's own guard against a slower writer (e.g. ``{"version": {"$lte": v}}``):
+    # a document made again replaces one only where it holds, as the owner's writes do.
+    guard: Callable[[dict], dict] | None = None
+    # Releases what ``everything`` and ``some`` opened (a ledger's pools), once done.
+    close: Callable[[], Awaitable[None]] | None = None
 
 
 def _stamp(moment: float) -> str:
@@ -75,9 +81,14 @@ async def remake(db: AsyncIOMotorDatabase, model: ReadModel, target: AsyncIOMoto
     for start in range(0, len(ids), IN_MAX):
         part = ids[start:start + IN_MAX]
         docs = await model.some(db, part)
-        writes = [ReplaceOne({"_id": i}, docs[i], upsert=True) if i in docs
+        writes = [ReplaceOne({"_id": i, **(model.guard(docs[i]) if model.guard else {})},
+                             docs[i], upsert=True) if i in docs
                   else DeleteOne({"_id": i}) for i in part]
-        await target.bulk_write(writes, ordered=False)
+        try:
+            await target.bulk_write(writes, ordered=False)
+        except BulkWriteError as exc:  # a guarded upsert met a newer document: it stays
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
         done += len(writes)
     return done
 
@@ -115,6 +126,15 @@ async def rebuild(db: AsyncIOMotorDatabase, model: ReadModel, *, dry_run: bool,
                   settle_s: float, report: Callable[[str], object]) -> str | None:
     """Rebuild ``model`` (see the module's description); answers the collection built, or
     None on a dry run, which only says what the live collection would gain or lose."""
+    try:
+        return await _rebuild(db, model, dry_run=dry_run, settle_s=settle_s, report=report)
+    finally:
+        if model.close is not None:
+            await model.close()
+
+
+async def _rebuild(db: AsyncIOMotorDatabase, model: ReadModel, *, dry_run: bool,
+                   settle_s: float, report: Callable[[str], object]) -> str | None:
     if dry_run:
         made, differ, extra = await differences(db, model)
         report(f"{model.name}: the source ({model.source}) makes {made} document(s); "
