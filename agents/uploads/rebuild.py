@@ -94,8 +94,10 @@ async def _in_flight(db: AsyncIOMotorDatabase, ids: list[str] | None) -> dict[st
 
 
 async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict | None]]:
-    await db[UPLOADS_PROCESSED].create_index("subject")
-    made = _fold(await _records(db, {}))
+    made: dict[str, _Picture] = {}
+    async for record in db[UPLOADS_PROCESSED].find({}, {"sent": 0}).sort("applied_at", 1):
+        if record.get("subject"):
+            made.setdefault(record["subject"], _Picture()).apply(record)
     for picture_id, picture in made.items():
         yield picture_id, picture.doc
     for picture_id, doc in (await _in_flight(db, None)).items():
@@ -115,6 +117,8 @@ async def some(db: AsyncIOMotorDatabase, ids: list[str]) -> dict[str, dict]:
 
 async def _indexes(collection: AsyncIOMotorCollection) -> None:
     await ensure_indexes(collection.database, collection.name)
+    # The catch-up reads a picture's records by its id.
+    await collection.database[UPLOADS_PROCESSED].create_index("subject")
 
 
 PICTURES_MODEL = ReadModel(

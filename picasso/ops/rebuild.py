@@ -10,7 +10,8 @@ from the source, or the documents of some ids, and the indexes). ``rebuild`` the
    finds none new;
 3. switches: ``renameCollection`` with ``dropTarget`` puts the fresh collection in the
    live one's place in one step (the local MongoDB-compatible server does it too, indexes
-   included), so a reader finds the old collection or the new one, never none or a part;
+   included), so a reader finds the old collection or the new one, never none or a part
+   (a rebuild that fails before this drops its fresh collection);
 4. settles: what the service applied in the moment between the last pass and the switch
    went to the old collection, so the ids recorded since the last pass are made again, in
    the live collection now, until a pass after ``settle_s`` finds none new.
@@ -144,7 +145,23 @@ async def _rebuild(db: AsyncIOMotorDatabase, model: ReadModel, *, dry_run: bool,
     began = clock.time()
     target_name = f"{model.name}_rebuild_{datetime.now(UTC):%Y%m%d%H%M%S}"
     target = db[target_name]
-    await model.ensure_indexes(target)
+    await db[model.inbox].create_index("applied_at")  # each catch-up pass reads by it
+    try:
+        await model.ensure_indexes(target)
+        watermark = await _build(db, model, target, began, report)
+    except BaseException:
+        await target.drop()  # nothing half built stays behind
+        raise
+    await db.client.admin.command("renameCollection", f"{db.name}.{target_name}",
+                                  to=f"{db.name}.{model.name}", dropTarget=True)
+    report(f"{model.name}: switched to the rebuilt collection")
+    await _catch_up(db, model, db[model.name], watermark, settle_s, report, "settled")
+    return target_name
+
+
+async def _build(db: AsyncIOMotorDatabase, model: ReadModel, target: AsyncIOMotorCollection,
+                 began: float, report: Callable[[str], object]) -> str:
+    """Every document into ``target``, then caught up; answers the last pass's watermark."""
     watermark = _stamp(began - MARGIN_S)
     built = 0
     batch: list[dict] = []
@@ -159,14 +176,9 @@ async def _rebuild(db: AsyncIOMotorDatabase, model: ReadModel, *, dry_run: bool,
     if batch:
         await target.insert_many(batch, ordered=False)
         built += len(batch)
-    report(f"{model.name}: built {built} document(s) from {model.source} into {target_name} "
+    report(f"{model.name}: built {built} document(s) from {model.source} into {target.name} "
            f"in {clock.time() - began:.1f}s")
-    watermark = await _catch_up(db, model, target, watermark, 0.0, report, "caught up")
-    await db.client.admin.command("renameCollection", f"{db.name}.{target_name}",
-                                  to=f"{db.name}.{model.name}", dropTarget=True)
-    report(f"{model.name}: switched to the rebuilt collection")
-    await _catch_up(db, model, db[model.name], watermark, settle_s, report, "settled")
-    return target_name
+    return await _catch_up(db, model, target, watermark, 0.0, report, "caught up")
 
 
 async def _catch_up(db: AsyncIOMotorDatabase, model: ReadModel,
