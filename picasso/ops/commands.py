@@ -71,9 +71,15 @@ def define(service: Service, base: type[Command]) -> None:
             agents=tuple(agents), since=since, until=until,
             extra=None if every else (lambda letter: letter.data.get("topic") in own))
 
-    async def chosen(**filters) -> list[letters_ops.Letter]:
+    async def chosen(**filters) -> list[letters_ops.Letter] | None:
+        """The chosen letters, or None (said why) for a --topic not in the contract."""
+        try:
+            wanted = choice(**filters)
+        except topic_ops.UnknownTopic as exc:
+            print(f"deadletters: {exc}", flush=True)
+            return None
         letters = await letters_ops.read(settings.kafka_bootstrap, DEADLETTER.name(prefix))
-        return [letter for letter in letters if choice(**filters)(letter)]
+        return [letter for letter in letters if wanted(letter)]
 
     @app.command(_choice_options, option("--json", "as_json", is_flag=True, default=False,
                                          help="Print each letter whole, as one JSON line."),
@@ -82,6 +88,8 @@ def define(service: Service, base: type[Command]) -> None:
         """List dead letters: when, the original's topic/partition/offset (the letter's
         id), the agent, the original message's type and key, and the reason."""
         letters = await chosen(**filters)
+        if letters is None:
+            return 2
         for letter in letters:
             print(json.dumps({"id": letter.id, "time": letter.time, **letter.data})
                   if as_json else letter.line(), flush=True)
@@ -104,6 +112,8 @@ def define(service: Service, base: type[Command]) -> None:
                   "see --help", flush=True)
             return 2
         letters = await chosen(**filters)
+        if letters is None:
+            return 2
         outcome = await letters_ops.replay(
             settings.kafka_bootstrap, letters, dry_run=dry_run,
             report=lambda line: print(f"deadletters-replay: {line}", flush=True))

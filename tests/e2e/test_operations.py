@@ -90,9 +90,12 @@ async def test_a_dead_letter_is_replayed_once_its_cause_is_fixed(
     [shown] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert shown["original_id"] == command.id and shown["offset"] == letter["data"]["offset"]
 
-    # No choice at all is refused; a dry run sends nothing.
+    # No choice at all is refused, and so is a topic not in the contract; a dry run sends
+    # nothing.
     code, out = await run(system_env, "comments", "deadletters-replay")
     assert code == 2, out
+    code, out = await run(system_env, "comments", "deadletters", "--topic", "no.such.topic")
+    assert code == 2 and "not a topic of the contract" in out, out
     code, out = await run(system_env, "comments", "deadletters-replay", "--reason", picture_id,
                           "--dry-run")
     assert code == 0 and "would replay 1, could not replay 0" in out, out
