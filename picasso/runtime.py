@@ -127,8 +127,11 @@ class Inbox:
 
     @staticmethod
     def _doc(command: CloudEvent, events: list[dict], sent: bool, applied_at: str) -> dict:
+        # ``time``: the command's own time, which read models stamp (a picture's
+        # ``updated_at``), so that a rebuild from these records makes the same documents.
         return {"_id": command.id, "subject": command.subject, "type": command.type,
-                "events": events, "sent": sent, "applied_at": applied_at}
+                "time": command.time, "events": events, "sent": sent,
+                "applied_at": applied_at}
 
     async def record(self, command: CloudEvent, events: list[CloudEvent]) -> dict:
         doc = self._doc(command, [e.to_dict() for e in events], False, utc_now())

@@ -12,7 +12,8 @@ of that domain's partitions, and a domain that is down (or behind) holds up no o
 What every service shares lives here too: the stores a worker opens once, the loop that
 feeds a Faust stream to an :class:`~picasso.runtime.Agent` and acknowledges only what was
 applied, the outbox sweeper, the worker's HTTP endpoint (``/healthz``, ``/readyz``,
-``/metrics``: :mod:`picasso.probes`), and the operator's commands ``lag`` and ``resend``.
+``/metrics``: :mod:`picasso.probes`), and the operator's commands ``lag`` and ``resend`` (and
+those of :mod:`picasso.ops.commands`: dead letters, rebuilds, topics, consumer lag).
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import structlog
 from faust.cli import AppCommand, option
 
 import picasso.lag
+import picasso.ops.commands
 from picasso import probes
 from picasso.domains import DOMAINS
 from picasso.logging import configure as configure_logging
 from picasso.logging import logging_config
 from picasso.metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMER_LAG, mark_started
+from picasso.ops.rebuild import ReadModel
 from picasso.runtime import Agent, Inbox, Message, Resources
 from picasso.settings import Settings, SettingsError
 from topics import Topic
@@ -122,6 +125,8 @@ class Service:
         # The worker's stores, opened on first use and shared by its agents.
         self.resources = opened_once(lambda: Resources.open(settings))
         self._agents: list[Agent] = []  # every agent with an outbox, for the sweeper
+        # The read models ``rebuild`` can make again, by collection (see read_model).
+        self.read_models: dict[str, ReadModel] = {}
         self.app.timer(OUTBOX_SWEEP_INTERVAL_S, name=f"{domain}-outbox-sweeper")(
             self._sweep_outboxes)
         # The worker's /healthz, /readyz and /metrics (picasso.probes); a task runs in the
@@ -144,6 +149,11 @@ class Service:
         future only on the producer's periodic flush, which capped an agent at a few
         messages a second when it waits for each acknowledgement."""
         await (await self.resources()).bus.send_raw(topic, key, value)
+
+    def read_model(self, model: ReadModel) -> ReadModel:
+        """Let ``faust -A agents.<domain>.app rebuild <name>`` make ``model`` again."""
+        self.read_models[model.name] = model
+        return model
 
     def topic(self, topic: Topic) -> faust.TopicT:
         """The Faust topic object for one of the contract's topics."""
@@ -263,6 +273,7 @@ class Service:
 
     def _define_commands(self) -> None:
         service = self
+        picasso.ops.commands.define(self, Command)
 
         @self.app.command(
             option("--wait", type=float, default=0.0,

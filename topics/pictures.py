@@ -117,9 +117,12 @@ PICTURE_DELETED = Record(
 )
 PICTURE_REJECTED = Record(
     "pictures", "PictureRejected", PICTURES_EVENTS, "event",
-    "An upload or a change was refused; reason says why in words a person can act on.",
+    "An upload or a change was refused; reason says why in words a person can act on. "
+    "The upload's other fields (currency, description, price_cents, tags, created_at) come "
+    "too, so that the pictures read model can be made again from these events.",
     {"picture_id": ID, "owner_id": ID, "command_id": ID, "title": TITLE,
-     "reason": {"type": "string"}},
+     "reason": {"type": "string"}, "currency": SALE_CURRENCY, "description": DESCRIPTION,
+     "price_cents": PRICE_CENTS, "tags": TAGS, "created_at": TIMESTAMP},
     ("picture_id", "reason"),
 )
 

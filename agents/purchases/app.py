@@ -15,3 +15,6 @@ app = service.app
 # Importing the agents registers them on the app.
 import agents.purchases.agent  # noqa: E402,F401
 import agents.purchases.commands  # noqa: E402,F401
+from agents.purchases.rebuild import purchases_model  # noqa: E402
+
+service.read_model(purchases_model(service.settings))  # faust -A agents.purchases.app rebuild

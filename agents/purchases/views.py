@@ -39,13 +39,19 @@ def version(p: Purchase) -> str:
     return f"{stamp}/{_LIFE.index(p.status)}"
 
 
+def document(p: Purchase) -> dict:
+    """A purchase's document in the read model, as the ledger holds it."""
+    return {**p.as_dict(), "_id": p.purchase_id, "version": version(p)}
+
+
 @dataclass
 class PurchaseViews:
     db: AsyncIOMotorDatabase
+    name: str = PURCHASES  # the collection (another while the read model is rebuilt)
 
     @property
     def collection(self):
-        return self.db[PURCHASES]
+        return self.db[self.name]
 
     async def ensure_indexes(self) -> None:
         """The edge's look-ups: a buyer's list and licences, a seller's sales, an intent."""
@@ -61,8 +67,8 @@ class PurchaseViews:
         """Write ``purchase`` (as the ledger holds it now) unless a newer state is there."""
         if purchase is None:
             return
-        v = version(purchase)
-        doc = {**purchase.as_dict(), "_id": purchase.purchase_id, "version": v}
+        doc = document(purchase)
+        v = doc["version"]
         try:
             await self.collection.replace_one(
                 {"_id": purchase.purchase_id, "version": {"$lte": v}}, doc, upsert=True)

@@ -13,3 +13,6 @@ app = service.app
 
 # Importing the agents registers them on the app.
 import agents.reactions.agent  # noqa: E402,F401
+from agents.reactions.rebuild import LIKE_COUNTS_MODEL  # noqa: E402
+
+service.read_model(LIKE_COUNTS_MODEL)  # faust -A agents.reactions.app rebuild

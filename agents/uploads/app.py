@@ -13,3 +13,6 @@ app = service.app
 
 # Importing the agents registers them on the app.
 import agents.uploads.agent  # noqa: E402,F401
+from agents.uploads.rebuild import PICTURES_MODEL  # noqa: E402
+
+service.read_model(PICTURES_MODEL)  # faust -A agents.uploads.app rebuild

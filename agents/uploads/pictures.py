@@ -46,8 +46,9 @@ def preview_key(picture_id: str, watermarked: bool) -> str:
     return f"public/{picture_id}/preview{'-watermarked' if watermarked else ''}.jpg"
 
 
-async def ensure_indexes(db: AsyncIOMotorDatabase) -> None:
-    pictures = db[PICTURES]
+async def ensure_indexes(db: AsyncIOMotorDatabase, name: str = PICTURES) -> None:
+    """The pictures read model's indexes, on ``name`` (another while it is rebuilt)."""
+    pictures = db[name]
     await pictures.create_index([("status", 1), ("created_at", -1), ("_id", -1)])
     await pictures.create_index([("owner_id", 1), ("status", 1), ("created_at", -1), ("_id", -1)])
     await pictures.create_index([("tags", 1), ("status", 1), ("created_at", -1), ("_id", -1)])
@@ -156,8 +157,11 @@ class Uploads:
         )
         await self.blobs.delete(original_key(picture_id))
         await self.blobs.delete(command.data["blob_key"])
-        data = {"picture_id": picture_id, "owner_id": command.data["owner_id"],
-                "command_id": command.id, "title": command.data["title"], "reason": reason}
+        d = command.data
+        data = {"picture_id": picture_id, "owner_id": d["owner_id"], "command_id": command.id,
+                "title": d["title"], "reason": reason, "currency": d["currency"],
+                "description": d.get("description") or "", "price_cents": d["price_cents"],
+                "tags": d.get("tags") or [], "created_at": command.time}
         return [command.caused(PICTURE_REJECTED.type, data, SOURCE)]
 
     async def _owned(self, command: CloudEvent) -> dict:
