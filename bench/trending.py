@@ -3,9 +3,10 @@
 - **Applying**: 20,000 ``PictureLiked`` events (500 of benchmark 1's pictures, 2,000 users,
   stamped over the last 30 minutes, so six buckets per picture) are put on
   ``picasso.reactions.events`` before the trending worker starts; events/s from the moment
-  it is ready to the last batch it applied (``applied_at`` in its inbox). Ceiling: a bare aiokafka
-  consumer reading the same 20,000 messages off the broker. Then one ranking of every window
-  (``Trending.refresh``, what the worker's timer does every ``TRENDING_REFRESH_S``) is timed.
+  it is ready to the last batch it applied (``done_at`` of its last journal entry).
+  Ceiling: a bare aiokafka consumer reading the same 20,000 messages off the broker. Then
+  one ranking of every window (``Trending.refresh``, what the worker's timer does every
+  ``TRENDING_REFRESH_S``) is timed.
 - **Reading**: wrk (64 connections, 10 s after a 2 s warm-up, one edge) on
   ``GET /api/v1/pictures?sort=trending&limit=20`` (the day), the same for the hour, and the
   explore feed ``GET /api/v1/pictures?limit=20`` in the same run, anonymous.
@@ -29,7 +30,7 @@ from bench.system import machine, running
 from bench.wrk import WrkResult, wrk
 from picasso.domains import DOMAINS
 from picasso.kafka import ensure_topics
-from picasso.mongo import TRENDING, TRENDING_PROCESSED
+from picasso.mongo import TRENDING, TRENDING_ACTIVITY, TRENDING_JOURNAL
 from picasso.settings import Settings
 from topics import REACTIONS_EVENTS
 from topics.envelope import CloudEvent, utc_stamp
@@ -38,8 +39,9 @@ from topics.reactions import PICTURE_LIKED
 EVENTS, PICTURES, USERS, SPREAD_S = 20_000, 500, 2_000, 30 * 60
 
 
-async def _produce(settings: Settings) -> float:
-    """Put the likes on the broker; answers the seconds it took."""
+async def _produce(settings: Settings) -> tuple[float, int]:
+    """Put the likes on the broker; answers the seconds it took and how many different
+    (picture, user) likes they are."""
     rng = random.Random(7)
     now = datetime.now(UTC)
     topic = REACTIONS_EVENTS.name(settings.topic_prefix)
@@ -49,18 +51,20 @@ async def _produce(settings: Settings) -> float:
     began = time.perf_counter()
     try:
         sent = []
+        pairs = set()
         for _ in range(EVENTS):
             picture = f"{rng.randrange(PICTURES):08d}-bench"
             at = now - timedelta(seconds=rng.uniform(0, SPREAD_S))
+            user = f"u{rng.randrange(USERS)}"
+            pairs.add((picture, user))
             event = CloudEvent(type=PICTURE_LIKED.type, subject=picture, source="/bench",
                                time=utc_stamp(at), data={
-                                   "picture_id": picture, "user_id": f"u{rng.randrange(USERS)}",
-                                   "like_count": 1})
+                                   "picture_id": picture, "user_id": user, "like_count": 1})
             sent.append(await producer.send(topic, event.to_json(), key=picture.encode()))
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
-    return time.perf_counter() - began
+    return time.perf_counter() - began, len(pairs)
 
 
 async def _bare_consume(settings: Settings) -> float:
@@ -81,18 +85,20 @@ async def _bare_consume(settings: Settings) -> float:
         await consumer.stop()
 
 
-async def _applied(settings: Settings, ready: datetime,
+async def _applied(settings: Settings, ready: datetime, likes: int,
                    timeout_s: float = 600) -> tuple[float, int]:
-    """Once the worker applied every like: events/s from the moment it was ready to its last
-    batch, and how many batches."""
+    """Once the worker applied every like (the ``likes`` different ones written, no journal
+    entry open): events/s from the moment it was ready to its last batch, and how many
+    batches."""
     db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
     deadline = time.monotonic() + timeout_s
-    while await db[TRENDING_PROCESSED].count_documents({}) < EVENTS:
+    while (await db[TRENDING_ACTIVITY].count_documents({}) < likes
+           or await db[TRENDING_JOURNAL].count_documents({"open": True})):
         if time.monotonic() > deadline:
             raise SystemExit("the trending worker did not apply every like in time")
         await asyncio.sleep(0.5)
-    stamps = sorted({datetime.fromisoformat(doc["applied_at"]) async for doc in
-                     db[TRENDING_PROCESSED].find({}, {"applied_at": 1})})
+    stamps = sorted({datetime.fromisoformat(doc["done_at"]) async for doc in
+                     db[TRENDING_JOURNAL].find({}, {"done_at": 1})})
     return EVENTS / (stamps[-1] - ready).total_seconds(), len(stamps)
 
 
@@ -120,10 +126,10 @@ def main() -> dict:
         settings = system.settings
         asyncio.run(_seed(settings.mongodb_url, settings.mongodb_database))
         asyncio.run(ensure_topics(settings))
-        produced_s = asyncio.run(_produce(settings))
+        produced_s, likes = asyncio.run(_produce(settings))
         bare_s = asyncio.run(_bare_consume(settings))
         system.add_worker("trending")
-        per_s, batches = asyncio.run(_applied(settings, datetime.now(UTC)))
+        per_s, batches = asyncio.run(_applied(settings, datetime.now(UTC), likes))
         ranking_s, ranked = asyncio.run(_rankings(settings))
         base = f"{system.edge_url}/api/v1/pictures"
         with urllib.request.urlopen(f"{base}?sort=trending&limit=20") as answer:

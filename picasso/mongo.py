@@ -81,7 +81,9 @@ TRENDING_ACTIVITY = "trending_activity"
 TRENDING_BUCKETS = "trending_buckets"
 # trending (private): pictures deleted, from picasso.pictures.events.
 TRENDING_PICTURES = "trending_pictures"
-TRENDING_PROCESSED = "trending_processed"  # trending: event ids applied
+# trending (private): the journal of its batches, each entry what one batch changes (its
+# contributions and the change of each (picture, bucket)), open until applied.
+TRENDING_JOURNAL = "trending_journal"
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

@@ -280,9 +280,11 @@ class Agent:
         together. A refusal or defect inside the batch falls back to one message at a time,
         so that only the message at fault is dead-lettered. Applying must stay idempotent
         (state-derived), as for single messages: a crash before the inbox records the batch
-        is repaired by applying it again on redelivery.
+        is repaired by applying it again on redelivery. Without an inbox (a handler whose own
+        writes are keyed and guarded so that applying an event twice changes nothing), the
+        batch goes to ``batch_handler`` as it is and its events are sent, nothing recorded.
         """
-        if self.batch_handler is None or self.inbox is None:
+        if self.batch_handler is None:
             for m in messages:
                 await self.handle(m.raw, m.key, m.topic, m.partition, m.offset)
             return
@@ -325,7 +327,8 @@ class Agent:
         which consumers deduplicate. Commands the one-at-a-time path recorded but had not
         sent are sent from their outbox as usual.
         """
-        done = await self.inbox.find_many([event.id for _, event, _ in items])
+        done = (await self.inbox.find_many([event.id for _, event, _ in items])
+                if self.inbox is not None else {})
         fresh = [(record, event) for record, event, _ in items if event.id not in done]
         caused = await self.batch_handler(fresh) if fresh else []
         # Events carry the trace of the command that caused them (the outbox keeps it).
@@ -334,8 +337,9 @@ class Agent:
         unsent = [doc for doc in done.values() if not doc["sent"]]
         await asyncio.gather(*(self.send_events(events) for _, events in outgoing),
                              *(self.send_events(doc["events"]) for doc in unsent))
-        await self.inbox.record_sent(outgoing)
-        await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
+        if self.inbox is not None:
+            await self.inbox.record_sent(outgoing)
+            await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
         if self.results is not None:
             await self.results.record([(record, event) for record, event, _ in items],
                                       "applied")

@@ -21,14 +21,16 @@ looked up by its stem, and the last one also as the beginning of the words peopl
   newest first, then by id, so a page boundary is exact and the cursor is that sort key.
 
 Filters (a tag, a price range, free only) use the copy's prices and tags, so no picture is
-read before its page is chosen; the page is then read from the pictures read model and
-shaped like the feed's.
+read before its page is chosen. A page is picked from the matches without sorting them all
+(a heap of the page's size), and its pictures are read from the pictures read model and
+shaped like the feed's, each kept for the page cache's time (:class:`ShapedPictures`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
 import json
 import math
 import time
@@ -74,6 +76,7 @@ class MemoryIndex:
         self.postings: dict[str, dict[str, float]] = {}  # key → {picture or person: weight}
         self.prices: dict[str, int] = {}  # picture → price_cents
         self.created: dict[str, str] = {}  # picture → created_at
+        self.newness: dict[str, int] = {}  # picture → its created_at as an order, newest least
         self._keys: dict[str, list[str]] = {}  # document → the keys it is under
         # The words people wrote, sorted, per space: the words a beginning starts. A word
         # nobody holds any more stays (it finds nothing).
@@ -132,9 +135,11 @@ class MemoryIndex:
             if keys:
                 self.prices[ref] = doc.get("price_cents", 0)
                 self.created[ref] = doc.get("created_at", "")
+                self.newness[ref] = _newness(self.created[ref])
             else:
                 self.prices.pop(ref, None)
                 self.created.pop(ref, None)
+                self.newness.pop(ref, None)
 
     def starting(self, space: str, beginning: str) -> list[str]:
         """The keys of the words in ``space`` that start with ``beginning``."""
@@ -148,8 +153,11 @@ class MemoryIndex:
         return keys
 
     def rank(self, terms: list[str], stem_space: str, word_space: str,
-             keep: Callable[[str], bool] | None = None) -> list[Row]:
-        """Everything holding any of ``terms`` (and kept by ``keep``), best first."""
+             keep: Callable[[str], bool] | None = None, *, after: Row | None = None,
+             most: int | None = None) -> list[Row]:
+        """Everything holding any of ``terms`` (and kept by ``keep``), best first; with
+        ``most``, only the first ``most`` of those that come after ``after`` (a page: picked
+        from the matches without sorting them all)."""
         matched: dict[str, int] = {}
         scores: dict[str, float] = {}
         for n, term in enumerate(terms):
@@ -162,15 +170,39 @@ class MemoryIndex:
                 if not holders:
                     continue
                 rarity = math.log(1 + RARITY / len(holders)) * factor
+                if not best:  # the common case, one key: built in one comprehension
+                    best = {ref: weight * rarity for ref, weight in holders.items()}
+                    continue
+                held = best.get
                 for ref, weight in holders.items():
                     score = weight * rarity
-                    if score > best.get(ref, -1.0) and (keep is None or keep(ref)):
+                    if score > held(ref, -1.0):
                         best[ref] = score
+            if keep is not None:
+                best = {ref: score for ref, score in best.items() if keep(ref)}
+            if not scores:
+                scores, matched = best, dict.fromkeys(best, 1)
+                continue
             for ref, score in best.items():
-                matched[ref] = matched.get(ref, 0) + 1
-                scores[ref] = scores.get(ref, 0.0) + score
+                if ref in scores:
+                    scores[ref] += score
+                    matched[ref] += 1
+                else:
+                    scores[ref] = score
+                    matched[ref] = 1
         # Scores go into cursors as JSON, whose floats read back exactly.
         created = self.created
+        if most is not None:
+            # The order as one tuple compared in C: words matched and score highest first,
+            # then newest first, then ids ascending.
+            newness = self.newness
+            keyed = ((-matched[ref], -score, newness.get(ref, 0), ref)
+                     for ref, score in scores.items())
+            if after is not None:
+                bound = (-after[0], -after[1], _newness(after[2]), after[3])
+                keyed = (k for k in keyed if k > bound)
+            return [(-k[0], -k[1], created.get(k[3], ""), k[3])
+                    for k in heapq.nsmallest(most, keyed)]
         rows = [(matched[ref], score, created.get(ref, ""), ref) for ref, score in scores.items()]
         # Best first: stable sorts from the last criterion to the first (ids ascending,
         # then newest first, then score and words matched, highest first).
@@ -181,6 +213,51 @@ class MemoryIndex:
 
 
 _indexes: weakref.WeakKeyDictionary[ReadModels, MemoryIndex] = weakref.WeakKeyDictionary()
+
+
+class ShapedPictures:
+    """Pictures of search pages as the API shows them, by id, each kept for the page
+    cache's time (``FEED_CACHE_TTL_S``; 0 keeps none), so as fresh as a cached page.
+    Distinct queries share many of their pictures (about a third of a page's in the
+    benchmark's mix of random queries): those are not read and shaped again."""
+
+    MOST = 20_000  # past that, the pictures kept longest ago go first
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, dict]] = {}
+
+    async def get(self, read: ReadModels, ids: list[str]) -> list[dict]:
+        """The published ones of ``ids``, in that order, shaped like the feed's."""
+        now = time.monotonic()
+        found: dict[str, dict] = {}
+        for picture_id in ids:
+            hit = self._items.get(picture_id)
+            if hit is not None and hit[0] > now:
+                found[picture_id] = hit[1]
+        missing = [picture_id for picture_id in ids if picture_id not in found]
+        if missing:
+            docs = await read.db[PICTURES].find(
+                {"_id": {"$in": missing}, "status": "published"}).to_list(None)
+            for item in await read.shape(docs, None):
+                found[item["picture_id"]] = item
+                if self.ttl_s > 0:
+                    self._items.pop(item["picture_id"], None)
+                    self._items[item["picture_id"]] = (now + self.ttl_s, item)
+            while len(self._items) > self.MOST:
+                del self._items[next(iter(self._items))]
+        return [found[picture_id] for picture_id in ids if picture_id in found]
+
+
+_shaped: weakref.WeakKeyDictionary[ReadModels, ShapedPictures] = weakref.WeakKeyDictionary()
+
+
+def shaped_pictures(read: ReadModels) -> ShapedPictures:
+    """The edge's shaped pictures of search pages (one per read-model handle)."""
+    shaped = _shaped.get(read)
+    if shaped is None:
+        shaped = _shaped[read] = ShapedPictures(read.pages.ttl_s)
+    return shaped
 
 
 def memory_index(read: ReadModels) -> MemoryIndex:
@@ -196,6 +273,15 @@ def query_words(q: str) -> list[str]:
     return list(dict.fromkeys(words(q)))[:QUERY_WORDS_MAX]
 
 
+def _newness(created_at: str) -> int:
+    """A creation time as an order: the later, the smaller (milliseconds before the epoch);
+    none, or one that does not parse, after every other (as "" sorts last newest first)."""
+    try:
+        return -round(datetime.fromisoformat(created_at).timestamp() * 1000)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _ref(row: Row) -> str:
     return row[3]
 
@@ -208,34 +294,11 @@ def _relevance(row: Row) -> tuple[int, float]:
     return row[0], row[1]
 
 
-def _precedes(a: Row, b: Row) -> bool:
-    """Whether ``a`` comes before ``b`` in the ranked order (:meth:`MemoryIndex.rank`)."""
-    if a[:2] != b[:2]:
-        return a[:2] > b[:2]
-    if a[2] != b[2]:
-        return a[2] > b[2]
-    return a[3] < b[3]
-
-
-def _after(ranked: list[Row], position: Row | None) -> list[Row]:
-    """What comes after ``position`` (the cursor's row) in ``ranked``'s order."""
-    if position is None:
-        return ranked
-    low, high = 0, len(ranked)
-    while low < high:
-        middle = (low + high) // 2
-        if _precedes(position, ranked[middle]):
-            high = middle
-        else:
-            low = middle + 1
-    return ranked[low:]
-
-
 async def rank_pictures(read: ReadModels, terms: list[str], tag: str | None = None,
-                        min_price: int | None = None, max_price: int | None = None
-                        ) -> list[Row]:
+                        min_price: int | None = None, max_price: int | None = None, *,
+                        after: Row | None = None, most: int | None = None) -> list[Row]:
     """Every published picture matching the query's words (:func:`query_words`) and the
-    filters, best first."""
+    filters, best first (or the ``most`` first after ``after``: :meth:`MemoryIndex.rank`)."""
     index = await memory_index(read).fresh()
     tagged = index.postings.get(PICTURE_TAG + tag, {}) if tag else None
 
@@ -246,13 +309,15 @@ async def rank_pictures(read: ReadModels, terms: list[str], tag: str | None = No
                 and (max_price is None or price <= max_price))
 
     filtered = tag is not None or min_price is not None or max_price is not None
-    return index.rank(terms, PICTURE_STEM, PICTURE_WORD, keep if filtered else None)
+    return index.rank(terms, PICTURE_STEM, PICTURE_WORD, keep if filtered else None,
+                      after=after, most=most)
 
 
-async def rank_people(read: ReadModels, terms: list[str]) -> list[Row]:
-    """Every person whose name matches the query's words, best first."""
+async def rank_people(read: ReadModels, terms: list[str], *, after: Row | None = None,
+                      most: int | None = None) -> list[Row]:
+    """Every person whose name matches the query's words, best first (or a page of them)."""
     index = await memory_index(read).fresh()
-    return index.rank(terms, PERSON_STEM, PERSON_WORD)
+    return index.rank(terms, PERSON_STEM, PERSON_WORD, after=after, most=most)
 
 
 def _encode(row: Row, signing_key: str) -> str:
@@ -277,13 +342,10 @@ async def search_pictures(read: ReadModels, q: str, *, tag: str | None,
     terms = query_words(q)
 
     async def load_page() -> tuple[dict, bytes]:
-        ranked = await rank_pictures(read, terms, tag, min_price, max_price)
-        rows = _after(ranked, position)[:limit + 1]
+        rows = await rank_pictures(read, terms, tag, min_price, max_price, after=position,
+                                   most=limit + 1)
         page = rows[:limit]
-        ids = [r[3] for r in page]
-        docs = {d["_id"]: d for d in await read.db[PICTURES].find(
-            {"_id": {"$in": ids}, "status": "published"}).to_list(None)}
-        items = await read.shape([docs[i] for i in ids if i in docs], None)
+        items = await shaped_pictures(read).get(read, [r[3] for r in page])
         next_cursor = _encode(page[-1], read.signing_key) if len(rows) > limit else None
         found = {"items": items, "next_cursor": next_cursor}
         return found, json.dumps(found).encode()
@@ -304,8 +366,7 @@ async def search_people(read: ReadModels, q: str, *, limit: int,
     """A page of the people whose names match ``q``, best first: their users documents
     (from the users read model) and the cursor to the next page."""
     position = _decode(cursor, read.signing_key) if cursor else None
-    ranked = await rank_people(read, query_words(q))
-    rows = _after(ranked, position)[:limit + 1]
+    rows = await rank_people(read, query_words(q), after=position, most=limit + 1)
     page = rows[:limit]
     ids = [r[3] for r in page]
     users = {u["_id"]: u for u in await read.db[USERS].find(

@@ -1,10 +1,10 @@
 """The trending agent, on the likes, comments, purchases and pictures facts, and the timer
 that ranks the pictures again every ``TRENDING_REFRESH_S`` on every worker.
 
-One agent for the four topics: its batches go through the inbox (``trending_processed``,
-so an event id is applied once) and are applied with a few bulk writes
-(:meth:`~agents.trending.trending.Trending.apply`); the writes are keyed and guarded by
-event time besides, so applying an event twice would change nothing either.
+One agent for the four topics, in batches applied with a few bulk writes each
+(:meth:`~agents.trending.trending.Trending.apply`). It has no inbox: every write is keyed by
+the contribution it is about and guarded by event time, and each batch's counts are added
+once through its journal entry, so applying an event twice changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import structlog
 from agents.trending.app import app, service
 from agents.trending.scoring import bucket_of
 from agents.trending.trending import Trending
-from picasso.mongo import TRENDING_PROCESSED
 from picasso.service import opened_once
 from topics import COMMENTS_EVENTS, PICTURES_EVENTS, PURCHASES_EVENTS, REACTIONS_EVENTS
 from topics.registry import RECORDS
@@ -53,8 +52,8 @@ async def activity(stream: faust.StreamT) -> None:
     ignored), so that only messages that do not parse are dead-lettered."""
     domain = await _trending()
     accepted = [record for record in RECORDS.values() if record.topic in TOPICS]
-    agent = service.agent("trending", accepted, domain.handle, inbox=TRENDING_PROCESSED,
-                          db=domain.db, batch_handler=domain.handle_batch)
+    agent = service.agent("trending", accepted, domain.handle, db=domain.db,
+                          batch_handler=domain.handle_batch)
     await service.consume(stream, agent)
 
 

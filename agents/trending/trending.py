@@ -1,6 +1,6 @@
 """The trending service's state and read model, in MongoDB (the broker keeps nothing safely).
 
-Windowed aggregation keyed by event time, in three collections of its own:
+Windowed aggregation keyed by event time, in four collections of its own:
 
 * ``trending_activity``: one document per contribution, keyed by what it is rather than by
   the message that told it: ``like:<picture>:<user>``, ``comment:<comment id>``,
@@ -10,12 +10,17 @@ Windowed aggregation keyed by event time, in three collections of its own:
   written only by an event at least as late as the one that last wrote it (``changed_at``),
   so a redelivered or re-sent event, or a like told twice, changes nothing.
 * ``trending_buckets``: per (picture, bucket), the number of live likes, comments and
-  purchases, recounted from the activity after every change, never incremented. A writer
-  first bumps the bucket's ``changes`` and then recounts; a recount is written only if it
-  read a later ``changes`` than the one written before it (``counted``). Two workers (the
-  purchases topic is keyed by purchase, so one picture's purchases are spread over
-  partitions) or a crash between two writes can leave a count stale only until the last
-  recount of that bucket, which has read every change.
+  purchases, incremented once per batch by the batch's net change there, with the ids of
+  the last journal entries added to it (``applied``), so an entry is never added twice.
+* ``trending_journal``: one entry per batch, written before anything else of it: the
+  contributions it writes and each (picture, bucket)'s change. It stays ``open`` until all
+  of them are written; an entry left open (a worker stopped in between) is applied again by
+  the next batch about any of its contributions, before that batch reads them, or by the
+  sweep. So a batch costs a few writes per contribution it changes (one insert each when
+  new) and one per (picture, bucket) it changes, whatever the number of its messages, and
+  the counts stay exact under redelivery and crashes. A contribution's facts come on one
+  partition (likes and comments are keyed by picture, purchases by purchase), so one worker
+  at a time changes it; buckets are shared, and their increments commute.
 * ``trending_pictures``: pictures deleted (from ``picasso.pictures.events``): their activity
   is removed and later activity for them is ignored.
 
@@ -26,6 +31,7 @@ Buckets and activity older than the longest window are swept away.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,8 +45,8 @@ from picasso.mongo import (
     TRENDING,
     TRENDING_ACTIVITY,
     TRENDING_BUCKETS,
+    TRENDING_JOURNAL,
     TRENDING_PICTURES,
-    TRENDING_PROCESSED,
 )
 from picasso.projection import remember
 from picasso.runtime import IN_MAX
@@ -65,6 +71,14 @@ CONTRIBUTIONS: dict[str, tuple[str, bool, Callable[[dict], str]]] = {
     PURCHASE_REFUNDED.type: ("purchase", False, lambda d: d["purchase_id"]),
 }
 _DUPLICATE_KEY = 11000
+# The fields of a contribution's document besides its key.
+_ACTIVITY_FIELDS = ("picture_id", "kind", "bucket", "live", "changed_at")
+# How many of the last journal entries added to a bucket it remembers (``applied``): an entry
+# is finished again at the latest by the next batch about its contributions, or by the sweep.
+APPLIED_KEPT = 32
+# A journal entry still open after this long belongs to a worker that stopped: the sweep
+# finishes it.
+JOURNAL_STALE_S = 60.0
 
 
 async def _find_in(collection, field: str, values: list, query: dict | None = None,
@@ -122,11 +136,12 @@ class Trending:
         return self.db[TRENDING_BUCKETS]
 
     async def ensure_indexes(self) -> None:
-        await self.activity.create_index([("picture_id", 1), ("bucket", 1), ("live", 1)])
+        await self.activity.create_index([("picture_id", 1)])
         await self.activity.create_index([("changed_at", 1)])
         await self.buckets.create_index([("bucket", 1)])
         await self.buckets.create_index([("picture_id", 1)])
-        await self.db[TRENDING_PROCESSED].create_index([("applied_at", 1)])
+        await self.journal.create_index([("open", 1)])
+        await self.journal.create_index([("done_at", 1)])
 
     async def handle(self, record: Record, event: CloudEvent) -> list[CloudEvent]:
         """Apply one event (see :meth:`apply`)."""
@@ -140,7 +155,12 @@ class Trending:
 
     async def apply(self, items: list[tuple[Record, CloudEvent]]) -> None:
         """Apply likes, comments, purchases and deleted pictures, in order; other records of
-        those topics are ignored. Applying the same events again changes nothing."""
+        those topics are ignored. Applying the same events again changes nothing.
+
+        The batch's contributions are folded in memory into each one's last state and each
+        (picture, bucket)'s net change, written down as one journal entry, and then applied:
+        the contributions in one bulk write, each bucket's change once (see :meth:`_apply`).
+        """
         now = self.clock()
         oldest = now - KEPT
         told: list[tuple[str, str, str, bool, datetime]] = []
@@ -159,10 +179,9 @@ class Trending:
         if not told:
             return
         keys = list({key for key, *_ in told})
-        pictures = list({picture_id for _, picture_id, *_ in told})
+        await self._finish_open(set(keys))
         state = {doc["_id"]: doc for doc in await _find_in(self.activity, "_id", keys)}
-        gone = await self._deleted(pictures)
-        touched: set[tuple[str, str]] = set()
+        gone = await self._deleted(list({picture_id for _, picture_id, *_ in told}))
         changed: dict[str, dict] = {}
         for key, picture_id, kind, live, at in told:
             if picture_id in gone:
@@ -172,45 +191,114 @@ class Trending:
             if before is not None and before["changed_at"] > stamp:
                 continue  # a later event wrote it already
             bucket = utc_stamp(bucket_of(at))
-            if before is not None:
-                touched.add((picture_id, before["bucket"]))
-                if before["live"] or not live:
-                    # Told again, or taken back: it counts, or stops counting, where it did.
-                    bucket = before["bucket"]
-            changed[key] = {"picture_id": picture_id, "kind": kind, "bucket": bucket,
-                            "live": live, "changed_at": stamp}
-            touched.add((picture_id, bucket))
-        await _bulk(self.activity, [
-            UpdateOne({"_id": key, "changed_at": {"$lte": doc["changed_at"]}}, {"$set": doc},
-                      upsert=True)
-            for key, doc in changed.items()])
-        await self.recount(touched)
-        self.changed = self.changed or bool(touched)
-
-    async def recount(self, touched: set[tuple[str, str]]) -> None:
-        """Set the counts of the (picture, bucket) pairs ``touched`` from the activity."""
-        if not touched:
+            if before is not None and (before["live"] or not live):
+                # Told again, or taken back: it counts, or stops counting, where it did.
+                bucket = before["bucket"]
+            changed[key] = {"_id": key, "picture_id": picture_id, "kind": kind,
+                            "bucket": bucket, "live": live, "changed_at": stamp}
+        # What changes: the contributions written differently, and per (picture, bucket) the
+        # live contributions it gains or loses.
+        writes = [doc for key, doc in changed.items()
+                  if any(state.get(key, {}).get(f) != doc[f] for f in _ACTIVITY_FIELDS)]
+        deltas: dict[str, dict] = {}
+        for doc in writes:
+            old = state.get(doc["_id"])
+            for side, sign in ((old, -1), (doc, 1)):
+                if side is not None and side["live"]:
+                    i = _bucket_id(side["picture_id"], side["bucket"])
+                    entry = deltas.setdefault(i, {"_id": i, "picture_id": side["picture_id"],
+                                                  "bucket": side["bucket"]})
+                    entry[side["kind"]] = entry.get(side["kind"], 0) + sign
+        if not writes:
             return
-        ids = {_bucket_id(p, b): (p, b) for p, b in touched}
-        await self.buckets.bulk_write([
-            UpdateOne({"_id": i}, {"$inc": {"changes": 1},
-                                   "$setOnInsert": {"picture_id": p, "bucket": b, "counted": 0}},
-                      upsert=True)
-            for i, (p, b) in ids.items()], ordered=False)
-        changes = {doc["_id"]: doc["changes"]
-                   for doc in await _find_in(self.buckets, "_id", list(ids), {}, {"changes": 1})}
-        counts: dict[str, dict[str, int]] = {i: dict.fromkeys(KINDS, 0) for i in ids}
-        live = await _find_in(self.activity, "picture_id", list({p for p, _ in touched}),
-                              {"bucket": {"$in": list({b for _, b in touched})}, "live": True},
-                              {"picture_id": 1, "bucket": 1, "kind": 1})
-        for doc in live:
-            i = _bucket_id(doc["picture_id"], doc["bucket"])
-            if i in counts:
-                counts[i][doc["kind"]] += 1
-        await _bulk(self.buckets, [
-            UpdateOne({"_id": i, "counted": {"$lt": changes[i]}},
-                      {"$set": {**counts[i], "counted": changes[i]}})
-            for i in ids if i in changes])  # not there: its picture was deleted meanwhile
+        entry = {"_id": uuid.uuid4().hex, "open": True, "at": utc_stamp(now),
+                 "keys": [doc["_id"] for doc in writes], "activity": writes,
+                 "deltas": [d for d in deltas.values() if any(d.get(k) for k in KINDS)]}
+        await self.journal.insert_one(entry)
+        await self._apply(entry, fresh={doc["_id"] for doc in writes} - set(state))
+        self.changed = True
+
+    @property
+    def journal(self):
+        return self.db[TRENDING_JOURNAL]
+
+    async def _apply(self, entry: dict, fresh: set[str] = frozenset()) -> None:
+        """Apply one journal entry: write its contributions (``fresh`` ones, known not to be
+        there when it was made, are inserted; the others written if no later event wrote
+        them), add each bucket's change unless this entry's id is among the bucket's
+        ``applied`` ones, then close the entry. Every step may be done again (after a crash,
+        or by another worker finishing an entry left open) and changes nothing the second
+        time."""
+        new = [doc for doc in entry["activity"] if doc["_id"] in fresh]
+        taken = set()
+        if new:
+            try:
+                await self.activity.insert_many(new, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                taken = {new[e["index"]]["_id"] for e in errors}  # written meanwhile
+        await _bulk(self.activity, [
+            UpdateOne({"_id": doc["_id"], "changed_at": {"$lte": doc["changed_at"]}},
+                      {"$set": {f: doc[f] for f in _ACTIVITY_FIELDS}}, upsert=True)
+            for doc in entry["activity"] if doc["_id"] not in fresh or doc["_id"] in taken])
+        await self._add(entry["_id"], entry["deltas"])
+        await self.journal.replace_one({"_id": entry["_id"]}, {
+            "done_at": utc_stamp(self.clock()), "contributions": len(entry["activity"])})
+
+    async def _add(self, entry_id: str, deltas: list[dict]) -> None:
+        """Add each bucket's change once: an ``$inc`` of the buckets whose ``applied`` ids
+        do not hold ``entry_id`` (one update per slice of buckets with the same change), and
+        an insert of the buckets not there yet, until every bucket holds ``entry_id``."""
+        while deltas:
+            groups: dict[tuple[int, ...], list[dict]] = {}
+            for d in deltas:
+                groups.setdefault(tuple(d.get(k, 0) for k in KINDS), []).append(d)
+            missing: list[dict] = []
+            for change, group in groups.items():
+                inc = {k: n for k, n in zip(KINDS, change) if n}
+                for start in range(0, len(group), IN_MAX):
+                    part = group[start:start + IN_MAX]
+                    ids = [d["_id"] for d in part]
+                    done = await self.buckets.update_many(
+                        {"_id": {"$in": ids}, "applied": {"$ne": entry_id}},
+                        {"$inc": inc, "$push": {"applied": {"$each": [entry_id],
+                                                            "$slice": -APPLIED_KEPT}}})
+                    if done.matched_count < len(part):
+                        added = {doc["_id"] for doc in await self.buckets.find(
+                            {"_id": {"$in": ids}, "applied": entry_id}, {"_id": 1}
+                        ).to_list(None)}
+                        missing += [d for d in part if d["_id"] not in added]
+            if not missing:
+                return
+            try:
+                await self.buckets.insert_many([
+                    {"_id": d["_id"], "picture_id": d["picture_id"], "bucket": d["bucket"],
+                     **{k: d.get(k, 0) for k in KINDS}, "applied": [entry_id]}
+                    for d in missing], ordered=False)
+                return
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                    raise
+                # Inserted meanwhile by another writer: add to them like to the others.
+                deltas = [missing[e["index"]] for e in errors]
+
+    async def _finish_open(self, keys: set[str] | None = None,
+                           older_than_s: float | None = None) -> None:
+        """Apply again the open journal entries (a worker stopped, or is still busy, between
+        writing one and closing it) about any of ``keys``, or older than ``older_than_s``:
+        before a batch reads the contributions it changes, so that it reads them as they
+        are once every earlier batch about them is applied."""
+        query: dict = {"open": True}
+        if older_than_s is not None:
+            query["at"] = {"$lt": utc_stamp(self.clock() - timedelta(seconds=older_than_s))}
+        async for found in self.journal.find(query, {"keys": 1}):
+            if keys is None or keys.intersection(found["keys"]):
+                entry = await self.journal.find_one({"_id": found["_id"], "open": True})
+                if entry is not None:
+                    await self._apply(entry)
 
     async def _deleted(self, pictures: list[str]) -> set[str]:
         """Which of ``pictures`` were deleted."""
@@ -248,9 +336,10 @@ class Trending:
         return rankings
 
     async def sweep(self) -> None:
-        """Remove buckets and activity too old to count in any window, and the inbox's
-        records of events that old (applied again, they would be too old to count)."""
+        """Finish journal entries left open by a worker that stopped, and remove buckets,
+        activity and closed journal entries too old to count in any window."""
+        await self._finish_open(older_than_s=JOURNAL_STALE_S)
         cutoff = utc_stamp(bucket_of(self.clock() - KEPT))
         await self.buckets.delete_many({"bucket": {"$lt": cutoff}})
         await self.activity.delete_many({"changed_at": {"$lt": cutoff}})
-        await self.db[TRENDING_PROCESSED].delete_many({"applied_at": {"$lt": cutoff}})
+        await self.journal.delete_many({"done_at": {"$lt": cutoff}})

@@ -16,7 +16,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from agents.trending.scoring import bucket_of
 from deploy.local.processes import Worker
 from deploy.local.stack import Stack
-from picasso.mongo import TRENDING, TRENDING_BUCKETS, TRENDING_PROCESSED
+from picasso.mongo import TRENDING, TRENDING_ACTIVITY, TRENDING_BUCKETS, TRENDING_JOURNAL
 from tests.integration.delivery import isolated, send_all, send_slowly
 from topics.comments import COMMENT_ADDED, COMMENT_DELETED
 from topics.envelope import CloudEvent, utc_stamp
@@ -173,17 +173,18 @@ async def test_a_worker_killed_mid_window_and_restarted_keeps_exact_counts(
         key = (picture, utc_stamp(bucket_of(at)), "like")
         expected[key] = expected.get(key, 0) + 1
 
+    contributions = len({(e.data["picture_id"], e.data["user_id"]) for e in stream})
     first = trending_worker(stack, env, name)
     try:
         first.start()
         first.wait_ready()
         sending = asyncio.create_task(send(settings, stream, slowly=True))
-        while await db[TRENDING_PROCESSED].count_documents({}) < len(stream) // 4:  # noqa: ASYNC110
+        while await db[TRENDING_ACTIVITY].count_documents({}) < contributions // 4:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         first.kill()  # mid-stream, with no chance to commit or finish a batch
-        killed_at = await db[TRENDING_PROCESSED].count_documents({})
+        killed_at = await db[TRENDING_ACTIVITY].count_documents({})
         await sending  # the rest arrives while it is down
-        assert killed_at < len({e.id for e in stream}), "it finished before it was killed"
+        assert killed_at < contributions, "it finished before it was killed"
     finally:
         first.stop()
     # Started again ten minutes later by its clock: the activity is still in both windows.
@@ -194,12 +195,12 @@ async def test_a_worker_killed_mid_window_and_restarted_keeps_exact_counts(
         again.wait_ready()
 
         async def exact() -> tuple[bool, dict]:
-            # Every event recorded as applied (the inbox is written after the counts), and
-            # the counts exact.
+            # Every contribution there, every journal entry applied, and the counts exact.
             got = await counts(db)
-            applied = await db[TRENDING_PROCESSED].count_documents({})
-            return got == expected and applied == len({e.id for e in stream}), {
-                "applied": applied, "missing or wrong": {
+            written = await db[TRENDING_ACTIVITY].count_documents({})
+            left_open = await db[TRENDING_JOURNAL].count_documents({"open": True})
+            return got == expected and written == contributions and not left_open, {
+                "contributions": written, "open entries": left_open, "missing or wrong": {
                     k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v},
                 "extra": {k: v for k, v in got.items() if k not in expected}}
 
@@ -263,3 +264,67 @@ async def test_concurrent_writers_redelivery_time_passing_and_the_sweep(trending
     # A like redelivered after its day is over counts nowhere.
     await domain.apply(likes[:1])
     assert await counts(domain.db) == {}
+
+
+async def test_a_batch_cut_short_and_redelivered_twice_counts_once(trending) -> None:
+    """A worker stopped between writing a batch's contributions and adding its counts (its
+    journal entry left open), then the same batch delivered twice more: each contribution
+    counts once, where its last fact says."""
+    from agents.trending.trending import Trending
+
+    domain, clock = trending
+    start = clock[0]
+    earlier, later = start - timedelta(minutes=12), start - timedelta(minutes=3)
+    batch: list[tuple[Record, CloudEvent]] = []
+    for n in range(60):  # sixty likes on three pictures, over two buckets
+        batch.append((PICTURE_LIKED, like(f"p{n % 3}", f"u{n}", earlier if n < 30 else later)))
+    for n in range(0, 60, 4):  # a quarter taken back
+        batch.append((PICTURE_UNLIKED, unlike(f"p{n % 3}", f"u{n}", start)))
+    batch.append(batch[5])  # one told twice in the batch itself
+    comment = uuid.uuid4().hex
+    batch.append((COMMENT_ADDED, fact(COMMENT_ADDED, later, picture_id="p0", comment_id=comment,
+                                      user_id="u1", text="lovely", created_at=utc_stamp(later),
+                                      comment_count=1)))
+    expected: dict[tuple[str, str, str], int] = {}
+    for n in range(60):
+        if n % 4:
+            key = (f"p{n % 3}", utc_stamp(bucket_of(earlier if n < 30 else later)), "like")
+            expected[key] = expected.get(key, 0) + 1
+    expected[("p0", utc_stamp(bucket_of(later)), "comment")] = 1
+
+    class StoppedBeforeCounting(Trending):
+        async def _add(self, entry_id: str, deltas: list[dict]) -> None:
+            raise ConnectionError("the worker stopped here")
+
+    cut_short = StoppedBeforeCounting(domain.db, clock=domain.clock)
+    with pytest.raises(ConnectionError):
+        await cut_short.apply(batch)
+    assert await domain.db[TRENDING_ACTIVITY].count_documents({}) == 61  # written, not counted
+    assert await counts(domain.db) == {}
+    assert await domain.db[TRENDING_JOURNAL].count_documents({"open": True}) == 1
+    await domain.apply(batch)  # redelivered: the open entry is applied first, then nothing
+    assert await counts(domain.db) == expected
+    await asyncio.gather(domain.apply(batch[:40]), domain.apply(batch[40:]))  # and again
+    assert await counts(domain.db) == expected
+    assert await domain.db[TRENDING_JOURNAL].count_documents({"open": True}) == 0
+
+
+async def test_an_entry_left_open_is_finished_by_the_sweep(trending) -> None:
+    from agents.trending.trending import JOURNAL_STALE_S, Trending
+
+    domain, clock = trending
+    at = clock[0] - timedelta(minutes=1)
+
+    class StoppedBeforeCounting(Trending):
+        async def _add(self, entry_id: str, deltas: list[dict]) -> None:
+            raise ConnectionError("the worker stopped here")
+
+    with pytest.raises(ConnectionError):
+        await StoppedBeforeCounting(domain.db, clock=domain.clock).apply(
+            [(PICTURE_LIKED, like("p", f"u{n}", at)) for n in range(3)])
+    await domain.sweep()  # too recent: its worker may still be at it
+    assert await counts(domain.db) == {}
+    clock[0] += timedelta(seconds=JOURNAL_STALE_S + 1)
+    await domain.sweep()
+    assert await counts(domain.db) == {("p", utc_stamp(bucket_of(at)), "like"): 3}
+    assert await domain.db[TRENDING_JOURNAL].count_documents({"open": True}) == 0

@@ -75,3 +75,24 @@ def test_the_edges_copy_ranks_replaces_and_forgets() -> None:
     index.apply(picture("b", ""))  # no longer published: no keys
     assert found("sunset") == [] and "b" not in index.prices
     assert "p:sunset" not in index.postings
+
+
+def test_a_page_picked_from_the_matches_is_the_full_ranking_cut_after_the_cursor() -> None:
+    """Pages picked with ``most`` and ``after`` walk the very order of the full ranking,
+    ties of words and score broken by time (equal times too) and then by id."""
+    index = MemoryIndex(db=None)
+    titles = ["Sunset harbour", "Sunset", "Harbour", "Sunset sunset harbour", "Sundial sea"]
+    for n in range(60):
+        index.apply(picture(f"x{n:02d}", titles[n % 5],
+                            at=f"2026-01-{1 + n % 4:02d}T00:00:00.000Z" if n % 7 else ""))
+    for terms in (["sunset"], ["harbour", "sun"], ["sea", "harbour", "sunset"]):
+        full = index.rank(terms, "p:", "p=")
+        assert len(full) > 20
+        walked, after = [], None
+        while True:
+            page = index.rank(terms, "p:", "p=", after=after, most=7)
+            walked += page
+            if len(page) < 7:
+                break
+            after = page[-1]
+        assert walked == full
