@@ -280,7 +280,7 @@ class Mailer:
         bound = log.bind(event_id=event.id, kind=kind, user_id=user_id)
         before = await deliveries.find_one({"_id": key}, {"status": 1})
         if before is not None and before["status"] in FINAL:
-            bound.info("mail_already_handled", status=before["status"])
+            bound.info("mail_already_handled", delivery=before["status"])
             return
         now = _now()
         # The event and the facts are written on every delivery of the event, so that a

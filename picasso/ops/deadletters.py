@@ -18,7 +18,6 @@ retention) cannot be replayed: the replay says so, changes nothing for it, and e
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -26,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from picasso.failures import describe
 from topics.deadletter import MESSAGE_REJECTED
+from topics.envelope import InvalidMessage, decode
 
 # How long a read waits for the broker's next batch before it takes a topic's end as reached.
 FETCH_TIMEOUT_MS = 1000
@@ -42,11 +42,11 @@ class Letter:
     @property
     def original_type(self) -> str | None:
         """The CloudEvents type of the message it stands for, when its payload tells."""
-        try:
-            doc = json.loads(self.data.get("payload") or "")
-        except ValueError:
+        try:  # any bytes can be dead-lettered: JSON nested too deep for Python included
+            doc = decode(self.data.get("payload"))
+        except InvalidMessage:
             return None
-        type_ = doc.get("type") if isinstance(doc, dict) else None
+        type_ = doc.get("type")
         return type_ if isinstance(type_, str) else None
 
     def line(self) -> str:
@@ -122,10 +122,10 @@ async def read(bootstrap: str, topic: str) -> list[Letter]:
 
 def _letter(raw: bytes | None) -> Letter | None:
     try:
-        doc = json.loads(raw or b"")
-    except ValueError:
+        doc = decode(raw)
+    except InvalidMessage:
         return None
-    if not isinstance(doc, dict) or doc.get("type") != MESSAGE_REJECTED.type:
+    if doc.get("type") != MESSAGE_REJECTED.type:
         return None
     data = doc.get("data")
     if not isinstance(data, dict):

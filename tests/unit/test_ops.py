@@ -38,6 +38,16 @@ def test_a_choice_takes_every_condition_given() -> None:
     assert letter(b"\xff not json").original_type is None
 
 
+def test_any_bytes_dead_lettered_are_listed() -> None:
+    """A fuzzer's message nested deeper than Python's JSON decoder goes is listed and
+    chosen by its other fields, like any other, instead of stopping the command."""
+    deep = letter(b"[" * 100_000 + b"]" * 100_000)
+    assert deep.original_type is None
+    assert Choice(reason="no such")(deep)
+    assert not Choice(types=("AddComment",))(deep)
+    assert "type=-" in deep.line()
+
+
 def test_a_letter_alone_is_replayable_only_when_it_holds_the_whole_message() -> None:
     assert whole_payload(letter(COMMENT)) == COMMENT
     assert hashlib.sha256(COMMENT).hexdigest() == letter(COMMENT).data["payload_sha256"]

@@ -24,7 +24,7 @@ from agents.purchases.ledger.routing import (
     parse_dsn,
     parse_shards,
 )
-from picasso.failures import MYSQL_TRANSIENT_CODES
+from picasso.failures import MYSQL_TRANSIENT_CODES, describe
 
 log = structlog.get_logger()
 
@@ -209,7 +209,7 @@ class ShardPools:
             except pymysql.err.OperationalError as exc:
                 if last or exc.args[0] not in MYSQL_TRANSIENT_CODES:
                     raise
-                log.info("ledger.retry", shard=shard, error=exc.args[0], attempt=attempt + 1)
+                log.info("ledger.retry", shard=shard, error=describe(exc), attempt=attempt + 1)
                 await asyncio.sleep(0.005 * 2**attempt)
         raise AssertionError("unreachable")
 
