@@ -129,7 +129,7 @@ def decode(raw: bytes | str | None) -> dict[str, Any]:
         raise InvalidMessage("empty message")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad UTF-8, bad JSON, an integer too long for Python
         raise InvalidMessage(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidMessage("JSON nested too deeply") from None

@@ -43,6 +43,7 @@ def test_any_bytes_dead_lettered_are_listed() -> None:
     chosen by its other fields, like any other, instead of stopping the command."""
     deep = letter(b"[" * 100_000 + b"]" * 100_000)
     assert deep.original_type is None
+    assert letter(b'{"type": ' + b"9" * 5000 + b"}").original_type is None  # too long an int
     assert Choice(reason="no such")(deep)
     assert not Choice(types=("AddComment",))(deep)
     assert "type=-" in deep.line()
