@@ -64,6 +64,15 @@ def picasso_pods(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any
     return found
 
 
+def validate_strimzi(objects: list[dict[str, Any]],
+                     tmp_path: Path) -> subprocess.CompletedProcess:
+    """Strimzi's schemas' verdict on ``objects`` (tests/contracts/kubernetes/validate.mjs)."""
+    path = tmp_path / "strimzi.json"
+    path.write_text(json.dumps(objects))
+    return subprocess.run(["node", "validate.mjs", str(path)], cwd=VALIDATOR,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_the_generated_files_follow_the_facts() -> None:
     assert generate.main(["--check"]) == 0, "run python -m deploy.kubernetes"
 
@@ -82,10 +91,7 @@ def test_every_object_is_valid_kubernetes(rendered: tuple[str, list[dict[str, An
             continue
         kubernetes_validate.validate(o, KUBERNETES_VERSION, strict=True)
     if strimzi:
-        path = tmp_path / "strimzi.json"
-        path.write_text(json.dumps(strimzi))
-        done = subprocess.run(["node", "validate.mjs", str(path)], cwd=VALIDATOR,
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = validate_strimzi(strimzi, tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stdout.count("valid: ") == len(strimzi)
 
@@ -97,11 +103,9 @@ def test_the_validators_refuse_a_bad_object(tmp_path: Path) -> None:
             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
              "spec": {"replicas": "two", "selector": {}, "template": {}}},
             KUBERNETES_VERSION, strict=True)
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps([{"apiVersion": STRIMZI, "kind": "KafkaTopic",
-                                 "metadata": {"name": "x"}, "spec": {"partitions": "many"}}]))
-    done = subprocess.run(["node", "validate.mjs", str(path)], cwd=VALIDATOR,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = validate_strimzi([{"apiVersion": STRIMZI, "kind": "KafkaTopic",
+                              "metadata": {"name": "x"}, "spec": {"partitions": "many"}}],
+                            tmp_path)
     assert done.returncode == 1 and "partitions" in done.stdout
 
 
