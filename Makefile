@@ -10,8 +10,11 @@ install:
 run: install
 	@$(PY) -m deploy.local.run
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own stack of servers.
+TEST_WORKERS ?= 2
+
 test: install
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Benchmarks (figures, never pass/fail): wrk is the load generator.
 bench: install

@@ -122,5 +122,21 @@ def system(edge: Edge, workers: dict[str, Worker]) -> str:
     return edge.url
 
 
+# Tests that build or run container images share podman's storage and the machine's two cores:
+# under xdist they all go to one worker, one after another (`pytestmark` in those modules).
+CONTAINERS = pytest.mark.xdist_group("containers")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs the suite in several xdist workers, each a test session of its own
+    (its own stack of servers, Picasso processes, topic prefix and database); with
+    `--dist loadgroup` a module's tests stay on one worker, so its module fixtures start once,
+    and the modules marked CONTAINERS share one worker between them."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"picasso: real embedded stack under {Path.cwd()}"

@@ -18,11 +18,12 @@ from deploy.local.processes import WORKER_READY_LINE
 from deploy.local.stack import free_ports
 from picasso.domains import DOMAINS, app_module, worker_args
 from picasso.mongo import LIKE_COUNTS, REACTIONS_PROCESSED
+from tests.conftest import CONTAINERS
 from tests.integration.delivery import isolated, send_all, wait_sent
 from tests.integration.test_reactions_delivery import random_reactions
 from topics import REACTIONS_COMMANDS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, CONTAINERS]
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "localhost/picasso:test"
