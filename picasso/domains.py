@@ -7,10 +7,37 @@ the tests and the deploy manifests derive from it.
 
 from __future__ import annotations
 
+from topics import (
+    COMMENTS_COMMANDS,
+    NOTIFICATIONS_COMMANDS,
+    PICTURES_COMMANDS,
+    PURCHASES_COMMANDS,
+    REACTIONS_COMMANDS,
+    SOCIAL_COMMANDS,
+    Topic,
+)
+
 # In the order ``make run`` starts them: the read models first, mail last.
 DOMAINS: tuple[str, ...] = ("users", "uploads", "reactions", "comments", "social",
                              "purchases", "timeline", "trending", "notifications", "search",
                              "mail")
+
+
+# The service that applies each topic of commands: the edge asks its consumer group how far
+# it has got before sending it more (web.backlog).
+APPLIED_BY: dict[Topic, str] = {
+    PICTURES_COMMANDS: "uploads",
+    REACTIONS_COMMANDS: "reactions",
+    COMMENTS_COMMANDS: "comments",
+    SOCIAL_COMMANDS: "social",
+    PURCHASES_COMMANDS: "purchases",
+    NOTIFICATIONS_COMMANDS: "notifications",
+}
+
+
+def group_id(app_id: str, domain: str) -> str:
+    """A domain's service's Faust app id, which is its Kafka consumer group."""
+    return f"{app_id}-{domain}"
 
 
 def app_module(domain: str) -> str:

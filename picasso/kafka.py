@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import RecordMetadata
 
 from picasso.settings import Settings, min_insync_replicas
 from topics import ALL_TOPICS
@@ -52,14 +53,15 @@ class MessageBus:
     async def stop(self) -> None:
         await self.producer.stop()
 
-    async def send(self, record: Record, event: CloudEvent) -> None:
-        """Put ``event`` on ``record``'s topic keyed by its subject; returns once acknowledged."""
-        await self.send_raw(record.topic.name(self.prefix), event.subject.encode(),
-                            event.to_json())
+    async def send(self, record: Record, event: CloudEvent) -> RecordMetadata:
+        """Put ``event`` on ``record``'s topic keyed by its subject; returns once acknowledged,
+        with where the broker put it."""
+        return await self.send_raw(record.topic.name(self.prefix), event.subject.encode(),
+                                   event.to_json())
 
-    async def send_raw(self, topic: str, key: bytes, value: bytes) -> None:
+    async def send_raw(self, topic: str, key: bytes, value: bytes) -> RecordMetadata:
         """Put bytes on a topic by its full name; returns once acknowledged."""
-        await self.producer.send_and_wait(topic, value, key=key)
+        return await self.producer.send_and_wait(topic, value, key=key)
 
     async def ping(self) -> None:
         """Ask the broker for cluster metadata: proof that it answers."""

@@ -30,7 +30,7 @@ from faust.cli import AppCommand, option
 import picasso.lag
 import picasso.ops.commands
 from picasso import probes
-from picasso.domains import DOMAINS
+from picasso.domains import DOMAINS, group_id
 from picasso.logging import configure as configure_logging
 from picasso.logging import logging_config
 from picasso.metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMER_LAG, mark_started
@@ -103,7 +103,7 @@ class Service:
         self.settings = settings
         self.inboxes = inboxes
         self.app = faust.App(
-            f"{settings.app_id}-{domain}",
+            group_id(settings.app_id, domain),
             broker=f"kafka://{settings.kafka_bootstrap}",
             store="memory://",
             # Records are CloudEvents JSON that agents parse themselves, so that a message
@@ -118,6 +118,8 @@ class Service:
             broker_rebalance_timeout=20.0,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            # What was applied is committed often: the edges' backpressure reads it.
+            broker_commit_interval=settings.commit_interval_s,
             web_enabled=False,
             # The worker sets logging up again as it starts: the same JSON lines.
             logging_config=logging_config(settings),

@@ -285,6 +285,14 @@ class Settings:
     feed_cache_max_bytes: int = 64 * 1024 * 1024
     # How many requests one edge holds in a long poll (wait_ms) at once; past it, 503.
     max_long_poll_waiters: int = 2000
+    # Backpressure (README, "Backpressure"): the edge refuses a command with 503 and
+    # Retry-After while the oldest command it sent to the same service waits unapplied
+    # longer than BACKLOG_MAX_AGE_S (0: never refuses); it asks the service's consumer group
+    # how far it has applied every BACKLOG_POLL_S. Workers commit what they applied every
+    # COMMIT_INTERVAL_S, which bounds how fresh that answer can be.
+    backlog_max_age_s: float = 0.5
+    backlog_poll_s: float = 0.1
+    commit_interval_s: float = 0.2
     # Rate limits, per edge process (README, "Abuse limits"): requests per minute, as a
     # token bucket that holds a minute's worth. Signing in, up, or starting a session counts
     # against the client's address and against the email it names.
@@ -434,6 +442,9 @@ class Settings:
             feed_cache_ttl_s=_number(e, "FEED_CACHE_TTL_S", d.feed_cache_ttl_s),
             feed_cache_max_bytes=_count(e, "FEED_CACHE_MAX_BYTES", d.feed_cache_max_bytes),
             max_long_poll_waiters=_count(e, "MAX_LONG_POLL_WAITERS", d.max_long_poll_waiters),
+            backlog_max_age_s=_number(e, "BACKLOG_MAX_AGE_S", d.backlog_max_age_s),
+            backlog_poll_s=_positive(e, "BACKLOG_POLL_S", d.backlog_poll_s),
+            commit_interval_s=_positive(e, "COMMIT_INTERVAL_S", d.commit_interval_s),
             rate_auth_per_address_per_min=_count(e, "RATE_AUTH_PER_ADDRESS_PER_MIN",
                                                  d.rate_auth_per_address_per_min),
             rate_auth_per_email_per_min=_count(e, "RATE_AUTH_PER_EMAIL_PER_MIN",

@@ -69,6 +69,9 @@ def system_env(stack: Stack) -> dict[str, str]:
         # Many tests sign up, like and buy from one address: limits far above what the suite
         # does; tests/e2e/test_abuse.py starts an edge of its own with low ones.
         **{name: "1000000" for name in RATE_LIMITS},
+        # Tests stop and kill workers while they send: the edge would refuse their likes
+        # (web.backlog); tests/e2e/test_backpressure.py starts an edge of its own with it on.
+        "BACKLOG_MAX_AGE_S": "0",
         "LOG_FORMAT": "json",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "info"),
     })

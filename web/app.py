@@ -18,6 +18,7 @@ from picasso.settings import Settings
 from picasso.tracing import start_request
 from web import sessions
 from web.auth import FirebaseAuth
+from web.backlog import Backlog
 from web.journal import Journal
 from web.live import LiveHub
 from web.metrics import Metrics
@@ -88,6 +89,8 @@ def create_app(settings: Settings) -> web.Application:
         db = connect(settings)
         live = LiveHub(settings, db)
         await live.start()
+        backlog = Backlog(settings)
+        await backlog.start()
         app[SERVICES] = Services(
             settings=settings, bus=bus,
             read=ReadModels(db, blobs, signing_key=settings.signing_key,
@@ -99,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
                      if settings.broker_journal_dir is not None else None),
             live=live,
+            backlog=backlog,
         )
         # Readiness as a metric too (picasso_ready), checked on its own between /readyz calls.
         readiness = asyncio.ensure_future(probes.keep_checking(readiness_checks(app[SERVICES])))
@@ -108,6 +112,7 @@ def create_app(settings: Settings) -> web.Application:
         readiness.cancel()
         await asyncio.gather(readiness, return_exceptions=True)
         await live.stop()
+        await backlog.stop()
         if app[SERVICES].journal is not None:
             app[SERVICES].journal.close()
         await auth.close()

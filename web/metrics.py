@@ -22,6 +22,9 @@ HTTP_SECONDS = Histogram(
     ["route"], buckets=LATENCY_BUCKETS)
 COMMANDS_SENT = Counter(
     "picasso_commands_sent", "Commands the edge put on Kafka, by type.", ["type"])
+COMMANDS_REFUSED = Counter(
+    "picasso_commands_refused", "Commands the edge refused because their service was behind "
+    "(web.backlog), by type.", ["type"])
 LONG_POLL_CHECKS = Counter(
     "picasso_long_poll_checks", "Store checks made for waiting requests.")
 LONG_POLL_WAITERS = Gauge(
@@ -47,3 +50,6 @@ class Metrics:
 
     def command_sent(self, type_: str) -> None:
         COMMANDS_SENT.labels(type_).inc()
+
+    def command_refused(self, type_: str) -> None:
+        COMMANDS_REFUSED.labels(type_).inc()

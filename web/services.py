@@ -18,6 +18,7 @@ from picasso.settings import Settings
 from topics.envelope import CloudEvent
 from topics.record import Record
 from web.auth import FirebaseAuth, Identity
+from web.backlog import Backlog
 from web.journal import Journal
 from web.live import LiveHub
 from web.metrics import Metrics
@@ -43,6 +44,7 @@ class Services:
     limits: RateLimits
     journal: Journal | None = None
     live: LiveHub | None = None  # live updates (web.live), started with the app
+    backlog: Backlog | None = None  # backpressure (web.backlog), started with the app
 
     async def send(self, record: Record, subject: str, data: dict[str, Any],
                    event_id: str | None = None) -> CloudEvent:
@@ -51,6 +53,13 @@ class Services:
         ``event_id`` keeps an id given from outside (a Stripe event's), so that consumers
         deduplicate a fact delivered twice.
         """
+        if self.backlog is not None:
+            try:
+                self.backlog.check(record.topic, self.settings.topic_prefix)
+            except Problem:
+                self.metrics.command_refused(record.type)
+                log.info("command_refused", type=record.type, reason="backlog")
+                raise
         event = CloudEvent(type=record.type, subject=subject, data=data, source=SOURCE)
         if event_id:
             event = replace(event, id=event_id)
@@ -62,8 +71,10 @@ class Services:
         delay = 0.05
         while True:
             try:
-                await asyncio.wait_for(self.bus.send(record, event),
-                                       max(0.1, deadline - loop.time()))
+                where = await asyncio.wait_for(self.bus.send(record, event),
+                                               max(0.1, deadline - loop.time()))
+                if self.backlog is not None:
+                    self.backlog.sent(where.topic, where.partition, where.offset)
                 if self.journal is not None:  # a memory-only broker: keep a copy (web.journal)
                     self.journal.record(record.topic.name(self.settings.topic_prefix),
                                         event.subject.encode(), event.to_json())

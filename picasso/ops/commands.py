@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from faust.cli import argument, option
 
-from picasso.domains import DOMAINS
+from picasso.domains import DOMAINS, group_id
 from picasso.mongo import connect
 from picasso.ops import deadletters as letters_ops
 from picasso.ops import rebuild as rebuild_ops
@@ -214,7 +214,7 @@ def define(service: Service, base: type[Command]) -> None:
         every partition of the contract's topics where they committed."""
         wanted = list(groups)
         if every_service:
-            wanted += [f"{settings.app_id}-{domain}" for domain in DOMAINS]
+            wanted += [group_id(settings.app_id, domain) for domain in DOMAINS]
         if not wanted:
             wanted = [service.group_id]
         every_topic = [t.name(prefix) for t in ALL_TOPICS]

@@ -117,8 +117,10 @@ PROBLEMS: dict[int, tuple[str, str]] = {
                              "says in how many seconds to try again."),
     502: ("BadGateway", "The identity service gave an unexpected answer."),
     503: ("ServiceUnavailable", "A dependency (message broker, token keys) is unavailable, "
-                               "or too many requests wait (`wait_ms`); nothing was "
-                               "changed. `Retry-After` may say when to try again."),
+                               "too many requests wait (`wait_ms`), or (likes, comments, "
+                               "follows) the service that applies the command is behind; "
+                               "nothing was changed. `Retry-After` may say when to try "
+                               "again."),
 }
 
 

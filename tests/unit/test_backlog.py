@@ -1,0 +1,79 @@
+"""The edge's backpressure rule (web.backlog) on a clock the test moves; the same path against
+the real broker and reactions worker is tests/e2e/test_backpressure.py."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka import TopicPartition
+
+from picasso.settings import Settings
+from topics import PAYMENTS_EVENTS, PICTURES_COMMANDS, REACTIONS_COMMANDS, SOCIAL_COMMANDS
+from web.backlog import Backlog
+from web.problems import Problem
+
+PREFIX = "t."
+LIKES = REACTIONS_COMMANDS.name(PREFIX)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def backlog(max_age_s: float = 0.5) -> tuple[Backlog, Clock]:
+    clock = Clock()
+    settings = Settings.from_env({"PICASSO_ENV": "test", "PICASSO_TOPIC_PREFIX": PREFIX,
+                                  "BACKLOG_MAX_AGE_S": str(max_age_s)})
+    return Backlog(settings, clock=clock), clock
+
+
+def test_a_service_that_leaves_a_command_waiting_too_long_is_not_sent_more() -> None:
+    rule, clock = backlog()
+    rule.check(REACTIONS_COMMANDS, PREFIX)
+    rule.sent(LIKES, 0, 10)
+    rule.sent(LIKES, 1, 4)
+    clock.now += 0.4
+    rule.check(REACTIONS_COMMANDS, PREFIX)  # younger than the limit
+    clock.now += 0.3
+    with pytest.raises(Problem) as refused:
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+    assert refused.value.status_code == 503
+    assert refused.value.headers["Retry-After"] == "1"
+    # Another service's commands are not held up by this one's backlog.
+    rule.check(SOCIAL_COMMANDS, PREFIX)
+    # Partition 0 applied; partition 1's command still waits.
+    rule.applied(TopicPartition(LIKES, 0), 11)
+    with pytest.raises(Problem):
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+    rule.applied(TopicPartition(LIKES, 1), 5)
+    rule.check(REACTIONS_COMMANDS, PREFIX)
+    assert rule.oldest_age(LIKES) == 0
+
+
+def test_only_commands_before_the_committed_offset_count_as_applied() -> None:
+    rule, clock = backlog()
+    for offset in (5, 6, 7):
+        rule.sent(LIKES, 0, offset)
+        clock.now += 1
+    rule.applied(TopicPartition(LIKES, 0), 6)  # 5 applied; 6 is the next to read
+    assert rule.oldest_age(LIKES) == 2  # 6, sent two seconds ago
+    with pytest.raises(Problem) as refused:
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+    assert refused.value.headers["Retry-After"] == "2"
+
+
+def test_unguarded_topics_and_a_limit_of_zero_never_refuse() -> None:
+    rule, clock = backlog()
+    rule.sent(PAYMENTS_EVENTS.name(PREFIX), 0, 1)  # a webhook's fact: never refused
+    rule.sent(PICTURES_COMMANDS.name(PREFIX), 0, 1)  # an upload takes its time by nature
+    clock.now += 60
+    rule.check(PAYMENTS_EVENTS, PREFIX)
+    rule.check(PICTURES_COMMANDS, PREFIX)
+    off, clock = backlog(max_age_s=0)
+    off.sent(LIKES, 0, 1)
+    clock.now += 60
+    off.check(REACTIONS_COMMANDS, PREFIX)
+    assert not off.enabled

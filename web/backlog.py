@@ -1,0 +1,147 @@
+"""Backpressure: the edge refuses a command early when the service that applies it is behind.
+
+Each edge keeps, per partition, the offset and send time of every like, comment and follow
+command (``GUARDED``) it sent that the service applying it (``picasso.domains.APPLIED_BY``)
+has not applied yet, and asks the
+service's consumer group every ``BACKLOG_POLL_S`` how far it has committed (read without
+joining the group, so its workers see no rebalance). Workers commit what they applied every
+``COMMIT_INTERVAL_S``. While the oldest command still waiting is older than
+``BACKLOG_MAX_AGE_S``, the edge answers 503 with ``Retry-After`` for that service's commands
+and sends nothing: the caller learns at once, instead of its command joining a queue that
+grows without bound. The measure is the work itself, not a fixed rate: when the service
+applies faster (more workers, a lighter load), the edge accepts more; when a worker stops,
+the edge refuses within about ``BACKLOG_MAX_AGE_S``.
+
+An edge sees only its own commands; when other edges overload a service, this edge's commands
+wait too, so it refuses as well. The age read here is at most one commit interval and one
+poll later than the truth, so it errs towards refusing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from typing import Callable
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from picasso.domains import APPLIED_BY, group_id
+from picasso.settings import Settings
+from topics import COMMENTS_COMMANDS, REACTIONS_COMMANDS, SOCIAL_COMMANDS, Topic
+from web.problems import Problem
+
+log = structlog.get_logger()
+# The commands people send many of and expect to see applied at once. An upload or a purchase
+# takes its time by nature (images to make, a payment to confirm) and has its rate limits.
+GUARDED: tuple[Topic, ...] = (REACTIONS_COMMANDS, COMMENTS_COMMANDS, SOCIAL_COMMANDS)
+# The most commands remembered per partition: far more than any service applies in
+# BACKLOG_MAX_AGE_S; past it the oldest are forgotten (their age is then under-read).
+MAX_TRACKED = 100_000
+
+
+class Backlog:
+    """Commands sent and not yet applied, per partition, and the refusal they lead to."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.max_age_s = settings.backlog_max_age_s
+        self.poll_s = settings.backlog_poll_s
+        self._bootstrap = settings.kafka_bootstrap
+        self._clock = clock
+        # Full topic name -> the domain whose service applies it.
+        self._domains = {topic.name(settings.topic_prefix): APPLIED_BY[topic]
+                         for topic in GUARDED}
+        self._groups = {domain: group_id(settings.app_id, domain)
+                        for domain in self._domains.values()}
+        self._waiting: dict[TopicPartition, deque[tuple[int, float]]] = {}
+        self._readers: dict[str, AIOKafkaConsumer] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_age_s > 0
+
+    def check(self, topic: Topic, prefix: str) -> None:
+        """Raise a 503 problem when ``topic``'s service has left a command of this edge
+        waiting longer than the limit."""
+        if not self.enabled:
+            return
+        name = topic.name(prefix)
+        domain = self._domains.get(name)
+        if domain is None:
+            return
+        age = self.oldest_age(name)
+        if age > self.max_age_s:
+            # The queue drains at the rate the service applies, so it is clear again in
+            # about the time its oldest command has waited.
+            retry = max(1, math.ceil(age))
+            raise Problem(503, f"the {domain} service is behind (a command has waited "
+                               f"{age:.1f} s to be applied); nothing was changed; try "
+                               f"again in {retry} s", headers={"Retry-After": str(retry)})
+
+    def sent(self, topic: str, partition: int, offset: int) -> None:
+        """Remember a command the broker took, until its service has applied it."""
+        if not self.enabled or topic not in self._domains:
+            return
+        waiting = self._waiting.setdefault(TopicPartition(topic, partition), deque())
+        waiting.append((offset, self._clock()))
+        if len(waiting) > MAX_TRACKED:
+            waiting.popleft()
+
+    def applied(self, tp: TopicPartition, committed: int) -> None:
+        """The service's group has applied everything before ``committed`` on ``tp``."""
+        waiting = self._waiting.get(tp)
+        while waiting and waiting[0][0] < committed:
+            waiting.popleft()
+
+    def oldest_age(self, topic: str) -> float:
+        """Seconds the oldest command of this edge to ``topic`` has waited unapplied."""
+        now = self._clock()
+        oldest = min((waiting[0][1] for tp, waiting in self._waiting.items()
+                      if tp.topic == topic and waiting), default=now)
+        return now - oldest
+
+    async def start(self) -> None:
+        if self.enabled:
+            self._task = asyncio.ensure_future(self._watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for reader in self._readers.values():
+            await reader.stop()
+
+    async def _reader(self, domain: str) -> AIOKafkaConsumer:
+        reader = self._readers.get(domain)
+        if reader is None:
+            reader = AIOKafkaConsumer(bootstrap_servers=self._bootstrap,
+                                      group_id=self._groups[domain],
+                                      enable_auto_commit=False)
+            await reader.start()
+            self._readers[domain] = reader
+        return reader
+
+    async def poll(self) -> None:
+        """Ask each service's group how far it has applied, for the partitions where this
+        edge has commands waiting."""
+        pending = [tp for tp, waiting in self._waiting.items() if waiting]
+        readers = [await self._reader(self._domains[tp.topic]) for tp in pending]
+        offsets = await asyncio.gather(*(reader.committed(tp)
+                                         for reader, tp in zip(readers, pending)))
+        for tp, committed in zip(pending, offsets):
+            if committed is not None:
+                self.applied(tp, committed)
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except (TimeoutError, KafkaError, OSError) as exc:
+                # The commands keep waiting (and age) until the broker answers again.
+                log.warning("backlog_poll_failed", error=repr(exc))
+            await asyncio.sleep(self.poll_s)
