@@ -18,6 +18,7 @@ from bench import (
     live,
     log_lines,
     long_polls,
+    overload,
     search,
     timeline,
     timeline_reads,
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "search": search.main,
     "trending": trending.main,
     "log_lines": log_lines.main,
+    "overload": overload.main,
 }
 
 
