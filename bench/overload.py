@@ -235,7 +235,7 @@ def _charts(levels: list[Level], baseline: Level, capacity: float) -> list[Path]
 
 def _extra_edge(system: System, settings: dict[str, str]) -> Edge:
     port = free_ports(["edge"])["edge"]
-    edge = Edge("edge-no-backpressure", {**system.env, **settings, "EDGE_PORT": str(port)},
+    edge = Edge("edge-no-backpressure", {**system.edge_env, **settings, "EDGE_PORT": str(port)},
                 system.stack.data_dir / "logs" / "edge-no-backpressure.log")
     edge.start()
     edge.wait_ready(timeout=180)

@@ -32,6 +32,10 @@ class System:
     edges: list[Edge] = field(default_factory=list)
 
     @property
+    def edge_env(self) -> dict[str, str]:
+        return {**self.env, "LOG_LEVEL": "warning"}
+
+    @property
     def settings(self) -> Settings:
         return Settings.from_env(self.env)
 
@@ -78,12 +82,15 @@ def running(*, workers: int | Mapping[str, int] = 1, edges: int = 1,
             "EDGE_PORT": str(edge_port),
             "PUBLIC_MEDIA_URL": f"http://127.0.0.1:{edge_port}/media",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{edge_port}",
-            "LOG_LEVEL": "warning",
+            # Workers say they are ready at info level (deploy.local.processes waits for it);
+            # edges log at warning (System.edge_env), a line per request would be measured.
+            "LOG_LEVEL": "info",
             **(extra_env or {}),
         })
         system = System(stack, env, f"http://127.0.0.1:{edge_port}")
         # As make run's: one metrics directory for the edges of the port.
-        for edge in edge_group(edges, env, data_dir / "logs", data_dir / "metrics" / "edges"):
+        for edge in edge_group(edges, system.edge_env, data_dir / "logs",
+                               data_dir / "metrics" / "edges"):
             edge.start()
             system.edges.append(edge)
         for edge in system.edges:
