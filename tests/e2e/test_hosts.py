@@ -47,7 +47,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SERVERS = ("kafka", "mongodb", "s3", "firebase_auth")  # what users, uploads and likes need
 USERS = 10
 PICTURES = 12  # keys over every partition
-MAX_COMMANDS = 20_000  # a bound only: the phases end the stream (about 90 a second here)
+RATE_PER_S = 150  # commands a second, over all senders at most: the same stream anywhere
+MAX_COMMANDS = 20_000  # a bound only: the phases end the stream
 SETTLE_S = 4.0  # the stream goes on this long after each phase
 MOVE_TIMEOUT_S = 60.0
 REJOIN_TIMEOUT_S = 90.0
@@ -204,7 +205,12 @@ class Stream:
 
     async def sender(self, user: User, seed: int) -> None:
         rng = random.Random(seed)
+        loop = asyncio.get_running_loop()
+        interval = len(self.users) / RATE_PER_S
+        next_at = loop.time()
         while not self.stop.is_set() and len(self.accepted) < MAX_COMMANDS:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            next_at = max(next_at + interval, loop.time() - interval)
             picture = rng.choice(self.pictures)
             liked = rng.random() < 0.7
             status, body, _ = await self.api.call(
