@@ -24,7 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -39,8 +39,6 @@ from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from picasso.settings import LOCAL_PORTS, Settings
 from tests.helpers import Api, User, jpeg_with_gps
 from topics import REACTIONS_COMMANDS
-
-T = TypeVar("T")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
