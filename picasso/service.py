@@ -112,10 +112,11 @@ class Service:
             value_serializer="raw",
             topic_partitions=settings.topic_partitions,
             topic_replication_factor=settings.topic_replication,
-            # Faust's 60 s default makes every group join wait ~30 s on the local broker.
-            broker_session_timeout=6.0,
-            broker_heartbeat_interval=1.0,
-            broker_rebalance_timeout=20.0,
+            # Faust's 60 s default makes every group join wait ~30 s on the local broker,
+            # and a worker cut off keep its partitions for a minute (README, "Across hosts").
+            broker_session_timeout=settings.broker_session_timeout_s,
+            broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
+            broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             # What was applied is committed often: the edges' backpressure reads it.

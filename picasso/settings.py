@@ -233,6 +233,17 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _heartbeat(environ: Mapping[str, str], default: float) -> float:
+    """BROKER_HEARTBEAT_INTERVAL_S, which must leave room for a few heartbeats within the
+    session timeout (Kafka's rule: at most a third of it)."""
+    value = _positive(environ, "BROKER_HEARTBEAT_INTERVAL_S", default)
+    session = _positive(environ, "BROKER_SESSION_TIMEOUT_S", Settings.broker_session_timeout_s)
+    if value > session / 3:
+        raise ValueError(f"BROKER_HEARTBEAT_INTERVAL_S ({value:g}) must be at most a third of "
+                         f"BROKER_SESSION_TIMEOUT_S ({session:g})")
+    return value
+
+
 def _count(environ: Mapping[str, str], name: str, default: int) -> int:
     """A whole number greater than zero; anything else is refused with the name."""
     raw = _env(environ, name, str(default))
@@ -254,6 +265,13 @@ class Settings:
     # Copies of each partition the broker keeps: 1 on the one local broker, 3 on a cluster
     # (with min.insync.replicas one less, see topic_min_insync_replicas).
     topic_replication: int = 1
+    # A worker's membership of its consumer group: a worker not heard from for the session
+    # timeout (cut off, hung) loses its partitions to the others; it says it is alive every
+    # heartbeat interval; a rebalance waits this long for every member to join again.
+    # Faust's 60 s session would leave a dead worker's partitions still for a minute.
+    broker_session_timeout_s: float = 6.0
+    broker_heartbeat_interval_s: float = 1.0
+    broker_rebalance_timeout_s: float = 20.0
     app_id: str = "picasso"
     mongodb_url: str = ""
     mongodb_database: str = "picasso"
@@ -409,6 +427,11 @@ class Settings:
             topic_prefix=e.get("PICASSO_TOPIC_PREFIX", d.topic_prefix),
             topic_partitions=_number(e, "PICASSO_TOPIC_PARTITIONS", d.topic_partitions, int),
             topic_replication=_number(e, "PICASSO_TOPIC_REPLICATION", d.topic_replication, int),
+            broker_session_timeout_s=_positive(e, "BROKER_SESSION_TIMEOUT_S",
+                                               d.broker_session_timeout_s),
+            broker_heartbeat_interval_s=_heartbeat(e, d.broker_heartbeat_interval_s),
+            broker_rebalance_timeout_s=_positive(e, "BROKER_REBALANCE_TIMEOUT_S",
+                                                 d.broker_rebalance_timeout_s),
             app_id=_env(e, "PICASSO_APP_ID", d.app_id),
             mongodb_url=_env(e, "MONGODB_URL", d.mongodb_url),
             mongodb_database=_env(e, "MONGODB_DATABASE", d.mongodb_database),

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Mapping
 
+from deploy.local.netns import call_in, exec_argv
 from picasso.domains import DOMAINS, app_module, worker_args
 from picasso.metrics import MULTIPROC_DIR_VARIABLE, mark_process_dead
 from picasso.settings import LOCAL_PORTS
@@ -45,12 +46,18 @@ class Process:
     helpers it forks can be found and killed with it. An ended child is reaped only after
     what it left in its group is killed: until then its pid, and so its group id, cannot be
     reused, so signalling the group never hits a stranger.
+
+    With ``netns`` (a network namespace, see :mod:`deploy.local.netns`) it runs on that
+    host, through ``ip netns exec`` (which execs: the pid is the program's), and the checks
+    of :meth:`wait_until` run inside the namespace too.
     """
 
     def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path,
-                 cwd: Path | None = None, log: Callable[[str], object] | None = None) -> None:
+                 cwd: Path | None = None, log: Callable[[str], object] | None = None,
+                 netns: str | None = None) -> None:
         self.name = name
-        self.argv = argv
+        self.netns = netns
+        self.argv = exec_argv(netns, argv)
         self.env = dict(env)
         self.log_path = log_path
         self.cwd = cwd
@@ -153,7 +160,7 @@ class Process:
                 raise ProcessError(f"{self.name} exited ({status}) before it was {what}; "
                                    f"log {self.log_path}:\n{self.tail()}")
             try:
-                if ready():
+                if call_in(self.netns, ready, timeout):
                     return
             except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
                 last_error = exc
@@ -231,13 +238,14 @@ class Worker(Process):
     free port when none is given; it keeps that port across restarts."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
-                 domain: str, metrics_port: int | None = None) -> None:
+                 domain: str, metrics_port: int | None = None,
+                 netns: str | None = None) -> None:
         argv = [str(BIN / "faust"), *worker_args(domain, str(data_dir))]
         self.metrics_port = metrics_port if metrics_port is not None else _free_port()
         # Each worker has an address of its own: no metrics shared through files.
         env = {k: v for k, v in env.items() if k != MULTIPROC_DIR_VARIABLE}
         env["METRICS_PORT"] = str(self.metrics_port)
-        super().__init__(name, argv, env, log_path)
+        super().__init__(name, argv, env, log_path, netns=netns)
         self.data_dir = data_dir
         self.domain = domain
 
@@ -319,13 +327,13 @@ class Edge(Process):
     answers ``/metrics`` reports the totals of all. Without one, an edge counts alone."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path,
-                 metrics_dir: Path | None = None) -> None:
+                 metrics_dir: Path | None = None, netns: str | None = None) -> None:
         # The edge holds no credentials of the ledger, which only the purchases service reads.
         env = {k: v for k, v in env.items()
                if not k.startswith("MYSQL_") and k != MULTIPROC_DIR_VARIABLE}
         if metrics_dir is not None:
             env[MULTIPROC_DIR_VARIABLE] = str(metrics_dir)
-        super().__init__(name, [sys.executable, "-m", "web"], env, log_path)
+        super().__init__(name, [sys.executable, "-m", "web"], env, log_path, netns=netns)
         self.metrics_dir = metrics_dir
         self.address = f"{env.get('EDGE_HOST', '127.0.0.1')}:{env['EDGE_PORT']}"
         self.url = f"http://{self.address}"

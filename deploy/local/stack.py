@@ -1,4 +1,5 @@
-"""Start and stop Picasso's embedded stack: real local servers on 127.0.0.1, one per cloud part.
+"""Start and stop Picasso's embedded stack: real local servers on 127.0.0.1 (or another
+address, in a network namespace: see :class:`Stack`), one per cloud part.
 
 What each server is, how it is launched and how its readiness is checked is its recipe, one
 module per server in :mod:`deploy.local.servers`. This module orchestrates them: ports,
@@ -35,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from deploy.local.netns import call_in
 from deploy.local.processes import Process, ProcessAbandoned, ProcessError
 from deploy.local.servers import RECIPES, mariadb, s3, smtp, stripe
 from deploy.local.servers.base import HOST, Site, StackError, free_ports
@@ -64,6 +66,10 @@ class Stack:
     ``services`` chooses which servers run (default all of :data:`SERVICES`); ``log`` receives
     one-line progress messages. ``stripe_webhook_url``, if given, is registered with
     localstripe as soon as it answers (see :meth:`register_stripe_webhook`).
+
+    ``host`` is the address every server binds and is reached at (default 127.0.0.1);
+    ``netns``, a network namespace (:mod:`deploy.local.netns`) the servers run in, ``host``
+    being one of its addresses: then they and the checks that they answer run inside it.
     """
 
     def __init__(
@@ -74,8 +80,12 @@ class Stack:
         services: Iterable[str] = SERVICES,
         log: Callable[[str], object] = print,
         stripe_webhook_url: str | None = None,
+        host: str = HOST,
+        netns: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.host = host
+        self.netns = netns
         self.services: tuple[str, ...] = tuple(dict.fromkeys(services))
         unknown = [name for name in self.services if name not in SERVICES]
         if unknown:
@@ -214,16 +224,16 @@ class Stack:
         }
         ports = self.ports
         if "kafka" in ports:
-            env["KAFKA_BOOTSTRAP"] = f"{HOST}:{ports['kafka']}"
+            env["KAFKA_BOOTSTRAP"] = f"{self.host}:{ports['kafka']}"
             # This broker keeps messages in memory only: edges journal what they accept, so
             # that it can be put back after the broker restarts (web.journal).
             env["BROKER_JOURNAL_DIR"] = str(self.data_dir / "journal")
         if "mongodb" in ports:
-            env["MONGODB_URL"] = f"mongodb://{HOST}:{ports['mongodb']}"
+            env["MONGODB_URL"] = f"mongodb://{self.host}:{ports['mongodb']}"
         if "mariadb" in ports:
             env["MYSQL_SHARDS"] = mysql_shards(self.mysql_url)
         if "s3" in ports:
-            endpoint = s3.endpoint(ports["s3"])
+            endpoint = s3.endpoint(ports["s3"], self.host)
             env.update(
                 BLOB_BACKEND="s3",
                 S3_ENDPOINT_URL=endpoint,
@@ -236,13 +246,13 @@ class Stack:
             env.update(BLOB_BACKEND="dir", BLOB_DIR=str(self.data_dir / "blobs"))
         if "firebase_auth" in ports:
             # Only ever set for the emulator: firebase-admin then trusts unsigned tokens.
-            env["FIREBASE_AUTH_EMULATOR_HOST"] = f"{HOST}:{ports['firebase_auth']}"
+            env["FIREBASE_AUTH_EMULATOR_HOST"] = f"{self.host}:{ports['firebase_auth']}"
         if "stripe" in ports:
-            env["STRIPE_API_BASE"] = stripe.api_base(ports["stripe"])
+            env["STRIPE_API_BASE"] = stripe.api_base(ports["stripe"], self.host)
             env.update({name: LOCAL_DEFAULTS[name] for name in (
                 "STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")})
         if "smtp" in ports:
-            env.update(SMTP_HOST=HOST, SMTP_PORT=str(ports["smtp"]), MAILDIR=str(self.maildir))
+            env.update(SMTP_HOST=self.host, SMTP_PORT=str(ports["smtp"]), MAILDIR=str(self.maildir))
         return env
 
     @property
@@ -254,7 +264,7 @@ class Stack:
     def mysql_url(self) -> str:
         """The MariaDB server as root, without a database (``mysql://root@127.0.0.1:port``):
         append ``/<database>`` for a shard DSN of one's own (``MYSQL_SHARDS``)."""
-        return mariadb.server_url(self.ports["mariadb"])
+        return mariadb.server_url(self.ports["mariadb"], self.host)
 
     def register_stripe_webhook(self, url: str) -> None:
         """Have localstripe POST signed events to ``url``, now and after every later start.
@@ -273,7 +283,8 @@ class Stack:
             running = "stripe" in self._running
         if not running:
             raise StackError("stripe is not running; start() the stack first")
-        stripe.register_webhook(self.ports["stripe"], url, self._log)
+        call_in(self.netns, lambda: stripe.register_webhook(
+            self.ports["stripe"], url, self._log, self.host))
         self._stripe_webhook_url = url
 
     def pids(self) -> dict[str, int]:
@@ -302,14 +313,18 @@ class Stack:
     def _check_ports_free(self) -> None:
         # A clear message beats a server dying with "address in use" deep in its log, and
         # the usual cause is a stack that is already running.
-        busy = []
-        for name, port in self.ports.items():
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((HOST, port))
-                except OSError:
-                    busy.append(f"{name} ({HOST}:{port})")
+        def busy_ports() -> list[str]:
+            busy = []
+            for name, port in self.ports.items():
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        sock.bind((self.host, port))
+                    except OSError:
+                        busy.append(f"{name} ({self.host}:{port})")
+            return busy
+
+        busy = call_in(self.netns, busy_ports)
         if busy:
             raise StackError(
                 f"port(s) already in use: {', '.join(busy)}; is another stack running?"
@@ -324,13 +339,14 @@ class Stack:
         log_path = self.log_path(name)
         with open(log_path, "ab") as log_file:
             site = Site(name, port, workdir, self.data_dir, log_file, self._log,
-                        stripe_webhook_url=lambda: self._stripe_webhook_url)
+                        stripe_webhook_url=lambda: self._stripe_webhook_url, host=self.host)
             try:
                 launch = recipe.prepare(site)
             except subprocess.SubprocessError as exc:
                 raise StackError(f"{name}: set-up failed: {exc}; log {log_path}") from exc
         process = Process(name, launch.argv, {**os.environ, **launch.env}, log_path,
-                          cwd=launch.cwd, log=lambda line: self._log(f"stack: {line}"))
+                          cwd=launch.cwd, log=lambda line: self._log(f"stack: {line}"),
+                          netns=self.netns)
         with self._lock:
             if self._stopping.is_set():
                 raise _Abandoned(f"{name}: start abandoned")
@@ -345,19 +361,19 @@ class Stack:
 
         try:
             process.wait_until(answers, recipe.ready_timeout_s,
-                               f"answering on {HOST}:{port}", abandon=self._stopping.is_set)
+                               f"answering on {self.host}:{port}", abandon=self._stopping.is_set)
         except ProcessAbandoned as exc:
             raise _Abandoned(str(exc)) from None
         except ProcessError as exc:
             raise StackError(str(exc)) from None
         if launch.after_ready is not None:
             try:
-                launch.after_ready()
+                call_in(self.netns, launch.after_ready)
             except Exception as exc:
                 raise StackError(f"{name}: set-up after start failed: {exc!r}") from exc
         elapsed = time.monotonic() - began
         self.startup_seconds[name] = elapsed
-        self._log(f"stack: {name} ready on {HOST}:{port} in {elapsed:.2f}s "
+        self._log(f"stack: {name} ready on {self.host}:{port} in {elapsed:.2f}s "
                   f"(pid {process.pid})")
 
     def _stop(self, name: str, running: _Running, crash: bool) -> None:

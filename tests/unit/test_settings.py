@@ -149,6 +149,20 @@ def test_a_number_that_does_not_parse_names_its_variable() -> None:
         Settings.from_env({"PICASSO_ENV": "local", "SMTP_TIMEOUT_S": "soon"})
 
 
+def test_a_workers_group_membership_times_are_settings_with_room_for_heartbeats() -> None:
+    settings = Settings.from_env({"PICASSO_ENV": "local"})
+    assert (settings.broker_session_timeout_s, settings.broker_heartbeat_interval_s,
+            settings.broker_rebalance_timeout_s) == (6.0, 1.0, 20.0)
+    settings = Settings.from_env({"PICASSO_ENV": "local", "BROKER_SESSION_TIMEOUT_S": "30",
+                                  "BROKER_HEARTBEAT_INTERVAL_S": "10"})
+    assert (settings.broker_session_timeout_s, settings.broker_heartbeat_interval_s) == (30, 10)
+    assert "BROKER_HEARTBEAT_INTERVAL_S (3) must be at most a third of " \
+        "BROKER_SESSION_TIMEOUT_S (6)" in named({"PICASSO_ENV": "local",
+                                                 "BROKER_HEARTBEAT_INTERVAL_S": "3"})
+    assert "BROKER_SESSION_TIMEOUT_S must be more than 0 seconds" in named(
+        {"PICASSO_ENV": "local", "BROKER_SESSION_TIMEOUT_S": "0"})
+
+
 def test_every_variable_the_stack_sets_is_read_by_the_settings(tmp_path) -> None:
     """Nothing the embedded stack exports goes unread (or is read by a side door)."""
     env = Stack(tmp_path, ports=free_ports(SERVICES)).env()

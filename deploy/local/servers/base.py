@@ -36,6 +36,7 @@ class Site:
     data_dir: Path
     log_file: IO[bytes]  # the server's log, for the output of set-up commands
     log: Callable[[str], object]  # one-line progress messages
+    host: str = HOST  # the address the server binds and is reached at
     stripe_webhook_url: Callable[[], str | None] = lambda: None
 
 

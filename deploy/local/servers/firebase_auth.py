@@ -19,8 +19,8 @@ default ``firebase.json``; the per-run copy with the chosen port is written unde
 PROJECT_ID = LOCAL_DEFAULTS["FIREBASE_PROJECT_ID"]
 
 
-def _ready(port: int) -> None:
-    with urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=2) as response:
+def _ready(host: str, port: int) -> None:
+    with urllib.request.urlopen(f"http://{host}:{port}/", timeout=2) as response:
         body = json.load(response)
     if body.get("authEmulator", {}).get("ready") is not True:
         raise RuntimeError(f"emulator answered {body!r}")
@@ -38,7 +38,7 @@ def prepare(site: Site) -> Launch:
     workdir = site.workdir
     # The emulator takes its address from firebase.json only: write this run's copy.
     config = json.loads((FIREBASE_DIR / "firebase.json").read_text())
-    config["emulators"]["auth"].update(host=HOST, port=site.port)
+    config["emulators"]["auth"].update(host=site.host, port=site.port)
     # Its hub and log server would take 4400 and 4500 (or the next free ones); two
     # stacks starting at once (tests beside `make run`) then race for them and one
     # emulator dies after saying it is ready. Free ports of their own avoid the race.
@@ -71,7 +71,7 @@ def prepare(site: Site) -> Launch:
             # Its settings store (analytics consent, cached MOTD) stays in DATA_DIR too.
             "XDG_CONFIG_HOME": str(config_home),
         },
-        probe=lambda: _ready(site.port),
+        probe=lambda: _ready(site.host, site.port),
     )
 
 

@@ -10,7 +10,7 @@ import importlib.metadata
 import os
 from pathlib import Path
 
-from deploy.local.servers.base import HOST, Launch, Recipe, Site, StackError
+from deploy.local.servers.base import Launch, Recipe, Site, StackError
 
 
 def tansu_binary() -> Path:
@@ -43,8 +43,9 @@ async def _metadata(bootstrap: str) -> None:
 
 
 def prepare(site: Site) -> Launch:
-    url = f"tcp://{HOST}:{site.port}"
-    bootstrap = f"{HOST}:{site.port}"
+    # It advertises the address it listens on: clients on other hosts then reach it too.
+    url = f"tcp://{site.host}:{site.port}"
+    bootstrap = f"{site.host}:{site.port}"
     return Launch(
         argv=[
             str(tansu_binary()),

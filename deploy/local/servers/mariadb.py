@@ -19,16 +19,16 @@ from deploy.local.servers.base import HOST, Launch, Recipe, Site, system_program
 _MAX_SOCKET_PATH = 100
 
 
-def server_url(port: int) -> str:
+def server_url(port: int, host: str = HOST) -> str:
     """The server as root sees it, without a database: append ``/<database>`` for a DSN."""
-    return f"mysql://root@{HOST}:{port}"
+    return f"mysql://root@{host}:{port}"
 
 
-def _select_1(port: int) -> None:
+def _select_1(host: str, port: int) -> None:
     # `mariadb-admin ping` answers even when logins fail, so log in and query.
     import pymysql
 
-    conn = pymysql.connect(host=HOST, port=port, user="root", password="", connect_timeout=2)
+    conn = pymysql.connect(host=host, port=port, user="root", password="", connect_timeout=2)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT 1")
@@ -90,7 +90,7 @@ def prepare(site: Site) -> Launch:
             f"--tmpdir={tmpdir}",
             f"--socket={socket_path}",
             f"--pid-file={workdir / 'mariadb.pid'}",
-            f"--bind-address={HOST}",
+            f"--bind-address={site.host}",
             f"--port={site.port}",
             "--skip-name-resolve",
             # The compiled-in default is latin1; match Debian's packaged config and MySQL 8.
@@ -98,7 +98,7 @@ def prepare(site: Site) -> Launch:
             "--collation-server=utf8mb4_unicode_ci",
         ],
         cwd=workdir,
-        probe=lambda: _select_1(site.port),
+        probe=lambda: _select_1(site.host, site.port),
         cleanup=cleanup,
     )
 

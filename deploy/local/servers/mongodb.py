@@ -5,7 +5,7 @@ Ready when it answers the ``ping`` command (pymongo).
 
 from __future__ import annotations
 
-from deploy.local.servers.base import HOST, Launch, Recipe, Site, venv_program
+from deploy.local.servers.base import Launch, Recipe, Site, venv_program
 
 
 def _ping(url: str) -> None:
@@ -25,12 +25,12 @@ def prepare(site: Site) -> Launch:
     # ~/.secantus/ and /etc/secantus/, so nothing outside DATA_DIR changes this server.
     config = site.workdir / "secantusd.toml"
     config.write_text("# Written by deploy.local.stack; the flags carry the settings.\n")
-    url = f"mongodb://{HOST}:{site.port}"
+    url = f"mongodb://{site.host}:{site.port}"
     return Launch(
         argv=[
             str(venv_program("secantusd-py")),
             "--config", str(config),
-            "--host", HOST,
+            "--host", site.host,
             "--port", str(site.port),
             "--storage-path", str(site.workdir / "data"),
         ],

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from deploy.local.servers.base import HOST, REPO_ROOT, Launch, Recipe, Site, system_program
+from deploy.local.servers.base import REPO_ROOT, Launch, Recipe, Site, system_program
 
 RULES = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
 SCRAPE_INTERVAL_S = 5
@@ -59,8 +59,8 @@ def config(data_dir: Path, scrape_interval_s: float = SCRAPE_INTERVAL_S) -> dict
     }
 
 
-def _ready(port: int) -> None:
-    with urllib.request.urlopen(f"http://{HOST}:{port}/-/ready", timeout=2) as answer:
+def _ready(host: str, port: int) -> None:
+    with urllib.request.urlopen(f"http://{host}:{port}/-/ready", timeout=2) as answer:
         if answer.status != 200:
             raise RuntimeError(f"/-/ready answered {answer.status}")
 
@@ -80,11 +80,11 @@ def prepare(site: Site) -> Launch:
             f"--config.file={config_file}",
             f"--storage.tsdb.path={workdir / 'data'}",
             "--storage.tsdb.retention.time=7d",
-            f"--web.listen-address={HOST}:{site.port}",
+            f"--web.listen-address={site.host}:{site.port}",
             "--log.level=warn",
         ],
         cwd=workdir,
-        probe=lambda: _ready(site.port),
+        probe=lambda: _ready(site.host, site.port),
     )
 
 

@@ -18,17 +18,17 @@ CREDENTIALS = {name: LOCAL_DEFAULTS[name]
                for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
 
 
-def endpoint(port: int) -> str:
-    return f"http://{HOST}:{port}"
+def endpoint(port: int, host: str = HOST) -> str:
+    return f"http://{host}:{port}"
 
 
-def client(port: int) -> Any:  # botocore builds the client class at run time
+def client(port: int, host: str = HOST) -> Any:  # botocore builds the client class at run time
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "s3",
-        endpoint_url=endpoint(port),
+        endpoint_url=endpoint(port, host),
         region_name=REGION,
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -60,9 +60,9 @@ def create_public_bucket(s3: Any, bucket: str) -> None:
 
 
 def prepare(site: Site) -> Launch:
-    s3 = client(site.port)
+    s3 = client(site.port, site.host)
     return Launch(
-        argv=[str(venv_program("moto_server")), "-H", HOST, "-p", str(site.port)],
+        argv=[str(venv_program("moto_server")), "-H", site.host, "-p", str(site.port)],
         cwd=site.workdir,  # moto keeps everything in memory
         probe=lambda: s3.list_buckets(),
         after_ready=lambda: create_public_bucket(s3, BUCKET),

@@ -9,7 +9,7 @@ import smtplib
 import sys
 from pathlib import Path
 
-from deploy.local.servers.base import HOST, Launch, Recipe, Site, python_env
+from deploy.local.servers.base import Launch, Recipe, Site, python_env
 
 
 def maildir(data_dir: Path) -> Path:
@@ -17,9 +17,9 @@ def maildir(data_dir: Path) -> Path:
     return data_dir / "mail"
 
 
-def _noop(port: int) -> None:
+def _noop(host: str, port: int) -> None:
     # local_hostname: skip smtplib's getfqdn(), a DNS lookup that can be slow.
-    with smtplib.SMTP(HOST, port, local_hostname="localhost", timeout=2) as smtp:
+    with smtplib.SMTP(host, port, local_hostname="localhost", timeout=2) as smtp:
         code, message = smtp.noop()
         if code != 250:
             raise RuntimeError(f"NOOP answered {code} {message!r}")
@@ -29,13 +29,13 @@ def prepare(site: Site) -> Launch:
     return Launch(
         argv=[
             sys.executable, "-m", "deploy.local.smtp_server",
-            "--host", HOST,
+            "--host", site.host,
             "--port", str(site.port),
             "--maildir", str(maildir(site.data_dir)),
         ],
         cwd=site.workdir,
         env=python_env(),
-        probe=lambda: _noop(site.port),
+        probe=lambda: _noop(site.host, site.port),
     )
 
 

@@ -26,13 +26,13 @@ WEBHOOK_EVENTS: tuple[str, ...] = (
 )
 
 
-def api_base(port: int) -> str:
-    return f"http://{HOST}:{port}"
+def api_base(port: int, host: str = HOST) -> str:
+    return f"http://{host}:{port}"
 
 
-def _list_customers(port: int) -> None:
+def _list_customers(host: str, port: int) -> None:
     request = urllib.request.Request(
-        f"{api_base(port)}/v1/customers?limit=1",
+        f"{api_base(port, host)}/v1/customers?limit=1",
         headers={"Authorization": f"Bearer {SECRET_KEY}"},
     )
     with urllib.request.urlopen(request, timeout=2) as response:
@@ -47,12 +47,13 @@ def check_webhook_url(url: str) -> None:
         raise ValueError(f"a webhook URL must be http(s)://host[:port]/path, not {url!r}")
 
 
-def register_webhook(port: int, url: str, log: Callable[[str], object]) -> None:
+def register_webhook(port: int, url: str, log: Callable[[str], object],
+                     host: str = HOST) -> None:
     """``POST /_config/webhooks/<id>`` (localstripe's own, form-encoded: url, secret, events[])."""
     form = [("url", url), ("secret", WEBHOOK_SECRET)]
     form += [("events[]", event) for event in WEBHOOK_EVENTS]
     request = urllib.request.Request(
-        f"{api_base(port)}/_config/webhooks/{WEBHOOK_ID}",
+        f"{api_base(port, host)}/_config/webhooks/{WEBHOOK_ID}",
         data=urllib.parse.urlencode(form).encode(),
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         method="POST",
@@ -73,17 +74,17 @@ def prepare(site: Site) -> Launch:
     def after_ready() -> None:
         url = site.stripe_webhook_url()
         if url is not None:
-            register_webhook(site.port, url, site.log)
+            register_webhook(site.port, url, site.log, site.host)
 
     return Launch(
         argv=[
             sys.executable, "-m", "deploy.local.localstripe_server",
-            "--host", HOST,
+            "--host", site.host,
             "--port", str(site.port),
         ],
         cwd=site.workdir,  # it writes nothing: state stays in memory
         env=python_env(),
-        probe=lambda: _list_customers(site.port),
+        probe=lambda: _list_customers(site.host, site.port),
         after_ready=after_ready,
     )
 
