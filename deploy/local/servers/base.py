@@ -37,6 +37,11 @@ class Site:
     log_file: IO[bytes]  # the server's log, for the output of set-up commands
     log: Callable[[str], object]  # one-line progress messages
     stripe_webhook_url: Callable[[], str | None] = lambda: None
+    # The address the server listens on, and the name it gives its clients to come back to
+    # (Kafka's advertised listener): 127.0.0.1 for the stack; in a container of the local
+    # overlay (deploy.local.serve) every interface, and the pod's name.
+    bind: str = HOST
+    advertise: str = HOST
 
 
 @dataclass

@@ -43,14 +43,13 @@ async def _metadata(bootstrap: str) -> None:
 
 
 def prepare(site: Site) -> Launch:
-    url = f"tcp://{HOST}:{site.port}"
     bootstrap = f"{HOST}:{site.port}"
     return Launch(
         argv=[
             str(tansu_binary()),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--listener-url", f"tcp://{site.bind}:{site.port}",
+            "--advertised-listener-url", f"tcp://{site.advertise}:{site.port}",
             # This build keeps everything in memory: a restart forgets all topics.
             "--storage-engine", "memory://tansu/",
         ],

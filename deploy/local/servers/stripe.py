@@ -78,7 +78,7 @@ def prepare(site: Site) -> Launch:
     return Launch(
         argv=[
             sys.executable, "-m", "deploy.local.localstripe_server",
-            "--host", HOST,
+            "--host", site.bind,
             "--port", str(site.port),
         ],
         cwd=site.workdir,  # it writes nothing: state stays in memory
