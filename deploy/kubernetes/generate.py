@@ -290,7 +290,8 @@ def mongodb_sharding() -> list[dict[str, Any]]:
 # each of the embedded stack's servers in a pod of its own from the stack image. Podman 4.3
 # has no Services and, without a DNS plugin, no names: every pod gets a fixed address on the
 # overlay's network (``--ip``, in the order of the pods) and every other pod's name in its
-# /etc/hosts (hostAliases). deploy/kubernetes/podman.py plays it.
+# /etc/hosts (hostAliases). Only the edge names a port: podman publishes every port named.
+# deploy/kubernetes/podman.py plays it.
 LOCAL_SERVERS = ("kafka", "mongodb", "mariadb", "s3", "firebase_auth", "stripe", "smtp")
 LOCAL_PREFIX = "picasso"  # the pods', network's and secret's names start with it
 LOCAL_SUBNET = "10.89.200.0/24"  # the network the committed file is written for
@@ -334,7 +335,10 @@ def local_secrets(prefix: str, password: str, signing_key: str) -> dict[str, str
     ledger = f"mysql://{LEDGER_USER}:{password}@{local_pod_name(prefix, 'mariadb')}:" \
              f"{LOCAL_PORTS['mariadb']}"
     return {
-        "MONGODB_URL": f"mongodb://{local_pod_name(prefix, 'mongodb')}:{LOCAL_PORTS['mongodb']}",
+        # SecantusDB says it is the replica set's member at the address it listens on
+        # (0.0.0.0 in its pod): the clients keep to the pod's name instead.
+        "MONGODB_URL": f"mongodb://{local_pod_name(prefix, 'mongodb')}:{LOCAL_PORTS['mongodb']}"
+                       "/?directConnection=true",
         "MYSQL_SHARDS": mysql_shards(ledger),
         # localstripe signs its events with the secret the stack registers the webhook with.
         **{name: LOCAL_DEFAULTS[name] for name in (
@@ -392,18 +396,25 @@ def local_play(prefix: str = LOCAL_PREFIX, subnet: str = LOCAL_SUBNET,
                         "name": secret, "key": "LEDGER_PASSWORD"}}}]
         objects.append(local_pod(server, [{
             "name": "server", "image": stack, "args": args, "env": env,
-            "ports": [{"name": "serve", "containerPort": LOCAL_PORTS[server]}],
             "securityContext": {"allowPrivilegeEscalation": False,
                                 "readOnlyRootFilesystem": True,
                                 "capabilities": {"drop": ["ALL"]}},
             "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}]}]))
+    def unpublished(spec: dict[str, Any]) -> dict[str, Any]:
+        """Podman 4.3 publishes a containerPort on the host's port of the same number when
+        it names no hostPort: no ports, and the probes name the port by number."""
+        port = spec.pop("ports")[0]["containerPort"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            spec[probe]["httpGet"]["port"] = port
+        return spec
+
     objects.append(local_pod("migrate", [container(
         "migrate", ["faust", "-A", app_module("purchases"), "migrate"], "purchases", 0,
         probes=False, image=app, secret=secret)], restart="OnFailure"))
     for domain in DOMAINS:
-        objects.append(local_pod(domain, [container(
+        objects.append(local_pod(domain, [unpublished(container(
             "worker", ["faust", *worker_args(domain, "/tmp/faust")], domain,
-            WORKER_HEALTH_PORT, image=app, secret=secret)]))
+            WORKER_HEALTH_PORT, image=app, secret=secret))]))
     edge_container = container("edge", ["python", "-m", "web"], "edge", EDGE_PORT,
                                image=app, secret=secret)
     edge_container["ports"][0].update(hostIP="127.0.0.1", hostPort=edge_port)
