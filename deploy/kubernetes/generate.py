@@ -12,7 +12,9 @@ when a written file differs from what the facts give (the tests run it). What is
   (:data:`topics.ALL_TOPICS`), partitions and replication from the overlay's settings;
 * ``overlays/production/ledger.yaml``: a MariaDB StatefulSet per ledger shard;
 * ``overlays/production/mongodb-shard.yaml``: the script that shards the reactions'
-  collections on the picture id when the MongoDB deployment is a sharded cluster.
+  collections on the picture id when the MongoDB deployment is a sharded cluster;
+* ``overlays/local/play.yaml``: the whole system in containers for ``podman kube play``
+  (:func:`local_play`; deploy/kubernetes/podman.py writes it for its own prefix and subnet).
 
 Everything else (the overlays' kustomizations, the Kafka and MongoDB clusters' resources,
 the settings) is written by hand beside them.
