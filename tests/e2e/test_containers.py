@@ -35,7 +35,8 @@ from picasso.domains import DOMAINS
 from tests.e2e.test_purchases import settled
 from tests.helpers import Api, jpeg_with_gps
 
-pytestmark = pytest.mark.slow
+# The first build (apt, pip, the emulator) takes minutes: far past the suite's timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "test"  # localhost/picasso:test (tests/e2e/test_image.py builds the same) and -stack
