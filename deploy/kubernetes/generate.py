@@ -376,6 +376,12 @@ def local_play(prefix: str = LOCAL_PREFIX, subnet: str = LOCAL_SUBNET,
                   restart: str = "Always") -> dict[str, Any]:
         spec = pod(containers, part.replace("_", "-"), restart=restart)
         spec["spec"]["hostAliases"] = aliases
+        # Podman 4.3 makes an emptyDir a named volume of the volume's name, one for every
+        # pod that names it: each pod's scratch volume has a name of its own.
+        scratch = f"{local_pod_name(prefix, part)}-scratch"
+        spec["spec"]["volumes"] = [{"name": scratch, "emptyDir": {}}]
+        for c in containers:
+            c["volumeMounts"] = [{"name": scratch, "mountPath": "/tmp"}]
         return {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": local_pod_name(prefix, part), **spec["metadata"]},
                 "spec": spec["spec"]}

@@ -104,13 +104,20 @@ def down(prefix: str = generate.LOCAL_PREFIX) -> list[str]:
     problems = []
     file = play_file(prefix)
     if file.exists():
-        done = podman("kube", "down", str(file), check=False, timeout=600)
-        if done.returncode != 0:
-            problems.append(done.stderr.strip())
-    existing = set(podman("pod", "ps", "--format", "{{.Name}}", check=False).stdout.split())
-    leftover = [pod for pod in pods if pod in existing]
-    if leftover:  # a play that failed half-way is not known to kube down
-        podman("pod", "rm", "-f", "-t", "5", *leftover, check=False, timeout=600)
+        podman("kube", "down", str(file), check=False, timeout=600)
+
+    def leftover() -> list[str]:
+        existing = set(podman("pod", "ps", "--format", "{{.Name}}", check=False).stdout.split())
+        return [pod for pod in pods if pod in existing]
+
+    # A play that failed half-way is not known to kube down, and podman 4.3's kube down
+    # sometimes stops at a busy mount: whatever is left goes by name.
+    for _ in range(3):
+        if not leftover():
+            break
+        podman("pod", "rm", "-f", "-t", "5", *leftover(), check=False, timeout=600)
+    if leftover():
+        problems.append(f"pods left: {', '.join(leftover())}")
     for args in (["volume", "rm", "-f", *sorted(volumes)] if volumes else None,
                  ["network", "rm", "-f", network], ["secret", "rm", secret]):
         if args is None:

@@ -86,6 +86,8 @@ def played(images: str, capsys: pytest.CaptureFixture[str]) -> Iterator[tuple[st
         assert not left and not problems, (left, problems)
         assert kube.podman("secret", "inspect", kube.names(prefix)[1], check=False).returncode
         assert kube.podman("network", "exists", kube.names(prefix)[0], check=False).returncode
+        for pod in kube.generate.local_pods(prefix):
+            assert kube.podman("volume", "exists", f"{pod}-scratch", check=False).returncode
 
 
 def logs(name: str) -> str:

@@ -215,6 +215,8 @@ def test_the_local_overlay_is_what_podman_plays() -> None:
     for p in pods:
         name, spec = p["metadata"]["name"], p["spec"]
         assert {a["hostnames"][0]: a["ip"] for a in spec["hostAliases"]} == addresses
+        # podman 4.3 names an emptyDir's volume by the volume: one name per pod
+        assert [v["name"] for v in spec["volumes"]] == [f"{name}-scratch"]
         [c] = spec["containers"]
         image = c["image"].split("/")[-1]
         assert image == (f"{generate.IMAGE}-stack:{generate.LOCAL_TAG}" if name in servers
