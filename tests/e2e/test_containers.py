@@ -144,7 +144,7 @@ async def test_the_whole_system_in_containers(played: tuple[str, int],
     prefix, port = played
     began = time.monotonic()
     workers = {d: kube.container(prefix, d) for d in DOMAINS}
-    await until(lambda: edge_ready(port), "the containerized edge answers /readyz", 600, 2)
+    await until(lambda: edge_ready(port), "the containerized edge answers /readyz", 900, 2)
     for domain, name in workers.items():
         await until(lambda name=name: WORKER_READY_LINE.decode() in logs(name),
                     f"the {domain} worker is ready", 600, 2)
