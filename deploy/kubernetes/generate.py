@@ -12,7 +12,9 @@ when a written file differs from what the facts give (the tests run it). What is
   (:data:`topics.ALL_TOPICS`), partitions and replication from the overlay's settings;
 * ``overlays/production/ledger.yaml``: a MariaDB StatefulSet per ledger shard;
 * ``overlays/production/mongodb-shard.yaml``: the script that shards the reactions'
-  collections on the picture id when the MongoDB deployment is a sharded cluster.
+  collections on the picture id when the MongoDB deployment is a sharded cluster;
+* ``overlays/local/play.yaml``: the whole system in containers for ``podman kube play``
+  (:func:`local_play`; deploy/kubernetes/podman.py writes it for its own prefix and subnet).
 
 Everything else (the overlays' kustomizations, the Kafka and MongoDB clusters' resources,
 the settings) is written by hand beside them.
@@ -20,6 +22,7 @@ the settings) is written by hand beside them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -29,7 +32,15 @@ import yaml
 
 from picasso import mongo
 from picasso.domains import DOMAINS, app_module, worker_args
-from picasso.settings import REQUIRED_BY, SECRETS, min_insync_replicas
+from picasso.settings import (
+    LOCAL_DEFAULTS,
+    LOCAL_PORTS,
+    REQUIRED_BY,
+    SECRETS,
+    Settings,
+    min_insync_replicas,
+    mysql_shards,
+)
 from topics import ALL_TOPICS
 
 HERE = Path(__file__).parent
@@ -49,6 +60,7 @@ BLOB_ROLES = ("edge", "uploads")
 BLOB_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 # The reactions' collections and their shard keys (picture id first: a picture's likes and
 # its count live on one shard, and a like touches one shard).
+LOCAL_S3_BUCKET, LOCAL_S3_REGION = Settings().s3_bucket, Settings().s3_region
 REACTIONS_SHARD_KEYS: dict[str, dict[str, Any]] = {
     mongo.LIKES: {"picture_id": 1, "user_id": 1},
     mongo.LIKE_COUNTS: {"_id": "hashed"},
@@ -59,26 +71,28 @@ def labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": PART_OF, "app.kubernetes.io/component": component}
 
 
-def secret_env(role: str) -> list[dict[str, Any]]:
+def secret_env(role: str, secret: str = SECRET) -> list[dict[str, Any]]:
     """The secrets of ``role``, each from the Secret by the setting's name."""
     names = [name for name in REQUIRED_BY[role] if name in SECRETS]
-    env = [{"name": name, "valueFrom": {"secretKeyRef": {"name": SECRET, "key": name}}}
+    env = [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
            for name in names]
     if role in BLOB_ROLES:
         env += [{"name": name, "valueFrom": {"secretKeyRef": {
-            "name": SECRET, "key": name, "optional": True}}} for name in BLOB_SECRETS]
+            "name": secret, "key": name, "optional": True}}} for name in BLOB_SECRETS]
     return env
 
 
 def container(name: str, args: list[str], role: str, port: int, *,
-              probes: bool = True) -> dict[str, Any]:
+              probes: bool = True, image: str = IMAGE,
+              secret: str = SECRET) -> dict[str, Any]:
     """A container of the one image, running ``args`` as ``role``, non-root, read-only."""
     spec: dict[str, Any] = {
         "name": name,
-        "image": IMAGE,
+        "image": image,
         "args": args,
         "envFrom": [{"configMapRef": {"name": CONFIG}}],
-        "env": [{"name": k, "value": v} for k, v in POD_SETTINGS.items()] + secret_env(role),
+        "env": ([{"name": k, "value": v} for k, v in POD_SETTINGS.items()]
+                + secret_env(role, secret)),
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
                       "limits": {"memory": "1Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
@@ -274,6 +288,148 @@ def mongodb_sharding() -> list[dict[str, Any]]:
     ]
 
 
+# The local overlay: the whole system in containers on one machine (`podman kube play`),
+# each of the embedded stack's servers in a pod of its own from the stack image. Podman 4.3
+# has no Services and, without a DNS plugin, no names: every pod gets a fixed address on the
+# overlay's network (``--ip``, in the order of the pods) and every other pod's name in its
+# /etc/hosts (hostAliases). Only the edge names a port: podman publishes every port named.
+# deploy/kubernetes/podman.py plays it.
+LOCAL_SERVERS = ("kafka", "mongodb", "mariadb", "s3", "firebase_auth", "stripe", "smtp")
+LOCAL_PREFIX = "picasso"  # the pods', network's and secret's names start with it
+LOCAL_SUBNET = "10.89.200.0/24"  # the network the committed file is written for
+LOCAL_TAG = "latest"
+LOCAL_EDGE_PORT = LOCAL_PORTS["edge"]  # published on the host's 127.0.0.1 only
+LEDGER_USER = "picasso"
+FIRST_HOST = 10  # the first pod's address in the subnet (.1 is the gateway)
+
+
+def local_pod_name(prefix: str, part: str) -> str:
+    return f"{prefix}-{part.replace('_', '-')}"
+
+
+def local_settings(prefix: str, edge_port: int) -> dict[str, str]:
+    """The ConfigMap of the local overlay: the servers by pod name, the local conveniences
+    opted into as the embedded stack does (PICASSO_ENV=local); never a secret."""
+    def at(server: str) -> str:
+        return f"{local_pod_name(prefix, server)}:{LOCAL_PORTS[server]}"
+
+    s3 = f"http://{at('s3')}"
+    return {
+        "PICASSO_ENV": "local",
+        "KAFKA_BOOTSTRAP": at("kafka"),
+        # This broker keeps messages in memory only: the edge journals what it accepts.
+        "BROKER_JOURNAL_DIR": "/tmp/picasso/journal",
+        "BLOB_BACKEND": "s3", "S3_ENDPOINT_URL": s3, "S3_BUCKET": LOCAL_S3_BUCKET,
+        "S3_REGION": LOCAL_S3_REGION, "PUBLIC_MEDIA_URL": f"{s3}/{LOCAL_S3_BUCKET}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{edge_port}",
+        "FIREBASE_PROJECT_ID": LOCAL_DEFAULTS["FIREBASE_PROJECT_ID"],
+        "FIREBASE_AUTH_EMULATOR_HOST": at("firebase_auth"),
+        "STRIPE_API_BASE": f"http://{at('stripe')}",
+        "STRIPE_PUBLISHABLE_KEY": LOCAL_DEFAULTS["STRIPE_PUBLISHABLE_KEY"],
+        "SMTP_HOST": local_pod_name(prefix, "smtp"), "SMTP_PORT": str(LOCAL_PORTS["smtp"]),
+    }
+
+
+def local_secrets(prefix: str, password: str, signing_key: str) -> dict[str, str]:
+    """The values of the local overlay's Secret (``podman secret create``, never a file of
+    the overlay): the stand-ins' fixed ones where they fix them, ``password`` for the
+    ledger's account and ``signing_key`` made fresh by whoever plays it."""
+    ledger = f"mysql://{LEDGER_USER}:{password}@{local_pod_name(prefix, 'mariadb')}:" \
+             f"{LOCAL_PORTS['mariadb']}"
+    return {
+        # SecantusDB says it is the replica set's member at the address it listens on
+        # (0.0.0.0 in its pod): the clients keep to the pod's name instead.
+        "MONGODB_URL": f"mongodb://{local_pod_name(prefix, 'mongodb')}:{LOCAL_PORTS['mongodb']}"
+                       "/?directConnection=true",
+        "MYSQL_SHARDS": mysql_shards(ledger),
+        # localstripe signs its events with the secret the stack registers the webhook with.
+        **{name: LOCAL_DEFAULTS[name] for name in (
+            "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "FIREBASE_API_KEY",
+            *BLOB_SECRETS)},
+        "SIGNING_KEY": signing_key,
+        "LEDGER_PASSWORD": password,
+    }
+
+
+def local_pods(prefix: str) -> list[str]:
+    """The local overlay's pod names, in the order of the file (the ``--ip`` order)."""
+    return [local_pod_name(prefix, p)
+            for p in (*LOCAL_SERVERS, "migrate", *DOMAINS, "edge")]
+
+
+def local_addresses(prefix: str, subnet: str) -> dict[str, str]:
+    hosts = list(ipaddress.ip_network(subnet).hosts())[FIRST_HOST - 1:]
+    pods = local_pods(prefix)
+    assert len(hosts) >= len(pods), f"{subnet} is too small for {len(pods)} pods"
+    return {name: str(address) for name, address in zip(pods, hosts)}
+
+
+def local_play(prefix: str = LOCAL_PREFIX, subnet: str = LOCAL_SUBNET,
+               edge_port: int = LOCAL_EDGE_PORT, tag: str = LOCAL_TAG) -> list[dict[str, Any]]:
+    """Every object of the local overlay, in the order `podman kube play` takes them."""
+    secret = local_pod_name(prefix, "secrets")
+    app, stack = f"localhost/{IMAGE}:{tag}", f"localhost/{IMAGE}-stack:{tag}"
+    addresses = local_addresses(prefix, subnet)
+    aliases = [{"ip": ip, "hostnames": [name]} for name, ip in addresses.items()]
+
+    def local_pod(part: str, containers: list[dict[str, Any]],
+                  restart: str = "Always") -> dict[str, Any]:
+        spec = pod(containers, part.replace("_", "-"), restart=restart)
+        spec["spec"]["hostAliases"] = aliases
+        # Podman 4.3 makes an emptyDir a named volume of the volume's name, one for every
+        # pod that names it: each pod's scratch volume has a name of its own.
+        scratch = f"{local_pod_name(prefix, part)}-scratch"
+        spec["spec"]["volumes"] = [{"name": scratch, "emptyDir": {}}]
+        for c in containers:
+            c["volumeMounts"] = [{"name": scratch, "mountPath": "/tmp"}]
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": local_pod_name(prefix, part), **spec["metadata"]},
+                "spec": spec["spec"]}
+
+    objects: list[dict[str, Any]] = [{
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": CONFIG, "labels": labels("config")},
+        "data": local_settings(prefix, edge_port)}]
+    for server in LOCAL_SERVERS:
+        name = local_pod_name(prefix, server)
+        args = [server, "--port", str(LOCAL_PORTS[server]), "--bind", "0.0.0.0",
+                "--advertise", name]
+        env = [{"name": "HOME", "value": "/tmp"}]
+        if server == "stripe":
+            args += ["--webhook-url", f"http://{local_pod_name(prefix, 'edge')}:{EDGE_PORT}"
+                                      "/api/v1/webhooks/stripe"]
+        if server == "mariadb":
+            env += [{"name": "LEDGER_USER", "value": LEDGER_USER},
+                    {"name": "LEDGER_PASSWORD", "valueFrom": {"secretKeyRef": {
+                        "name": secret, "key": "LEDGER_PASSWORD"}}}]
+        objects.append(local_pod(server, [{
+            "name": "server", "image": stack, "args": args, "env": env,
+            "securityContext": {"allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]}},
+            "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}]}]))
+    def unpublished(spec: dict[str, Any]) -> dict[str, Any]:
+        """Podman 4.3 publishes a containerPort on the host's port of the same number when
+        it names no hostPort: no ports, and the probes name the port by number."""
+        port = spec.pop("ports")[0]["containerPort"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            spec[probe]["httpGet"]["port"] = port
+        return spec
+
+    objects.append(local_pod("migrate", [container(
+        "migrate", ["faust", "-A", app_module("purchases"), "migrate"], "purchases", 0,
+        probes=False, image=app, secret=secret)], restart="OnFailure"))
+    for domain in DOMAINS:
+        objects.append(local_pod(domain, [unpublished(container(
+            "worker", ["faust", *worker_args(domain, "/tmp/faust")], domain,
+            WORKER_HEALTH_PORT, image=app, secret=secret))]))
+    edge_container = container("edge", ["python", "-m", "web"], "edge", EDGE_PORT,
+                               image=app, secret=secret)
+    edge_container["ports"][0].update(hostIP="127.0.0.1", hostPort=edge_port)
+    objects.append(local_pod("edge", [edge_container]))
+    return objects
+
+
 HEADER = "# Generated by `python -m deploy.kubernetes` from Picasso's facts; do not edit.\n"
 
 
@@ -310,6 +466,7 @@ def files() -> dict[Path, str]:
         production / "ledger.yaml": dump(ledger(int(cluster["LEDGER_SHARDS"]),
                                                cluster["LEDGER_STORAGE"])),
         production / "mongodb-shard.yaml": dump(mongodb_sharding()),
+        HERE / "overlays" / "local" / "play.yaml": dump(local_play()),
     }
 
 

@@ -339,7 +339,8 @@ class Stack:
         log_path = self.log_path(name)
         with open(log_path, "ab") as log_file:
             site = Site(name, port, workdir, self.data_dir, log_file, self._log,
-                        stripe_webhook_url=lambda: self._stripe_webhook_url, host=self.host)
+                        stripe_webhook_url=lambda: self._stripe_webhook_url,
+                        bind=self.host, advertise=self.host)
             try:
                 launch = recipe.prepare(site)
             except subprocess.SubprocessError as exc:

@@ -56,8 +56,8 @@ def of_kind(objects: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
 def picasso_pods(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(component, pod spec) of every workload that runs Picasso's image."""
     found = []
-    for o in of_kind(objects, "Deployment", "Job", "StatefulSet"):
-        spec = o["spec"]["template"]["spec"]
+    for o in of_kind(objects, "Deployment", "Job", "StatefulSet", "Pod"):
+        spec = o["spec"] if o["kind"] == "Pod" else o["spec"]["template"]["spec"]
         if any(c["image"].split("/")[-1].split(":")[0] == generate.IMAGE
                for c in spec["containers"]):
             found.append((o["metadata"]["labels"]["app.kubernetes.io/component"], spec))
@@ -183,13 +183,58 @@ def test_no_secret_is_in_the_manifests(rendered: tuple[str, list[dict[str, Any]]
 def test_every_process_is_probed_and_unprivileged(
         rendered: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = rendered
-    for o in of_kind(objects, "Deployment"):
-        spec = o["spec"]["template"]["spec"]
+    long_running = [(o["metadata"]["name"], o["spec"]["template"]["spec"])
+                    for o in of_kind(objects, "Deployment")]
+    long_running += [(o["metadata"]["name"], o["spec"]) for o in of_kind(objects, "Pod")
+                     if o["spec"]["restartPolicy"] == "Always"
+                     and o["metadata"]["labels"]["app.kubernetes.io/component"]
+                     in {"edge", *DOMAINS}]
+    for name, spec in long_running:
         assert spec["securityContext"]["runAsNonRoot"] is True
         for c in spec["containers"]:
-            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", o["metadata"]["name"]
-            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", o["metadata"]["name"]
+            assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+            assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
             assert c["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_local_overlay_is_what_podman_plays() -> None:
+    """The local overlay (podman kube play, podman 4.3): plain Pods in the order of their
+    --ip addresses, each with every pod's name in its hosts file (no Services, no DNS), each
+    server of the embedded stack in a pod of its own from the stack image, only the edge
+    published, on the host's 127.0.0.1, and every secret from the play's own Secret."""
+    objects = render("local")
+    prefix, secret = generate.LOCAL_PREFIX, f"{generate.LOCAL_PREFIX}-secrets"
+    pods = of_kind(objects, "Pod")
+    assert sorted(p["metadata"]["name"] for p in pods) == sorted(generate.local_pods(prefix))
+    played = of_kind(generate.local_play(), "Pod")  # the file's order (kustomize sorts)
+    assert [p["metadata"]["name"] for p in played] == generate.local_pods(prefix)
+    assert {o["kind"] for o in objects} == {"Pod", "ConfigMap"}  # what podman 4.3 plays
+    addresses = generate.local_addresses(prefix, generate.LOCAL_SUBNET)
+    servers = {generate.local_pod_name(prefix, s) for s in generate.LOCAL_SERVERS}
+    assert len(servers) == len(generate.LOCAL_SERVERS) == 7
+    for p in pods:
+        name, spec = p["metadata"]["name"], p["spec"]
+        assert {a["hostnames"][0]: a["ip"] for a in spec["hostAliases"]} == addresses
+        # podman 4.3 names an emptyDir's volume by the volume: one name per pod
+        assert [v["name"] for v in spec["volumes"]] == [f"{name}-scratch"]
+        [c] = spec["containers"]
+        image = c["image"].split("/")[-1]
+        assert image == (f"{generate.IMAGE}-stack:{generate.LOCAL_TAG}" if name in servers
+                         else f"{generate.IMAGE}:{generate.LOCAL_TAG}"), name
+        published = [port for port in c.get("ports", []) if "hostPort" in port]
+        if name == f"{prefix}-edge":
+            assert published == [{"name": "http", "containerPort": generate.EDGE_PORT,
+                                  "hostIP": "127.0.0.1", "hostPort": generate.LOCAL_EDGE_PORT}]
+        else:
+            assert not published, name
+        for var in c.get("env", []):
+            if "valueFrom" in var:
+                assert var["valueFrom"]["secretKeyRef"]["name"] == secret
+        assert spec["restartPolicy"] == ("OnFailure" if name == f"{prefix}-migrate"
+                                         else "Always")
+    [config] = of_kind(objects, "ConfigMap")
+    assert config["data"]["PICASSO_ENV"] == "local"  # the stand-ins' conveniences, opted into
+    assert config["data"]["KAFKA_BOOTSTRAP"] == f"{prefix}-kafka:9092"
 
 
 def test_the_edge_scales_and_keeps_serving(production: list[dict[str, Any]]) -> None:

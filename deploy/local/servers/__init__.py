@@ -1,4 +1,6 @@
-"""One recipe per server of the embedded stack, each real and local, bound to 127.0.0.1.
+"""One recipe per server of the embedded stack, each real and local, bound to 127.0.0.1
+(in the local overlay's containers, :mod:`deploy.local.serve` binds them to the pod's
+address instead: :attr:`~deploy.local.servers.base.Site.bind`).
 
 =============  ==========================================  =====================================
 service        server                                      readiness check (a real request)

@@ -36,8 +36,18 @@ class Site:
     data_dir: Path
     log_file: IO[bytes]  # the server's log, for the output of set-up commands
     log: Callable[[str], object]  # one-line progress messages
-    host: str = HOST  # the address the server binds and is reached at
     stripe_webhook_url: Callable[[], str | None] = lambda: None
+    # The address the server listens on, and the name it gives its clients to come back to
+    # (Kafka's advertised listener): 127.0.0.1 for the stack; a test host's address in a
+    # network namespace (deploy.local.netns); in a container of the local overlay
+    # (deploy.local.serve) every interface, and the pod's name.
+    bind: str = HOST
+    advertise: str = HOST
+
+    @property
+    def host(self) -> str:
+        """Where the stack's own probes and set-up reach the server."""
+        return HOST if self.bind in ("0.0.0.0", "::") else self.bind
 
 
 @dataclass

@@ -38,7 +38,7 @@ def prepare(site: Site) -> Launch:
     workdir = site.workdir
     # The emulator takes its address from firebase.json only: write this run's copy.
     config = json.loads((FIREBASE_DIR / "firebase.json").read_text())
-    config["emulators"]["auth"].update(host=site.host, port=site.port)
+    config["emulators"]["auth"].update(host=site.bind, port=site.port)
     # Its hub and log server would take 4400 and 4500 (or the next free ones); two
     # stacks starting at once (tests beside `make run`) then race for them and one
     # emulator dies after saying it is ready. Free ports of their own avoid the race.

@@ -43,15 +43,14 @@ async def _metadata(bootstrap: str) -> None:
 
 
 def prepare(site: Site) -> Launch:
-    # It advertises the address it listens on: clients on other hosts then reach it too.
-    url = f"tcp://{site.host}:{site.port}"
+    # It advertises an address clients on other hosts (or pods) reach it at.
     bootstrap = f"{site.host}:{site.port}"
     return Launch(
         argv=[
             str(tansu_binary()),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--listener-url", f"tcp://{site.bind}:{site.port}",
+            "--advertised-listener-url", f"tcp://{site.advertise}:{site.port}",
             # This build keeps everything in memory: a restart forgets all topics.
             "--storage-engine", "memory://tansu/",
         ],

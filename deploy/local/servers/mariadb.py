@@ -90,7 +90,7 @@ def prepare(site: Site) -> Launch:
             f"--tmpdir={tmpdir}",
             f"--socket={socket_path}",
             f"--pid-file={workdir / 'mariadb.pid'}",
-            f"--bind-address={site.host}",
+            f"--bind-address={site.bind}",
             f"--port={site.port}",
             "--skip-name-resolve",
             # The compiled-in default is latin1; match Debian's packaged config and MySQL 8.

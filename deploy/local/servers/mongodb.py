@@ -30,7 +30,7 @@ def prepare(site: Site) -> Launch:
         argv=[
             str(venv_program("secantusd-py")),
             "--config", str(config),
-            "--host", site.host,
+            "--host", site.bind,
             "--port", str(site.port),
             "--storage-path", str(site.workdir / "data"),
         ],

@@ -62,7 +62,7 @@ def create_public_bucket(s3: Any, bucket: str) -> None:
 def prepare(site: Site) -> Launch:
     s3 = client(site.port, site.host)
     return Launch(
-        argv=[str(venv_program("moto_server")), "-H", site.host, "-p", str(site.port)],
+        argv=[str(venv_program("moto_server")), "-H", site.bind, "-p", str(site.port)],
         cwd=site.workdir,  # moto keeps everything in memory
         probe=lambda: s3.list_buckets(),
         after_ready=lambda: create_public_bucket(s3, BUCKET),

@@ -29,7 +29,7 @@ def prepare(site: Site) -> Launch:
     return Launch(
         argv=[
             sys.executable, "-m", "deploy.local.smtp_server",
-            "--host", site.host,
+            "--host", site.bind,
             "--port", str(site.port),
             "--maildir", str(maildir(site.data_dir)),
         ],

@@ -79,7 +79,7 @@ def prepare(site: Site) -> Launch:
     return Launch(
         argv=[
             sys.executable, "-m", "deploy.local.localstripe_server",
-            "--host", site.host,
+            "--host", site.bind,
             "--port", str(site.port),
         ],
         cwd=site.workdir,  # it writes nothing: state stays in memory
