@@ -283,6 +283,12 @@ class Settings:
     feed_cache_ttl_s: float = 1.0
     # The most memory the feed cache holds (callers choose its keys: tags, owners, cursors).
     feed_cache_max_bytes: int = 64 * 1024 * 1024
+    # How long the edge keeps a signed-in reader's marks (liked_by_me, purchased_by_me) on
+    # the feed pages they read (0: not kept); forgotten at once when the edge sees one of
+    # their likes, unlikes or purchases applied (web.readmodels.ReaderMarks). At most
+    # MARKS_CACHE_MAX_BYTES of those readers' answers are kept.
+    marks_cache_ttl_s: float = 30.0
+    marks_cache_max_bytes: int = 32 * 1024 * 1024
     # How many requests one edge holds in a long poll (wait_ms) at once; past it, 503.
     max_long_poll_waiters: int = 2000
     # Backpressure (README, "Backpressure"): the edge refuses a command with 503 and
@@ -441,6 +447,8 @@ class Settings:
                                               d.purchase_expiry_sweep_s),
             feed_cache_ttl_s=_number(e, "FEED_CACHE_TTL_S", d.feed_cache_ttl_s),
             feed_cache_max_bytes=_count(e, "FEED_CACHE_MAX_BYTES", d.feed_cache_max_bytes),
+            marks_cache_ttl_s=_number(e, "MARKS_CACHE_TTL_S", d.marks_cache_ttl_s),
+            marks_cache_max_bytes=_count(e, "MARKS_CACHE_MAX_BYTES", d.marks_cache_max_bytes),
             max_long_poll_waiters=_count(e, "MAX_LONG_POLL_WAITERS", d.max_long_poll_waiters),
             backlog_max_age_s=_number(e, "BACKLOG_MAX_AGE_S", d.backlog_max_age_s),
             backlog_poll_s=_positive(e, "BACKLOG_POLL_S", d.backlog_poll_s),

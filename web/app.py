@@ -91,12 +91,16 @@ def create_app(settings: Settings) -> web.Application:
         await live.start()
         backlog = Backlog(settings)
         await backlog.start()
+        read = ReadModels(db, blobs, signing_key=settings.signing_key,
+                          feed_cache_ttl_s=settings.feed_cache_ttl_s,
+                          feed_cache_max_bytes=settings.feed_cache_max_bytes,
+                          max_waiters=settings.max_long_poll_waiters,
+                          marks_cache_ttl_s=settings.marks_cache_ttl_s,
+                          marks_cache_max_bytes=settings.marks_cache_max_bytes)
+        # The live consumer sees every like and purchase: a reader's kept marks go with it.
+        live.marks_changed = read.marks.forget
         app[SERVICES] = Services(
-            settings=settings, bus=bus,
-            read=ReadModels(db, blobs, signing_key=settings.signing_key,
-                            feed_cache_ttl_s=settings.feed_cache_ttl_s,
-                            feed_cache_max_bytes=settings.feed_cache_max_bytes,
-                            max_waiters=settings.max_long_poll_waiters),
+            settings=settings, bus=bus, read=read,
             auth=auth, blobs=blobs, metrics=Metrics(),
             limits=RateLimits.from_settings(settings),
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)

@@ -41,12 +41,26 @@ LIVE_REFUSED = Counter(
     "picasso_live_refused", "Streams refused, by the limit reached.", ["limit"])
 
 
+# Labelled series the request middleware keeps at hand (looking one up by its labels costs
+# more than counting in it); past this many, it looks them up each time.
+_KEPT_SERIES = 1000
+
+
 class Metrics:
     """What the request middleware and the command sender count."""
 
+    def __init__(self) -> None:
+        self._requests: dict[tuple[str, str, int], tuple] = {}
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        HTTP_REQUESTS.labels(method, route, str(status)).inc()
-        HTTP_SECONDS.labels(route).observe(seconds)
+        series = self._requests.get((method, route, status))
+        if series is None:
+            series = (HTTP_REQUESTS.labels(method, route, str(status)),
+                      HTTP_SECONDS.labels(route))
+            if len(self._requests) < _KEPT_SERIES:
+                self._requests[(method, route, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def command_sent(self, type_: str) -> None:
         COMMANDS_SENT.labels(type_).inc()

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Hashable
 
@@ -283,16 +285,90 @@ class PageCache:
             self.bytes -= entry[2]
 
 
+@dataclass(eq=False)
+class Marks:
+    """Which pictures of a page one reader likes and has bought, and the page's answer for
+    them (``body``, made from the shared page ``source``) once made."""
+
+    liked: frozenset[str]
+    bought: frozenset[str]
+    source: bytes | None = None
+    body: bytes = b""
+
+
+class ReaderMarks:
+    """Each reader's marks on the pages they read, kept up to ``ttl_s`` and forgotten at
+    once when this edge sees one of the reader's likes, unlikes or purchases applied.
+
+    The edge's live consumer (web.live) reads every reactions and purchases event; the
+    services write the likes and purchases read models before they emit the event, so a
+    reader's marks loaded after :meth:`forget` include that change. A load that began
+    before a ``forget`` may have read the older state: its result goes into the reader's
+    entries as they were when it began, which ``forget`` dropped, so it is never served
+    again. ``ttl_s`` bounds how long a change this edge did not see (its consumer away)
+    can go unnoticed; 0 turns the cache off. At most ``max_bytes`` (the answers kept, as
+    :meth:`weigh` counts them), the readers read longest ago dropped first.
+    """
+
+    PAGES_PER_READER = 8
+
+    def __init__(self, ttl_s: float, max_bytes: int) -> None:
+        self.ttl_s = ttl_s
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._readers: OrderedDict[str, dict[Any, tuple[float, Marks]]] = OrderedDict()
+        self._weights: dict[str, int] = {}
+
+    def forget(self, reader: str) -> None:
+        """The reader's likes or purchases changed: load their marks again."""
+        if self._readers.pop(reader, None) is not None:
+            self.bytes -= self._weights.pop(reader, 0)
+
+    async def get(self, reader: str, key: Hashable,
+                  load: Callable[[], Awaitable[Marks]]) -> Marks:
+        """The reader's marks for ``key`` (the page's picture ids), kept or loaded."""
+        if self.ttl_s <= 0:
+            return await load()
+        now = time.monotonic()
+        entries = self._readers.get(reader)
+        if entries is None:
+            entries = self._readers[reader] = {}
+        else:
+            self._readers.move_to_end(reader)
+            hit = entries.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        marks = await load()
+        if len(entries) >= self.PAGES_PER_READER and key not in entries:
+            entries.clear()  # a reader paging far: keep the latest pages
+        entries[key] = (now + self.ttl_s, marks)
+        return marks
+
+    def weigh(self, reader: str) -> None:
+        """Count again what is kept for ``reader`` (an answer was made for them), and drop
+        the readers read longest ago while the cache holds more than it may."""
+        entries = self._readers.get(reader)
+        if entries is None:
+            return  # forgotten meanwhile: nothing of it is kept
+        weight = sum(len(marks.body) + _ENTRY_OVERHEAD for _, marks in entries.values())
+        self.bytes += weight - self._weights.get(reader, 0)
+        self._weights[reader] = weight
+        while self.bytes > self.max_bytes and self._readers:
+            self.forget(next(iter(self._readers)))
+
+
 class ReadModels:
     """Queries over the materialized collections, shaped as the API's JSON."""
 
     def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, *,
                  signing_key: str = "", feed_cache_ttl_s: float = 0.0,
-                 feed_cache_max_bytes: int = 0, max_waiters: int = 0) -> None:
+                 feed_cache_max_bytes: int = 0, max_waiters: int = 0,
+                 marks_cache_ttl_s: float = 0.0, marks_cache_max_bytes: int = 0) -> None:
         self.db = db
         self.blobs = blobs
         self.signing_key = signing_key
         self.pages = PageCache(feed_cache_ttl_s, feed_cache_max_bytes)
+        self.marks = ReaderMarks(marks_cache_ttl_s, marks_cache_max_bytes)
         self.polls = LongPolls(max_waiters)
 
     async def ping(self) -> None:
@@ -399,11 +475,30 @@ class ReadModels:
 
     async def feed_json(self, *, limit: int, cursor: str | None, owner: str | None,
                         tag: str | None, viewer: str | None) -> bytes:
-        """:meth:`feed` as the response body; anonymous readers get the cached bytes."""
+        """:meth:`feed` as the response body; anonymous readers get the cached bytes, a
+        signed-in reader the answer made for them from the same page with their kept marks
+        (``ReaderMarks``), made again when the shared page was reloaded."""
+        page, raw = await self._cached_page(limit, cursor, owner, tag)
         if viewer is None:
-            return (await self._cached_page(limit, cursor, owner, tag))[1]
-        page = await self.feed(limit=limit, cursor=cursor, owner=owner, tag=tag, viewer=viewer)
-        return json.dumps(page).encode()
+            return raw
+        ids = tuple(item["picture_id"] for item in page["items"])
+        marks = await self.marks.get(viewer, ids, lambda: self._marks_of(viewer, list(ids)))
+        if marks.source is not raw:
+            body = json.dumps({**page, "items": [
+                {**item, "liked_by_me": item["picture_id"] in marks.liked,
+                 "purchased_by_me": item["picture_id"] in marks.bought}
+                for item in page["items"]]}).encode()
+            marks.source, marks.body = raw, body
+            self.marks.weigh(viewer)
+        return marks.body
+
+    async def _marks_of(self, viewer: str, ids: list[str]) -> Marks:
+        if not ids:
+            return Marks(frozenset(), frozenset())
+        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
+                                   {"picture_id": 1})
+        likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
+        return Marks(frozenset(m["picture_id"] for m in likes), frozenset(bought))
 
     async def _cached_page(self, limit: int, cursor: str | None, owner: str | None,
                            tag: str | None) -> tuple[dict, bytes]:
@@ -454,16 +549,14 @@ class ReadModels:
         return await self.personal(items, viewer) if viewer else items
 
     async def personal(self, items: list[dict], viewer: str) -> list[dict]:
-        """Copies of ``items`` marked with whether ``viewer`` likes and has bought each."""
+        """Copies of ``items`` marked with whether ``viewer`` likes and has bought each, as
+        the read models say now (not from ``ReaderMarks``: a picture read with ``?after=``
+        must show the reader's own like at once)."""
         if not items:
             return items
-        ids = [item["picture_id"] for item in items]
-        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
-                                   {"picture_id": 1})
-        likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
-        liked = {m["picture_id"] for m in likes}
-        return [{**item, "liked_by_me": item["picture_id"] in liked,
-                 "purchased_by_me": item["picture_id"] in bought} for item in items]
+        marks = await self._marks_of(viewer, [item["picture_id"] for item in items])
+        return [{**item, "liked_by_me": item["picture_id"] in marks.liked,
+                 "purchased_by_me": item["picture_id"] in marks.bought} for item in items]
 
     def _picture(self, d: dict, names: dict, counts: dict,
                  comment_counts: dict | None = None) -> dict:
