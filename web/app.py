@@ -21,7 +21,7 @@ from web.auth import FirebaseAuth
 from web.backlog import Backlog
 from web.journal import Journal
 from web.live import LiveHub
-from web.metrics import Metrics
+from web.metrics import FLUSH_INTERVAL_S, Metrics
 from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
@@ -74,6 +74,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+async def _keep_flushing(metrics: Metrics) -> None:
+    """Add the requests the middleware counted to the shared metrics, every so often."""
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        metrics.flush()
+
+
 def create_app(settings: Settings) -> web.Application:
     """The edge: routes, middleware, and the stores opened for the app's lifetime."""
     app = web.Application(middlewares=[request_context], client_max_size=1024 * 1024)
@@ -99,9 +106,10 @@ def create_app(settings: Settings) -> web.Application:
                           marks_cache_max_bytes=settings.marks_cache_max_bytes)
         # The live consumer sees every like and purchase: a reader's kept marks go with it.
         live.marks_changed = read.marks.forget
+        metrics = Metrics()
         app[SERVICES] = Services(
             settings=settings, bus=bus, read=read,
-            auth=auth, blobs=blobs, metrics=Metrics(),
+            auth=auth, blobs=blobs, metrics=metrics,
             limits=RateLimits.from_settings(settings),
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
                      if settings.broker_journal_dir is not None else None),
@@ -110,11 +118,14 @@ def create_app(settings: Settings) -> web.Application:
         )
         # Readiness as a metric too (picasso_ready), checked on its own between /readyz calls.
         readiness = asyncio.ensure_future(probes.keep_checking(readiness_checks(app[SERVICES])))
+        flushing = asyncio.ensure_future(_keep_flushing(metrics))
         mark_started()
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
         readiness.cancel()
-        await asyncio.gather(readiness, return_exceptions=True)
+        flushing.cancel()
+        await asyncio.gather(readiness, flushing, return_exceptions=True)
+        metrics.flush()
         await live.stop()
         await backlog.stop()
         if app[SERVICES].journal is not None:
