@@ -221,6 +221,14 @@ def _seconds_list(environ: Mapping[str, str], name: str,
     return seconds
 
 
+def _share(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A share from 0 to 1; anything else is refused with the name."""
+    value = _number(environ, name, default)
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be from 0 to 1, not {value!r}")
+    return value
+
+
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     """A number of seconds greater than zero; anything else is refused with the name."""
     raw = _env(environ, name, str(default))
@@ -367,6 +375,10 @@ class Settings:
     # JSON lines everywhere (python -m picasso.trace reads them); "console" for a terminal.
     log_format: str = "json"
     log_level: str = "info"
+    # The share of the edge's answered requests (below 400) that write their `request` log
+    # line: 1 writes every one; answers of 400 and above always write theirs. Every request
+    # is still counted in the metrics.
+    access_log_sample: float = 1.0
     # A worker's HTTP endpoint: /healthz, /readyz, /metrics (picasso.probes); port 0 takes
     # any free port (logged as worker_endpoint). Bind 0.0.0.0 only where a network policy
     # keeps it private (a pod's probes and Prometheus).
@@ -505,6 +517,7 @@ class Settings:
                                                  d.broker_journal_retention_s),
             log_format=_env(e, "LOG_FORMAT", d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
+            access_log_sample=_share(e, "ACCESS_LOG_SAMPLE", d.access_log_sample),
             metrics_host=_env(e, "METRICS_HOST", d.metrics_host),
             metrics_port=_number(e, "METRICS_PORT", d.metrics_port, int),
         )

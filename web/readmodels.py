@@ -84,7 +84,8 @@ WINDOWS_S = (3600, 8 * 3600, 64 * 3600, 512 * 3600, 4096 * 3600)
 
 async def page_after(collection, query: dict[str, Any], position: tuple[str, str] | None,
                      limit: int, *, id_field: str = "_id", time_field: str = "created_at",
-                     newest_first: bool = True, projection: dict | None = None) -> list[dict]:
+                     newest_first: bool = True, projection: dict | None = None,
+                     since: str | None = None) -> list[dict]:
     """Up to ``limit`` documents matching ``query`` that come after ``position`` (a
     ``(time, id)`` cursor) in (``time_field``, ``id_field``) order, newest first or
     oldest first.
@@ -100,7 +101,10 @@ async def page_after(collection, query: dict[str, Any], position: tuple[str, str
       (or now), ``WINDOWS_S``, until one holds enough, then without a bound: a page of a
       busy timeline or feed reads about a page's worth, a quiet one a few empty ranges more.
       Documents outside a window are older than all inside, so a window that holds enough
-      holds the right ones.
+      holds the right ones. ``since`` (newest first only), a time the caller expects the
+      page to reach back to (the oldest document of the same page read last time), is
+      tried as the first window: a page reloaded while nothing older than it changed is
+      one range the size of the page, however old the newest document is.
     """
     order = -1 if newest_first else 1
     sort = [(time_field, order), (id_field, order)]
@@ -115,6 +119,12 @@ async def page_after(collection, query: dict[str, Any], position: tuple[str, str
     if rest <= 0:
         return found
     bound = {beyond: position[0]} if position is not None else {}
+    if newest_first and since is not None:
+        window = await collection.find(
+            {**query, time_field: {**bound, "$gte": since}}, projection,
+        ).sort(sort).limit(rest).to_list(rest)
+        if len(window) >= rest:
+            return found + window
     if newest_first:
         anchor = _moment(position[0]) if position is not None else datetime.now(UTC)
         for width in WINDOWS_S if anchor is not None else ():
@@ -264,6 +274,11 @@ class PageCache:
         if hit is not None and hit[0] + self.ttl_s * (self.STALE_FACTOR - 1) > now:
             return hit[1]  # stale but recent: the reload above runs for the next readers
         return await asyncio.shield(pending)  # one reader giving up does not stop the load
+
+    def peek(self, key: Any) -> Any:
+        """The value kept for ``key``, however old, or None; no load."""
+        hit = self._pages.get(key)
+        return hit[1] if hit is not None else None
 
     def _loaded(self, key: Any, done: asyncio.Future, size: Callable[[Any], int]) -> None:
         self._loading.pop(key, None)
@@ -503,25 +518,32 @@ class ReadModels:
     async def _cached_page(self, limit: int, cursor: str | None, owner: str | None,
                            tag: str | None) -> tuple[dict, bytes]:
         position = decode_cursor(cursor, self.signing_key) if cursor else None
+        key = (limit, position, owner, tag)
 
-        async def load() -> tuple[dict, bytes]:
-            page = await self._feed_page(limit, position, owner, tag)
-            return page, json.dumps(page).encode()
+        async def load() -> tuple[dict, bytes, str | None]:
+            previous = self.pages.peek(key)
+            page, oldest = await self._feed_page(limit, position, owner, tag,
+                                                 previous[2] if previous else None)
+            return page, json.dumps(page).encode(), oldest
 
         # The page object is about as large again as its JSON bytes.
-        return await self.pages.get((limit, position, owner, tag), load,
-                                    lambda page: 2 * len(page[1]))
+        page, raw, _ = await self.pages.get(key, load, lambda page: 2 * len(page[1]))
+        return page, raw
 
     async def _feed_page(self, limit: int, position: tuple[str, str] | None,
-                         owner: str | None, tag: str | None) -> dict:
+                         owner: str | None, tag: str | None,
+                         since: str | None = None) -> tuple[dict, str | None]:
+        """The page, and the time of the oldest picture read for it (``page_after``'s
+        ``since`` when the page is read again)."""
         query: dict[str, Any] = {"status": "published"}
         if owner:
             query["owner_id"] = owner
         if tag:
             query["tags"] = tag
-        docs = await page_after(self.db[PICTURES], query, position, limit + 1)
+        docs = await page_after(self.db[PICTURES], query, position, limit + 1, since=since)
+        oldest = docs[-1]["created_at"] if docs else None
         docs, next_cursor = self._page(docs, limit)
-        return {"items": await self.shape(docs, None), "next_cursor": next_cursor}
+        return {"items": await self.shape(docs, None), "next_cursor": next_cursor}, oldest
 
     def _page(self, docs: list[dict], limit: int) -> tuple[list[dict], str | None]:
         """The first ``limit`` of ``docs`` (read ``limit + 1`` to know whether more follow)

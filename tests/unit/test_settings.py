@@ -149,6 +149,14 @@ def test_a_number_that_does_not_parse_names_its_variable() -> None:
         Settings.from_env({"PICASSO_ENV": "local", "SMTP_TIMEOUT_S": "soon"})
 
 
+def test_the_access_log_sample_is_a_share() -> None:
+    assert Settings.from_env({"PICASSO_ENV": "local"}).access_log_sample == 1
+    assert Settings.from_env({"PICASSO_ENV": "local",
+                              "ACCESS_LOG_SAMPLE": "0.01"}).access_log_sample == 0.01
+    with pytest.raises(SettingsError, match="ACCESS_LOG_SAMPLE must be from 0 to 1, not 2.0"):
+        Settings.from_env({"PICASSO_ENV": "local", "ACCESS_LOG_SAMPLE": "2"})
+
+
 def test_every_variable_the_stack_sets_is_read_by_the_settings(tmp_path) -> None:
     """Nothing the embedded stack exports goes unread (or is read by a side door)."""
     env = Stack(tmp_path, ports=free_ports(SERVICES)).env()
