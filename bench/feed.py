@@ -5,7 +5,8 @@ aiohttp handler (its own process, one core like one edge) returning the same byt
 twice: anonymous, and signed in as ``READERS`` different readers (wrk's Lua script sends a
 random reader's ``Authorization: Bearer`` ID token, from the Firebase emulator, per request),
 each with likes and a purchase among the page's pictures, so every answer carries that
-reader's own ``liked_by_me`` and ``purchased_by_me`` marks.
+reader's own ``liked_by_me`` and ``purchased_by_me`` marks. The reads and the floor are
+taken in turn, a few rounds each (``ROUNDS``), and compared over the same minutes.
 
 The catalogue is written straight into the pictures read model (as the uploads agent would
 leave it after 10,000 uploads), with likes on some pictures: pushing 10,000 images through
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,10 @@ from picasso.mongo import LIKE_COUNTS, LIKES, PICTURES, PURCHASES, USERS
 from picasso.settings import Settings
 
 CATALOGUE, OWNERS, CONNECTIONS, SECONDS = 10_000, 200, 64, 10
+# The four reads (anonymous, signed in, the floor, the floor with the readers' script) are
+# taken in turn, ROUNDS times ROUND_SECONDS each, so that a change in the machine's load
+# (2 cores shared with other work) falls on all of them alike.
+ROUNDS, ROUND_SECONDS = 3, 5
 # Signed-in readers, each with likes (two on the first page) and one purchase on it.
 READERS, LIKES_PER_READER = 200, 12
 
@@ -149,6 +155,17 @@ def _check_marks(url: str, readers: list[tuple[str, str]]) -> None:
         assert bought == {_first_page(r + 3)}, (r, bought)
 
 
+def _combined(results: list[WrkResult]) -> WrkResult:
+    """The rounds of one read as one: requests a second over all of them, the median of
+    their p50s and p99s."""
+    return WrkResult(
+        requests=sum(r.requests for r in results),
+        per_second=statistics.mean(r.per_second for r in results),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p99_ms=statistics.median(r.p99_ms for r in results),
+        errors=sum(r.errors for r in results), text="\n".join(r.text for r in results))
+
+
 def _line(name: str, result: WrkResult, floor: WrkResult) -> str:
     return (f"{name}: {result.per_second:,.0f} req/s p50 {result.p50_ms:.1f} ms "
             f"p99 {result.p99_ms:.1f} ms ({result.errors} errors), "
@@ -182,14 +199,23 @@ def main() -> dict:
                 except OSError:
                     time.sleep(0.1)
             wrk(url, connections=CONNECTIONS, seconds=2)  # warm-up
-            picasso = wrk(url, connections=CONNECTIONS, seconds=SECONDS)
             wrk(url, connections=CONNECTIONS, seconds=2, script=script)  # warm-up
-            signed_in = wrk(url, connections=CONNECTIONS, seconds=SECONDS, script=script)
-            bare = wrk(floor_url, connections=CONNECTIONS, seconds=SECONDS)
-            # The floor with the readers' script too: what building each request in Lua
-            # costs wrk itself (the bare handler ignores the header).
-            bare_scripted = wrk(floor_url, connections=CONNECTIONS, seconds=SECONDS,
-                                script=script)
+            rounds: dict[str, list[WrkResult]] = {
+                "anonymous": [], "signed_in": [], "floor": [], "floor_scripted": []}
+            for _ in range(ROUNDS):
+                rounds["anonymous"].append(wrk(url, connections=CONNECTIONS,
+                                               seconds=ROUND_SECONDS))
+                rounds["signed_in"].append(wrk(url, connections=CONNECTIONS,
+                                               seconds=ROUND_SECONDS, script=script))
+                rounds["floor"].append(wrk(floor_url, connections=CONNECTIONS,
+                                           seconds=ROUND_SECONDS))
+                # The floor with the readers' script too: what building each request in
+                # Lua costs wrk itself (the bare handler ignores the header).
+                rounds["floor_scripted"].append(wrk(floor_url, connections=CONNECTIONS,
+                                                    seconds=ROUND_SECONDS, script=script))
+            picasso, signed_in, bare, bare_scripted = (
+                _combined(rounds[name])
+                for name in ("anonymous", "signed_in", "floor", "floor_scripted"))
         finally:
             floor.terminate()
             floor.wait()
