@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -155,6 +156,20 @@ def _check_marks(url: str, readers: list[tuple[str, str]]) -> None:
         assert bought == {_first_page(r + 3)}, (r, bought)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the process has used (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(pid: int, cpu: list[float], url: str, **kwargs) -> WrkResult:
+    """One wrk read, adding the CPU time the answering process used to ``cpu``."""
+    before = _cpu_s(pid)
+    result = wrk(url, connections=CONNECTIONS, seconds=ROUND_SECONDS, **kwargs)
+    cpu.append((_cpu_s(pid) - before) / max(result.requests, 1))
+    return result
+
+
 def _combined(results: list[WrkResult]) -> WrkResult:
     """The rounds of one read as one: requests a second over all of them, the median of
     their p50s and p99s."""
@@ -200,19 +215,21 @@ def main() -> dict:
                     time.sleep(0.1)
             wrk(url, connections=CONNECTIONS, seconds=2)  # warm-up
             wrk(url, connections=CONNECTIONS, seconds=2, script=script)  # warm-up
-            rounds: dict[str, list[WrkResult]] = {
-                "anonymous": [], "signed_in": [], "floor": [], "floor_scripted": []}
+            names = ("anonymous", "signed_in", "floor", "floor_scripted")
+            rounds: dict[str, list[WrkResult]] = {name: [] for name in names}
+            # CPU seconds per answer of the answering process (the edge, the floor): what
+            # one core would answer, less moved by the machine's load than requests/s.
+            cpu: dict[str, list[float]] = {name: [] for name in names}
+            edge_pid = system.edges[0].proc.pid
             for _ in range(ROUNDS):
-                rounds["anonymous"].append(wrk(url, connections=CONNECTIONS,
-                                               seconds=ROUND_SECONDS))
-                rounds["signed_in"].append(wrk(url, connections=CONNECTIONS,
-                                               seconds=ROUND_SECONDS, script=script))
-                rounds["floor"].append(wrk(floor_url, connections=CONNECTIONS,
-                                           seconds=ROUND_SECONDS))
+                rounds["anonymous"].append(_timed(edge_pid, cpu["anonymous"], url))
+                rounds["signed_in"].append(_timed(edge_pid, cpu["signed_in"], url,
+                                                  script=script))
+                rounds["floor"].append(_timed(floor.pid, cpu["floor"], floor_url))
                 # The floor with the readers' script too: what building each request in
                 # Lua costs wrk itself (the bare handler ignores the header).
-                rounds["floor_scripted"].append(wrk(floor_url, connections=CONNECTIONS,
-                                                    seconds=ROUND_SECONDS, script=script))
+                rounds["floor_scripted"].append(_timed(floor.pid, cpu["floor_scripted"],
+                                                       floor_url, script=script))
             picasso, signed_in, bare, bare_scripted = (
                 _combined(rounds[name])
                 for name in ("anonymous", "signed_in", "floor", "floor_scripted"))
@@ -223,6 +240,10 @@ def main() -> dict:
     signed_ratio = signed_in.per_second / bare.per_second
     print(f"feed reads ({len(body):,} bytes/answer, {CONNECTIONS} connections, one edge); "
           f"floor {bare.per_second:,.0f} req/s p99 {bare.p99_ms:.1f} ms", flush=True)
+    per_answer = {name: statistics.mean(values) * 1e6 for name, values in cpu.items()}
+    print("CPU per answer: " + ", ".join(f"{name} {us:.0f} us" for name, us in per_answer.items())
+          + f"; floor/edge: anonymous {per_answer['floor'] / per_answer['anonymous']:.2f}x, "
+          f"signed in {per_answer['floor'] / per_answer['signed_in']:.2f}x", flush=True)
     print(_line("anonymous", picasso, bare) + " (target >= 0.7x, p99 <= 20 ms)", flush=True)
     print(_line(f"signed in, {READERS} readers", signed_in, bare) + " (target >= 0.5x); "
           f"{signed_in.per_second / bare_scripted.per_second:.2f}x the floor read with the "
@@ -232,7 +253,8 @@ def main() -> dict:
             "errors": picasso.errors, "signed_in_per_s": signed_in.per_second,
             "signed_in_p99_ms": signed_in.p99_ms, "signed_in_ratio": signed_ratio,
             "signed_in_errors": signed_in.errors,
-            "floor_scripted_per_s": bare_scripted.per_second}
+            "floor_scripted_per_s": bare_scripted.per_second,
+            "cpu_us_per_answer": per_answer}
 
 
 if __name__ == "__main__":
