@@ -492,19 +492,23 @@ class ReadModels:
                         tag: str | None, viewer: str | None) -> bytes:
         """:meth:`feed` as the response body; anonymous readers get the cached bytes, a
         signed-in reader the answer made for them from the same page with their kept marks
-        (``ReaderMarks``), made again when the shared page was reloaded."""
+        (``ReaderMarks``), made again when the shared page changed (a reload that found the
+        same page, every ``FEED_CACHE_TTL_S``, is compared, not dumped again)."""
         page, raw = await self._cached_page(limit, cursor, owner, tag)
         if viewer is None:
             return raw
         ids = tuple(item["picture_id"] for item in page["items"])
         marks = await self.marks.get(viewer, ids, lambda: self._marks_of(viewer, list(ids)))
-        if marks.source is not raw:
+        if marks.source is not raw and marks.source != raw:
+            # The shared page changed (not only reloaded as it was): the reader's answer too.
             body = json.dumps({**page, "items": [
                 {**item, "liked_by_me": item["picture_id"] in marks.liked,
                  "purchased_by_me": item["picture_id"] in marks.bought}
                 for item in page["items"]]}).encode()
             marks.source, marks.body = raw, body
             self.marks.weigh(viewer)
+        else:
+            marks.source = raw  # the same bytes again: compared by identity from now on
         return marks.body
 
     async def _marks_of(self, viewer: str, ids: list[str]) -> Marks:
