@@ -221,6 +221,14 @@ def _seconds_list(environ: Mapping[str, str], name: str,
     return seconds
 
 
+def _share(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A share from 0 to 1; anything else is refused with the name."""
+    value = _number(environ, name, default)
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be from 0 to 1, not {value!r}")
+    return value
+
+
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
     """A number of seconds greater than zero; anything else is refused with the name."""
     raw = _env(environ, name, str(default))
@@ -301,6 +309,12 @@ class Settings:
     feed_cache_ttl_s: float = 1.0
     # The most memory the feed cache holds (callers choose its keys: tags, owners, cursors).
     feed_cache_max_bytes: int = 64 * 1024 * 1024
+    # How long the edge keeps a signed-in reader's marks (liked_by_me, purchased_by_me) on
+    # the feed pages they read (0: not kept); forgotten at once when the edge sees one of
+    # their likes, unlikes or purchases applied (web.readmodels.ReaderMarks). At most
+    # MARKS_CACHE_MAX_BYTES of those readers' answers are kept.
+    marks_cache_ttl_s: float = 30.0
+    marks_cache_max_bytes: int = 32 * 1024 * 1024
     # How many requests one edge holds in a long poll (wait_ms) at once; past it, 503.
     max_long_poll_waiters: int = 2000
     # Backpressure (README, "Backpressure"): the edge refuses a command with 503 and
@@ -379,6 +393,10 @@ class Settings:
     # JSON lines everywhere (python -m picasso.trace reads them); "console" for a terminal.
     log_format: str = "json"
     log_level: str = "info"
+    # The share of the edge's answered requests (below 400) that write their `request` log
+    # line: 1 writes every one; answers of 400 and above always write theirs. Every request
+    # is still counted in the metrics.
+    access_log_sample: float = 1.0
     # A worker's HTTP endpoint: /healthz, /readyz, /metrics (picasso.probes); port 0 takes
     # any free port (logged as worker_endpoint). Bind 0.0.0.0 only where a network policy
     # keeps it private (a pod's probes and Prometheus).
@@ -464,6 +482,8 @@ class Settings:
                                               d.purchase_expiry_sweep_s),
             feed_cache_ttl_s=_number(e, "FEED_CACHE_TTL_S", d.feed_cache_ttl_s),
             feed_cache_max_bytes=_count(e, "FEED_CACHE_MAX_BYTES", d.feed_cache_max_bytes),
+            marks_cache_ttl_s=_number(e, "MARKS_CACHE_TTL_S", d.marks_cache_ttl_s),
+            marks_cache_max_bytes=_count(e, "MARKS_CACHE_MAX_BYTES", d.marks_cache_max_bytes),
             max_long_poll_waiters=_count(e, "MAX_LONG_POLL_WAITERS", d.max_long_poll_waiters),
             backlog_max_age_s=_number(e, "BACKLOG_MAX_AGE_S", d.backlog_max_age_s),
             backlog_poll_s=_positive(e, "BACKLOG_POLL_S", d.backlog_poll_s),
@@ -520,6 +540,7 @@ class Settings:
                                                  d.broker_journal_retention_s),
             log_format=_env(e, "LOG_FORMAT", d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
+            access_log_sample=_share(e, "ACCESS_LOG_SAMPLE", d.access_log_sample),
             metrics_host=_env(e, "METRICS_HOST", d.metrics_host),
             metrics_port=_number(e, "METRICS_PORT", d.metrics_port, int),
         )

@@ -63,6 +63,7 @@ def system_env(stack: Stack) -> dict[str, str]:
         "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         # Tests read their own writes at once; the page cache is tested on its own.
         "FEED_CACHE_TTL_S": "0",
+        "MARKS_CACHE_TTL_S": "0",  # tests/e2e/test_feed_marks.py starts an edge that keeps them
         # Low, so that three follows put an account over it (its pictures merged in when
         # followers read, never fanned out): tests/integration/test_timeline.py.
         "TIMELINE_FANOUT_MAX_FOLLOWERS": "2",

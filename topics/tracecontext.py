@@ -55,7 +55,7 @@ class Trace:
     @classmethod
     def new(cls) -> Trace:
         """The start of a new trace."""
-        return cls(os.urandom(16).hex(), new_span_id())
+        return cls(_random_hex(16), new_span_id())
 
     @classmethod
     def parse(cls, header: str | None) -> Trace | None:
@@ -81,7 +81,31 @@ class Trace:
 
 
 def new_span_id() -> str:
-    return os.urandom(8).hex()
+    return _random_hex(8)
+
+
+# Random ids are cut from a pool read from the OS 4 KiB at a time: the edge makes a trace
+# and a span id per request, and a system call for each showed in the feed's profile.
+_POOL_BYTES = 4096
+_pool = memoryview(b"")
+_used = 0
+
+
+def _random_hex(size: int) -> str:
+    global _pool, _used
+    if _used + size > len(_pool):
+        _pool, _used = memoryview(os.urandom(_POOL_BYTES)), 0
+    _used += size
+    return _pool[_used - size:_used].hex()
+
+
+def _forget_pool() -> None:
+    """A forked child must not hand out its parent's ids again."""
+    global _pool, _used
+    _pool, _used = memoryview(b""), 0
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def span_of(message_id: str) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -21,7 +23,7 @@ from web.auth import FirebaseAuth
 from web.backlog import Backlog
 from web.journal import Journal
 from web.live import LiveHub
-from web.metrics import Metrics
+from web.metrics import FLUSH_INTERVAL_S, Metrics
 from web.problems import Problem, problem_response
 from web.ratelimit import RateLimits
 from web.readmodels import ReadModels
@@ -33,50 +35,69 @@ log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Request id and trace, one log line per request, metrics, and problem+json for every
+def request_context(settings: Settings) -> Callable:
+    """The middleware: request id and trace, one log line per request (a share of them,
+    ``ACCESS_LOG_SAMPLE``, for answers below 400), metrics, and problem+json for every
     error.
 
     The request continues the client's trace (a valid ``traceparent`` header) or starts
     one; its commands carry it (picasso.tracing), and the answer tells it back in the
     ``traceparent`` and ``X-Request-ID`` headers."""
-    traced = start_request(request.headers.get("traceparent"),
-                           request.headers.get("X-Request-ID"))
-    request_id = traced.request_id
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id,
-                                           trace_id=traced.trace.trace_id,
-                                           span_id=traced.trace.span_id)
-    started = time.perf_counter()
-    try:
-        response = await handler(request)
-    except Problem as problem:
-        response = problem
-    except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405, 413 …
-        response = problem_response(exc.status, exc.reason)
-        for name in ("Allow",):
-            if name in exc.headers:
-                response.headers[name] = exc.headers[name]
-    except Exception:
-        log.exception("request_failed", method=request.method, path=request.path)
-        response = problem_response(500, f"something went wrong; request id {request_id}")
-    response.headers["X-Request-ID"] = request_id
-    response.headers["traceparent"] = traced.trace.traceparent
-    sessions.apply_cookies(request, response, request.app[SERVICES].settings)
-    seconds = time.perf_counter() - started
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    request.app[SERVICES].metrics.observe_request(request.method, route, response.status,
-                                                  seconds)
-    log.info("request", method=request.method, path=request.path, status=response.status,
-             ms=round(seconds * 1000, 1))
-    return response
+    # Decided once: a level above info writes no request lines, so none are made.
+    logged = logging.getLevelNamesMapping().get(settings.log_level.upper(),
+                                                 logging.INFO) <= logging.INFO
+    sample = settings.access_log_sample
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        headers = request.headers
+        traced = start_request(headers.get("traceparent"), headers.get("X-Request-ID"))
+        request_id = traced.request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id,
+                                               trace_id=traced.trace.trace_id,
+                                               span_id=traced.trace.span_id)
+        started = time.perf_counter()
+        try:
+            response = await handler(request)
+        except Problem as problem:
+            response = problem
+        except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405, 413 …
+            response = problem_response(exc.status, exc.reason)
+            for name in ("Allow",):
+                if name in exc.headers:
+                    response.headers[name] = exc.headers[name]
+        except Exception:
+            log.exception("request_failed", method=request.method, path=request.path)
+            response = problem_response(500, f"something went wrong; request id {request_id}")
+        answer_headers = response.headers
+        answer_headers["X-Request-ID"] = request_id
+        answer_headers["traceparent"] = traced.trace.traceparent
+        sessions.apply_cookies(request, response, settings)
+        seconds = time.perf_counter() - started
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        status = response.status
+        request.app[SERVICES].metrics.observe_request(request.method, route, status, seconds)
+        if logged and (status >= 400 or sample >= 1 or random.random() < sample):
+            log.info("request", method=request.method, path=request.path, status=status,
+                     ms=round(seconds * 1000, 1))
+        return response
+
+    return middleware
+
+
+async def _keep_flushing(metrics: Metrics) -> None:
+    """Add the requests the middleware counted to the shared metrics, every so often."""
+    while True:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        metrics.flush()
 
 
 def create_app(settings: Settings) -> web.Application:
     """The edge: routes, middleware, and the stores opened for the app's lifetime."""
-    app = web.Application(middlewares=[request_context], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[request_context(settings)],
+                          client_max_size=1024 * 1024)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         blobs = open_blob_store(settings)
@@ -91,13 +112,18 @@ def create_app(settings: Settings) -> web.Application:
         await live.start()
         backlog = Backlog(settings)
         await backlog.start()
+        read = ReadModels(db, blobs, signing_key=settings.signing_key,
+                          feed_cache_ttl_s=settings.feed_cache_ttl_s,
+                          feed_cache_max_bytes=settings.feed_cache_max_bytes,
+                          max_waiters=settings.max_long_poll_waiters,
+                          marks_cache_ttl_s=settings.marks_cache_ttl_s,
+                          marks_cache_max_bytes=settings.marks_cache_max_bytes)
+        # The live consumer sees every like and purchase: a reader's kept marks go with it.
+        live.marks_changed = read.marks.forget
+        metrics = Metrics()
         app[SERVICES] = Services(
-            settings=settings, bus=bus,
-            read=ReadModels(db, blobs, signing_key=settings.signing_key,
-                            feed_cache_ttl_s=settings.feed_cache_ttl_s,
-                            feed_cache_max_bytes=settings.feed_cache_max_bytes,
-                            max_waiters=settings.max_long_poll_waiters),
-            auth=auth, blobs=blobs, metrics=Metrics(),
+            settings=settings, bus=bus, read=read,
+            auth=auth, blobs=blobs, metrics=metrics,
             limits=RateLimits.from_settings(settings),
             journal=(Journal(settings.broker_journal_dir, settings.broker_journal_retention_s)
                      if settings.broker_journal_dir is not None else None),
@@ -106,11 +132,14 @@ def create_app(settings: Settings) -> web.Application:
         )
         # Readiness as a metric too (picasso_ready), checked on its own between /readyz calls.
         readiness = asyncio.ensure_future(probes.keep_checking(readiness_checks(app[SERVICES])))
+        flushing = asyncio.ensure_future(_keep_flushing(metrics))
         mark_started()
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
         readiness.cancel()
-        await asyncio.gather(readiness, return_exceptions=True)
+        flushing.cancel()
+        await asyncio.gather(readiness, flushing, return_exceptions=True)
+        metrics.flush()
         await live.stop()
         await backlog.stop()
         if app[SERVICES].journal is not None:

@@ -164,6 +164,8 @@ class LiveHub:
         self.tasks: list[asyncio.Task] = []
         self.side_tasks: set[asyncio.Task] = set()
         self.counting: dict[str, bool] = {}  # users whose unread count is being read: again?
+        # Told the user whose likes or purchases changed (the edge's ReaderMarks.forget).
+        self.marks_changed: Callable[[str], None] = lambda user_id: None
         self.handlers: dict[str, Callable[[str, dict], None]] = {
             PICTURE_LIKED.type: self._likes, PICTURE_UNLIKED.type: self._likes,
             COMMENT_ADDED.type: self._comments, COMMENT_DELETED.type: self._comments,
@@ -366,6 +368,7 @@ class LiveHub:
             log.debug("live_event_skipped", error=repr(exc))
 
     def _likes(self, type_: str, d: dict) -> None:
+        self.marks_changed(d["user_id"])
         self.publish(picture_key(d["picture_id"]), "likes",
                      {"picture_id": d["picture_id"], "like_count": int(d["like_count"])})
 
@@ -375,6 +378,7 @@ class LiveHub:
                       "comment_count": int(d["comment_count"])})
 
     def _purchase(self, type_: str, d: dict) -> None:
+        self.marks_changed(d["buyer_id"])
         self.publish(user_key(d["buyer_id"]), "purchase", {
             "purchase_id": d["purchase_id"], "picture_id": d.get("picture_id"),
             "status": PURCHASE_STATUS[type_],

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Hashable
 
@@ -82,7 +84,8 @@ WINDOWS_S = (3600, 8 * 3600, 64 * 3600, 512 * 3600, 4096 * 3600)
 
 async def page_after(collection, query: dict[str, Any], position: tuple[str, str] | None,
                      limit: int, *, id_field: str = "_id", time_field: str = "created_at",
-                     newest_first: bool = True, projection: dict | None = None) -> list[dict]:
+                     newest_first: bool = True, projection: dict | None = None,
+                     since: str | None = None) -> list[dict]:
     """Up to ``limit`` documents matching ``query`` that come after ``position`` (a
     ``(time, id)`` cursor) in (``time_field``, ``id_field``) order, newest first or
     oldest first.
@@ -98,7 +101,10 @@ async def page_after(collection, query: dict[str, Any], position: tuple[str, str
       (or now), ``WINDOWS_S``, until one holds enough, then without a bound: a page of a
       busy timeline or feed reads about a page's worth, a quiet one a few empty ranges more.
       Documents outside a window are older than all inside, so a window that holds enough
-      holds the right ones.
+      holds the right ones. ``since`` (newest first only), a time the caller expects the
+      page to reach back to (the oldest document of the same page read last time), is
+      tried as the first window: a page reloaded while nothing older than it changed is
+      one range the size of the page, however old the newest document is.
     """
     order = -1 if newest_first else 1
     sort = [(time_field, order), (id_field, order)]
@@ -113,6 +119,12 @@ async def page_after(collection, query: dict[str, Any], position: tuple[str, str
     if rest <= 0:
         return found
     bound = {beyond: position[0]} if position is not None else {}
+    if newest_first and since is not None:
+        window = await collection.find(
+            {**query, time_field: {**bound, "$gte": since}}, projection,
+        ).sort(sort).limit(rest).to_list(rest)
+        if len(window) >= rest:
+            return found + window
     if newest_first:
         anchor = _moment(position[0]) if position is not None else datetime.now(UTC)
         for width in WINDOWS_S if anchor is not None else ():
@@ -263,6 +275,11 @@ class PageCache:
             return hit[1]  # stale but recent: the reload above runs for the next readers
         return await asyncio.shield(pending)  # one reader giving up does not stop the load
 
+    def peek(self, key: Any) -> Any:
+        """The value kept for ``key``, however old, or None; no load."""
+        hit = self._pages.get(key)
+        return hit[1] if hit is not None else None
+
     def _loaded(self, key: Any, done: asyncio.Future, size: Callable[[Any], int]) -> None:
         self._loading.pop(key, None)
         if done.cancelled() or done.exception() is not None:
@@ -283,16 +300,90 @@ class PageCache:
             self.bytes -= entry[2]
 
 
+@dataclass(eq=False)
+class Marks:
+    """Which pictures of a page one reader likes and has bought, and the page's answer for
+    them (``body``, made from the shared page ``source``) once made."""
+
+    liked: frozenset[str]
+    bought: frozenset[str]
+    source: bytes | None = None
+    body: bytes = b""
+
+
+class ReaderMarks:
+    """Each reader's marks on the pages they read, kept up to ``ttl_s`` and forgotten at
+    once when this edge sees one of the reader's likes, unlikes or purchases applied.
+
+    The edge's live consumer (web.live) reads every reactions and purchases event; the
+    services write the likes and purchases read models before they emit the event, so a
+    reader's marks loaded after :meth:`forget` include that change. A load that began
+    before a ``forget`` may have read the older state: its result goes into the reader's
+    entries as they were when it began, which ``forget`` dropped, so it is never served
+    again. ``ttl_s`` bounds how long a change this edge did not see (its consumer away)
+    can go unnoticed; 0 turns the cache off. At most ``max_bytes`` (the answers kept, as
+    :meth:`weigh` counts them), the readers read longest ago dropped first.
+    """
+
+    PAGES_PER_READER = 8
+
+    def __init__(self, ttl_s: float, max_bytes: int) -> None:
+        self.ttl_s = ttl_s
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._readers: OrderedDict[str, dict[Any, tuple[float, Marks]]] = OrderedDict()
+        self._weights: dict[str, int] = {}
+
+    def forget(self, reader: str) -> None:
+        """The reader's likes or purchases changed: load their marks again."""
+        if self._readers.pop(reader, None) is not None:
+            self.bytes -= self._weights.pop(reader, 0)
+
+    async def get(self, reader: str, key: Hashable,
+                  load: Callable[[], Awaitable[Marks]]) -> Marks:
+        """The reader's marks for ``key`` (the page's picture ids), kept or loaded."""
+        if self.ttl_s <= 0:
+            return await load()
+        now = time.monotonic()
+        entries = self._readers.get(reader)
+        if entries is None:
+            entries = self._readers[reader] = {}
+        else:
+            self._readers.move_to_end(reader)
+            hit = entries.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1]
+        marks = await load()
+        if len(entries) >= self.PAGES_PER_READER and key not in entries:
+            entries.clear()  # a reader paging far: keep the latest pages
+        entries[key] = (now + self.ttl_s, marks)
+        return marks
+
+    def weigh(self, reader: str) -> None:
+        """Count again what is kept for ``reader`` (an answer was made for them), and drop
+        the readers read longest ago while the cache holds more than it may."""
+        entries = self._readers.get(reader)
+        if entries is None:
+            return  # forgotten meanwhile: nothing of it is kept
+        weight = sum(len(marks.body) + _ENTRY_OVERHEAD for _, marks in entries.values())
+        self.bytes += weight - self._weights.get(reader, 0)
+        self._weights[reader] = weight
+        while self.bytes > self.max_bytes and self._readers:
+            self.forget(next(iter(self._readers)))
+
+
 class ReadModels:
     """Queries over the materialized collections, shaped as the API's JSON."""
 
     def __init__(self, db: AsyncIOMotorDatabase, blobs: BlobStore, *,
                  signing_key: str = "", feed_cache_ttl_s: float = 0.0,
-                 feed_cache_max_bytes: int = 0, max_waiters: int = 0) -> None:
+                 feed_cache_max_bytes: int = 0, max_waiters: int = 0,
+                 marks_cache_ttl_s: float = 0.0, marks_cache_max_bytes: int = 0) -> None:
         self.db = db
         self.blobs = blobs
         self.signing_key = signing_key
         self.pages = PageCache(feed_cache_ttl_s, feed_cache_max_bytes)
+        self.marks = ReaderMarks(marks_cache_ttl_s, marks_cache_max_bytes)
         self.polls = LongPolls(max_waiters)
 
     async def ping(self) -> None:
@@ -399,34 +490,64 @@ class ReadModels:
 
     async def feed_json(self, *, limit: int, cursor: str | None, owner: str | None,
                         tag: str | None, viewer: str | None) -> bytes:
-        """:meth:`feed` as the response body; anonymous readers get the cached bytes."""
+        """:meth:`feed` as the response body; anonymous readers get the cached bytes, a
+        signed-in reader the answer made for them from the same page with their kept marks
+        (``ReaderMarks``), made again when the shared page changed (a reload that found the
+        same page, every ``FEED_CACHE_TTL_S``, is compared, not dumped again)."""
+        page, raw = await self._cached_page(limit, cursor, owner, tag)
         if viewer is None:
-            return (await self._cached_page(limit, cursor, owner, tag))[1]
-        page = await self.feed(limit=limit, cursor=cursor, owner=owner, tag=tag, viewer=viewer)
-        return json.dumps(page).encode()
+            return raw
+        ids = tuple(item["picture_id"] for item in page["items"])
+        marks = await self.marks.get(viewer, ids, lambda: self._marks_of(viewer, list(ids)))
+        if marks.source is not raw and marks.source != raw:
+            # The shared page changed (not only reloaded as it was): the reader's answer too.
+            body = json.dumps({**page, "items": [
+                {**item, "liked_by_me": item["picture_id"] in marks.liked,
+                 "purchased_by_me": item["picture_id"] in marks.bought}
+                for item in page["items"]]}).encode()
+            marks.source, marks.body = raw, body
+            self.marks.weigh(viewer)
+        else:
+            marks.source = raw  # the same bytes again: compared by identity from now on
+        return marks.body
+
+    async def _marks_of(self, viewer: str, ids: list[str]) -> Marks:
+        if not ids:
+            return Marks(frozenset(), frozenset())
+        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
+                                   {"picture_id": 1})
+        likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
+        return Marks(frozenset(m["picture_id"] for m in likes), frozenset(bought))
 
     async def _cached_page(self, limit: int, cursor: str | None, owner: str | None,
                            tag: str | None) -> tuple[dict, bytes]:
         position = decode_cursor(cursor, self.signing_key) if cursor else None
+        key = (limit, position, owner, tag)
 
-        async def load() -> tuple[dict, bytes]:
-            page = await self._feed_page(limit, position, owner, tag)
-            return page, json.dumps(page).encode()
+        async def load() -> tuple[dict, bytes, str | None]:
+            previous = self.pages.peek(key)
+            page, oldest = await self._feed_page(limit, position, owner, tag,
+                                                 previous[2] if previous else None)
+            return page, json.dumps(page).encode(), oldest
 
         # The page object is about as large again as its JSON bytes.
-        return await self.pages.get((limit, position, owner, tag), load,
-                                    lambda page: 2 * len(page[1]))
+        page, raw, _ = await self.pages.get(key, load, lambda page: 2 * len(page[1]))
+        return page, raw
 
     async def _feed_page(self, limit: int, position: tuple[str, str] | None,
-                         owner: str | None, tag: str | None) -> dict:
+                         owner: str | None, tag: str | None,
+                         since: str | None = None) -> tuple[dict, str | None]:
+        """The page, and the time of the oldest picture read for it (``page_after``'s
+        ``since`` when the page is read again)."""
         query: dict[str, Any] = {"status": "published"}
         if owner:
             query["owner_id"] = owner
         if tag:
             query["tags"] = tag
-        docs = await page_after(self.db[PICTURES], query, position, limit + 1)
+        docs = await page_after(self.db[PICTURES], query, position, limit + 1, since=since)
+        oldest = docs[-1]["created_at"] if docs else None
         docs, next_cursor = self._page(docs, limit)
-        return {"items": await self.shape(docs, None), "next_cursor": next_cursor}
+        return {"items": await self.shape(docs, None), "next_cursor": next_cursor}, oldest
 
     def _page(self, docs: list[dict], limit: int) -> tuple[list[dict], str | None]:
         """The first ``limit`` of ``docs`` (read ``limit + 1`` to know whether more follow)
@@ -454,16 +575,14 @@ class ReadModels:
         return await self.personal(items, viewer) if viewer else items
 
     async def personal(self, items: list[dict], viewer: str) -> list[dict]:
-        """Copies of ``items`` marked with whether ``viewer`` likes and has bought each."""
+        """Copies of ``items`` marked with whether ``viewer`` likes and has bought each, as
+        the read models say now (not from ``ReaderMarks``: a picture read with ``?after=``
+        must show the reader's own like at once)."""
         if not items:
             return items
-        ids = [item["picture_id"] for item in items]
-        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
-                                   {"picture_id": 1})
-        likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
-        liked = {m["picture_id"] for m in likes}
-        return [{**item, "liked_by_me": item["picture_id"] in liked,
-                 "purchased_by_me": item["picture_id"] in bought} for item in items]
+        marks = await self._marks_of(viewer, [item["picture_id"] for item in items])
+        return [{**item, "liked_by_me": item["picture_id"] in marks.liked,
+                 "purchased_by_me": item["picture_id"] in marks.bought} for item in items]
 
     def _picture(self, d: dict, names: dict, counts: dict,
                  comment_counts: dict | None = None) -> dict:

@@ -90,6 +90,8 @@ def end(response: web.StreamResponse) -> None:
 
 
 def has_session(request: web.Request) -> bool:
+    if "Cookie" not in request.headers:  # most API reads: no cookies to parse
+        return False
     return bool(request.cookies.get(REFRESH_COOKIE) or request.cookies.get(ID_COOKIE))
 
 

@@ -55,3 +55,23 @@ async def test_pages_cover_every_document_once_in_order_across_ties(
             break
         position = seen[-1]
     assert seen == expected
+
+
+@pytest.mark.parametrize("spread", SPREADS)
+@pytest.mark.parametrize("limit", [2, 7])
+async def test_a_hinted_first_window_answers_as_without_it(
+        collection, spread: str, limit: int) -> None:
+    """``since`` (the oldest time the same page reached last time) is only a first window:
+    whether it holds the page (the page did not change, or newer documents came) or not
+    (documents were removed from it), the page is the same as without it."""
+    time = SPREADS[spread]
+    docs = [{"_id": f"d{n:02d}", "owner": "ada", "at": time(n // 3)} for n in range(14)]
+    await collection.insert_many(docs)
+    times = sorted({d["at"] for d in docs})
+    hints = [*times, "2999-01-01T00:00:00Z", "1999-01-01T00:00:00Z"]
+    for position in (None, (times[-1], "d13"), (times[2], "d07")):
+        plain = await page_after(collection, {"owner": "ada"}, position, limit, time_field="at")
+        for since in hints:
+            hinted = await page_after(collection, {"owner": "ada"}, position, limit,
+                                      time_field="at", since=since)
+            assert hinted == plain, (position, since)

@@ -163,6 +163,14 @@ def test_a_workers_group_membership_times_are_settings_with_room_for_heartbeats(
         {"PICASSO_ENV": "local", "BROKER_SESSION_TIMEOUT_S": "0"})
 
 
+def test_the_access_log_sample_is_a_share() -> None:
+    assert Settings.from_env({"PICASSO_ENV": "local"}).access_log_sample == 1
+    assert Settings.from_env({"PICASSO_ENV": "local",
+                              "ACCESS_LOG_SAMPLE": "0.01"}).access_log_sample == 0.01
+    with pytest.raises(SettingsError, match="ACCESS_LOG_SAMPLE must be from 0 to 1, not 2.0"):
+        Settings.from_env({"PICASSO_ENV": "local", "ACCESS_LOG_SAMPLE": "2"})
+
+
 def test_every_variable_the_stack_sets_is_read_by_the_settings(tmp_path) -> None:
     """Nothing the embedded stack exports goes unread (or is read by a side door)."""
     env = Stack(tmp_path, ports=free_ports(SERVICES)).env()

@@ -37,6 +37,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    services(request).metrics.flush()  # this edge's requests counted so far
     return probes.metrics_response()
 
 
