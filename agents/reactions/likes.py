@@ -68,7 +68,7 @@ async def apply_reactions(db: AsyncIOMotorDatabase,
     for record, command in commands:
         last[(command.data["picture_id"], command.data["user_id"])] = (record, command)
     pictures = list(dict.fromkeys(picture_id for picture_id, _ in last))
-    await _finish_open(db, set(pictures))
+    await finish_open(db, set(pictures))
     liked = await _liked(db, list(last))
     likes, unlikes = [], []
     change: dict[str, int] = defaultdict(int)
@@ -150,12 +150,13 @@ async def _apply(db: AsyncIOMotorDatabase, entry: dict) -> None:
     await db[REACTIONS_JOURNAL].delete_one({"_id": entry["_id"]})
 
 
-async def _finish_open(db: AsyncIOMotorDatabase, pictures: set[str]) -> None:
+async def finish_open(db: AsyncIOMotorDatabase, pictures: set[str] | None = None) -> None:
     """Apply again the journal entries still there (a worker stopped between writing one
-    and deleting it, or is busy with it now) about any of ``pictures``, before the batch
-    reads them. The journal holds only entries not yet applied, a few at most: one query."""
+    and deleting it, or is busy with it now) about any of ``pictures`` (None: all), before
+    a batch or a rebuild reads them. The journal holds only entries not yet applied, a few
+    at most: one query."""
     async for found in db[REACTIONS_JOURNAL].find({}, {"pictures": 1}):
-        if pictures.intersection(found["pictures"]):
+        if pictures is None or pictures.intersection(found["pictures"]):
             entry = await db[REACTIONS_JOURNAL].find_one({"_id": found["_id"]})
             if entry is not None:
                 await _apply(db, entry)

@@ -29,7 +29,13 @@ import yaml
 
 from picasso import mongo
 from picasso.domains import DOMAINS, app_module, worker_args
-from picasso.settings import REQUIRED_BY, SECRETS, min_insync_replicas
+from picasso.settings import (
+    REQUIRED_BY,
+    SECRETS,
+    Settings,
+    min_insync_replicas,
+    topic_retention_ms,
+)
 from topics import ALL_TOPICS
 
 HERE = Path(__file__).parent
@@ -185,12 +191,15 @@ def kafka_topics(settings: dict[str, str], cluster: str) -> list[dict[str, Any]]
     partitions = int(settings["PICASSO_TOPIC_PARTITIONS"])
     replication = int(settings["PICASSO_TOPIC_REPLICATION"])
     prefix = settings.get("PICASSO_TOPIC_PREFIX", "")
+    retention_ms = topic_retention_ms(float(settings.get("TOPIC_RETENTION_HOURS",
+                                                         Settings.topic_retention_hours)))
     return [{"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
              "metadata": {"name": topic.name(prefix).replace(".", "-").replace("_", "-"),
                           "labels": {"strimzi.io/cluster": cluster, **labels("kafka")}},
              "spec": {"topicName": topic.name(prefix), "partitions": partitions,
                       "replicas": replication,
-                      "config": {"min.insync.replicas": min_insync_replicas(replication)}}}
+                      "config": {"min.insync.replicas": min_insync_replicas(replication),
+                                 "retention.ms": retention_ms}}}
             for topic in ALL_TOPICS]
 
 
