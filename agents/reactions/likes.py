@@ -130,7 +130,9 @@ async def _counts(db: AsyncIOMotorDatabase, pictures: list[str]) -> dict[str, in
 async def _apply(db: AsyncIOMotorDatabase, entry: dict) -> None:
     """Apply one journal entry, every step of which may be done again and then changes
     nothing: write its likes, add each picture's change to its count unless the count holds
-    the entry's id, delete the entry."""
+    the entry's id, delete the entry, and then take its id off the counts (an entry no
+    longer in the journal is never applied again), so that a count is the read model's
+    ``{_id, like_count}`` again, as a rebuild makes it."""
     writes: list[UpdateOne | DeleteOne] = [
         UpdateOne({"picture_id": d["picture_id"], "user_id": d["user_id"]},
                   {"$setOnInsert": {"liked_at": d["at"]}}, upsert=True)
@@ -148,6 +150,14 @@ async def _apply(db: AsyncIOMotorDatabase, entry: dict) -> None:
                   upsert=True)
         for picture_id, n in entry["changes"]])
     await db[REACTIONS_JOURNAL].delete_one({"_id": entry["_id"]})
+    changed = [picture_id for picture_id, _ in entry["changes"]]
+    for start in range(0, len(changed), IN_MAX):
+        some = changed[start:start + IN_MAX]
+        done = await db[LIKE_COUNTS].update_many({"_id": {"$in": some}, "applied": [entry["_id"]]},
+                                                 {"$unset": {"applied": ""}})
+        if done.modified_count < len(some):  # other entries' ids too, or a redo: keep theirs
+            await db[LIKE_COUNTS].update_many({"_id": {"$in": some}, "applied": entry["_id"]},
+                                              {"$pull": {"applied": entry["_id"]}})
 
 
 async def finish_open(db: AsyncIOMotorDatabase, pictures: set[str] | None = None) -> None:
