@@ -18,6 +18,7 @@ from bench import (
     live,
     log_lines,
     long_polls,
+    popular_likes,
     search,
     timeline,
     timeline_reads,
@@ -29,6 +30,7 @@ from bench.system import machine
 BENCHMARKS = {
     "feed": feed.main,
     "likes": likes.main,
+    "popular_likes": popular_likes.main,
     "images": image_pipeline.main,
     "upload_memory": upload_memory.main,
     "crash_storm": crash_storm.main,
