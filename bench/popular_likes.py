@@ -44,7 +44,7 @@ from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE
 
 POPULAR = 200_000
-PHASE_LIKES = 3_000
+PHASE_LIKES = 10_000
 ROUNDS = 3
 HANDLER_ROUNDS, HANDLER_BATCH = 5, 500
 WARM_UP = 2_000
