@@ -19,6 +19,7 @@ from bench import (
     log_lines,
     long_polls,
     overload,
+    popular_likes,
     search,
     timeline,
     timeline_reads,
@@ -30,6 +31,7 @@ from bench.system import machine
 BENCHMARKS = {
     "feed": feed.main,
     "likes": likes.main,
+    "popular_likes": popular_likes.main,
     "images": image_pipeline.main,
     "upload_memory": upload_memory.main,
     "crash_storm": crash_storm.main,

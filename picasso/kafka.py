@@ -7,7 +7,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import RecordMetadata
 
-from picasso.settings import Settings, min_insync_replicas
+from picasso.settings import Settings, min_insync_replicas, topic_retention_ms
 from topics import ALL_TOPICS
 from topics.envelope import CloudEvent
 from topics.record import Record
@@ -22,8 +22,11 @@ async def ensure_topics(settings: Settings) -> None:
         missing = [
             NewTopic(t.name(settings.topic_prefix), settings.topic_partitions,
                      settings.topic_replication,
-                     topic_configs={"min.insync.replicas":
-                                    str(min_insync_replicas(settings.topic_replication))})
+                     topic_configs={
+                         "min.insync.replicas":
+                             str(min_insync_replicas(settings.topic_replication)),
+                         "retention.ms":
+                             str(topic_retention_ms(settings.topic_retention_hours))})
             for t in ALL_TOPICS
             if t.name(settings.topic_prefix) not in existing
         ]

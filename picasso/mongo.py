@@ -12,6 +12,9 @@ UPLOADS_PROCESSED = "uploads_processed"  # uploads: command ids applied, events 
 LIKES = "likes"  # reactions: one document per (picture, user)
 LIKE_COUNTS = "like_counts"  # reactions: like_count per picture
 REACTIONS_PROCESSED = "reactions_processed"  # reactions
+# reactions (private): the journal of its batches, each entry what one batch changes (the
+# likes it adds and removes, each picture's change of like_count), there until applied.
+REACTIONS_JOURNAL = "reactions_journal"
 USERS = "users"  # users projection
 PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
 # purchases: its catalogue of pictures (price, currency, owner, title, status), built from

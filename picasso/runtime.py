@@ -27,7 +27,7 @@ from typing import Awaitable, Callable, Iterable, TypeVar
 import structlog
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorCursor, AsyncIOMotorDatabase
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from picasso.blobs import BlobStore, open_blob_store
 from picasso.failures import describe, is_transient
@@ -56,6 +56,10 @@ SOURCE = "/picasso/agents"
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 # The most values a query's $in list holds (see Inbox.find_many).
 IN_MAX = 50
+# The inbox records' field its TTL index expires them by: a BSON date, which TTL indexes
+# need (``applied_at`` is RFC 3339 text).
+EXPIRES_FIELD = "applied_date"
+_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT = 85, 86
 
 
 class Rejected(Exception):
@@ -103,14 +107,34 @@ class Resources:
 
 
 class Inbox:
-    """Command ids an agent has applied, each with the events it caused and whether they went."""
+    """Command ids an agent has applied, each with the events it caused and whether they went.
 
-    def __init__(self, collection: AsyncIOMotorCollection) -> None:
+    With ``retention_s`` (INBOX_RETENTION_HOURS) a record is kept that long after it was
+    applied and then removed by the database (a TTL index on ``applied_date``, the BSON date
+    of ``applied_at``): the window is longer than the topics keep messages, so a command that
+    can still be delivered again is still found here."""
+
+    def __init__(self, collection: AsyncIOMotorCollection,
+                 retention_s: float | None = None) -> None:
         self.collection = collection
+        self.retention_s = retention_s
 
     async def ensure_indexes(self) -> None:
-        """The outbox sweeper looks for unsent records by age."""
+        """The outbox sweeper looks for unsent records by age; the TTL index removes records
+        older than the window (its window set again when the setting changed)."""
         await self.collection.create_index([("sent", 1), ("applied_at", 1)])
+        if self.retention_s is None:
+            return
+        seconds = int(self.retention_s)
+        try:
+            await self.collection.create_index([(EXPIRES_FIELD, 1)],
+                                               expireAfterSeconds=seconds)
+        except OperationFailure as exc:
+            if exc.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT):
+                raise
+            await self.collection.database.command(
+                "collMod", self.collection.name,
+                index={"keyPattern": {EXPIRES_FIELD: 1}, "expireAfterSeconds": seconds})
 
     async def find_unsent(self, older_than_s: float, limit: int = 500) -> list[dict]:
         """Records whose events were not marked sent ``older_than_s`` after being applied."""
@@ -131,7 +155,8 @@ class Inbox:
         # ``updated_at``), so that a rebuild from these records makes the same documents.
         return {"_id": command.id, "subject": command.subject, "type": command.type,
                 "time": command.time, "events": events, "sent": sent,
-                "applied_at": applied_at}
+                "applied_at": applied_at,
+                EXPIRES_FIELD: datetime.fromisoformat(applied_at)}
 
     async def record(self, command: CloudEvent, events: list[CloudEvent]) -> dict:
         doc = self._doc(command, [e.to_dict() for e in events], False, utc_now())

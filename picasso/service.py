@@ -88,9 +88,11 @@ class Command(AppCommand):
 class Service:
     """A domain's Faust app and what its agents share in one worker process."""
 
-    def __init__(self, domain: str, *, inboxes: tuple[str, ...] = ()) -> None:
+    def __init__(self, domain: str, *, inboxes: tuple[str, ...] = (),
+                 kept_whole: tuple[str, ...] = ()) -> None:
         """``inboxes``: the domain's inbox collections, whose recorded events ``resend``
-        sends again."""
+        sends again. Inboxes keep a record for INBOX_RETENTION_HOURS, except those in
+        ``kept_whole``: the source of truth of a read model's rebuild, kept for good."""
         if domain not in DOMAINS:
             raise ValueError(f"{domain!r} is not one of {DOMAINS}")
         try:
@@ -102,6 +104,7 @@ class Service:
         self.domain = domain
         self.settings = settings
         self.inboxes = inboxes
+        self.kept_whole = kept_whole
         self.app = faust.App(
             group_id(settings.app_id, domain),
             broker=f"kafka://{settings.kafka_bootstrap}",
@@ -203,7 +206,9 @@ class Service:
               db: Any = None, **options: Any) -> Agent:
         """The runtime agent called ``name`` of this service, with the inbox collection
         ``inbox`` (of ``db``) when its commands must be applied once."""
-        box = Inbox(db[inbox]) if inbox is not None else None
+        retention = (None if inbox in self.kept_whole
+                     else self.settings.inbox_retention_hours * 3600)
+        box = Inbox(db[inbox], retention) if inbox is not None else None
         return Agent(name, accepted, handler, self.send, self.settings.topic_prefix, box,
                      **options)
 

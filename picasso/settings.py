@@ -229,15 +229,17 @@ def _share(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
-    """A number of seconds greater than zero; anything else is refused with the name."""
+def _positive(environ: Mapping[str, str], name: str, default: float,
+              unit: str = "seconds") -> float:
+    """A number of seconds (or ``unit``) greater than zero; anything else is refused with the
+    name."""
     raw = _env(environ, name, str(default))
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise ValueError(f"{name} must be a number of {unit}, not {raw!r}") from None
     if not value > 0:
-        raise ValueError(f"{name} must be more than 0 seconds, not {raw!r}")
+        raise ValueError(f"{name} must be more than 0 {unit}, not {raw!r}")
     return value
 
 
@@ -390,6 +392,14 @@ class Settings:
     # and how far back services send their recorded events again (faust ... resend).
     broker_journal_dir: Path | None = None
     broker_journal_retention_s: float = 3600.0
+    # How long the broker keeps every topic's messages (retention.ms of each topic created
+    # by picasso.kafka.ensure_topics and of deploy/kubernetes' KafkaTopics).
+    topic_retention_hours: float = 7 * 24.0
+    # How long a service's inbox keeps a command it applied (a TTL index on its
+    # ``applied_date``, picasso.runtime.Inbox). It must be longer than the topics keep
+    # messages (and than BROKER_JOURNAL_RETENTION_S): within it a redelivered command is
+    # found and skipped, and no older one can still arrive (README, "Reliability").
+    inbox_retention_hours: float = 14 * 24.0
     # JSON lines everywhere (python -m picasso.trace reads them); "console" for a terminal.
     log_format: str = "json"
     log_level: str = "info"
@@ -538,12 +548,32 @@ class Settings:
                                 if e.get("BROKER_JOURNAL_DIR", "").strip() else None),
             broker_journal_retention_s=_positive(e, "BROKER_JOURNAL_RETENTION_S",
                                                  d.broker_journal_retention_s),
+            **_retention(e, d),
             log_format=_env(e, "LOG_FORMAT", d.log_format),
             log_level=_env(e, "LOG_LEVEL", d.log_level),
             access_log_sample=_share(e, "ACCESS_LOG_SAMPLE", d.access_log_sample),
             metrics_host=_env(e, "METRICS_HOST", d.metrics_host),
             metrics_port=_number(e, "METRICS_PORT", d.metrics_port, int),
         )
+
+
+def _retention(e: Mapping[str, str], d: Settings) -> dict[str, float]:
+    """The topics' and the inboxes' retention, refused (naming both) unless the inboxes keep
+    a command longer than the topics and the broker journal can deliver it again."""
+    topics = _positive(e, "TOPIC_RETENTION_HOURS", d.topic_retention_hours, "hours")
+    inboxes = _positive(e, "INBOX_RETENTION_HOURS", d.inbox_retention_hours, "hours")
+    journal = _positive(e, "BROKER_JOURNAL_RETENTION_S", d.broker_journal_retention_s) / 3600
+    if not inboxes > max(topics, journal):
+        raise ValueError(
+            f"INBOX_RETENTION_HOURS ({inboxes:g}) must be more than TOPIC_RETENTION_HOURS "
+            f"({topics:g}) and BROKER_JOURNAL_RETENTION_S in hours ({journal:g}): an inbox "
+            f"that forgets a command the broker can still deliver would apply it twice")
+    return {"topic_retention_hours": topics, "inbox_retention_hours": inboxes}
+
+
+def topic_retention_ms(hours: float) -> int:
+    """``retention.ms`` of every topic, from TOPIC_RETENTION_HOURS."""
+    return int(hours * 3600 * 1000)
 
 
 class _Asked(dict[str, str]):

@@ -564,7 +564,7 @@ class ReadModels:
         ids = [d["_id"] for d in docs]
         owner_ids = list({d["owner_id"] for d in docs})
         users_q = self.db[USERS].find({"_id": {"$in": owner_ids}}, {"display_name": 1})
-        counts_q = self.db[LIKE_COUNTS].find({"_id": {"$in": ids}})
+        counts_q = self.db[LIKE_COUNTS].find({"_id": {"$in": ids}}, {"like_count": 1})
         comments_q = self.db[COMMENT_COUNTS].find({"_id": {"$in": ids}})
         users, counts, comments = await asyncio.gather(
             users_q.to_list(None), counts_q.to_list(None), comments_q.to_list(None))

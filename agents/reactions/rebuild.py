@@ -2,9 +2,12 @@
 
 ``faust -A agents.reactions.app rebuild like_counts [--dry-run]`` (see
 :mod:`picasso.ops.rebuild`). The source of truth is ``likes``, one document per (picture,
-user): a picture's ``like_count`` is the number of its likes, as the agent counts it after
-every change. Every picture a like or unlike was ever applied to (a subject in the
-reactions inbox) has a count, 0 when nobody likes it any more, as the agent leaves it.
+user): a picture's ``like_count`` is the number of its likes, as the agent keeps it. Journal
+entries a stopped worker left are applied first, also under ``--dry-run`` (the next batch
+about their pictures would do the same), so that the likes are counted with every change
+of theirs written and no entry is added to a rebuilt count later. Every picture a like or
+unlike was applied to within the inbox's window (a subject in the reactions inbox) has a
+count, 0 when nobody likes it any more, as the agent leaves it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from typing import AsyncIterator
 
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 
+from agents.reactions.likes import finish_open
 from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
 from picasso.ops.rebuild import ReadModel
 
 
 async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict | None]]:
+    await finish_open(db)
     counts: Counter[str] = Counter()
     async for like in db[LIKES].find({}, {"_id": 0, "picture_id": 1}):
         counts[like["picture_id"]] += 1
@@ -30,6 +35,7 @@ async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict 
 
 
 async def some(db: AsyncIOMotorDatabase, ids: list[str]) -> dict[str, dict]:
+    await finish_open(db, set(ids))
     counts = Counter({picture_id: 0 for picture_id in ids})
     async for like in db[LIKES].find({"picture_id": {"$in": ids}}, {"_id": 0, "picture_id": 1}):
         counts[like["picture_id"]] += 1

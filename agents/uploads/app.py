@@ -8,7 +8,8 @@ from __future__ import annotations
 from picasso.mongo import UPLOADS_PROCESSED
 from picasso.service import Service
 
-service = Service("uploads", inboxes=(UPLOADS_PROCESSED,))
+# Its inbox is the pictures read model's source of truth (agents.uploads.rebuild): kept whole.
+service = Service("uploads", inboxes=(UPLOADS_PROCESSED,), kept_whole=(UPLOADS_PROCESSED,))
 app = service.app
 
 # Importing the agents registers them on the app.

@@ -40,6 +40,7 @@ from picasso.settings import (
     Settings,
     min_insync_replicas,
     mysql_shards,
+    topic_retention_ms,
 )
 from topics import ALL_TOPICS
 
@@ -199,12 +200,15 @@ def kafka_topics(settings: dict[str, str], cluster: str) -> list[dict[str, Any]]
     partitions = int(settings["PICASSO_TOPIC_PARTITIONS"])
     replication = int(settings["PICASSO_TOPIC_REPLICATION"])
     prefix = settings.get("PICASSO_TOPIC_PREFIX", "")
+    retention_ms = topic_retention_ms(float(settings.get("TOPIC_RETENTION_HOURS",
+                                                         Settings.topic_retention_hours)))
     return [{"apiVersion": "kafka.strimzi.io/v1beta2", "kind": "KafkaTopic",
              "metadata": {"name": topic.name(prefix).replace(".", "-").replace("_", "-"),
                           "labels": {"strimzi.io/cluster": cluster, **labels("kafka")}},
              "spec": {"topicName": topic.name(prefix), "partitions": partitions,
                       "replicas": replication,
-                      "config": {"min.insync.replicas": min_insync_replicas(replication)}}}
+                      "config": {"min.insync.replicas": min_insync_replicas(replication),
+                                 "retention.ms": retention_ms}}}
             for topic in ALL_TOPICS]
 
 

@@ -1,24 +1,37 @@
 """The reactions agent's batch logic on a real MongoDB: last word per (picture, user),
-counts equal to the likers, and a batch applied twice (a redelivery) changing nothing."""
+counts equal to the likers, a batch applied twice (a redelivery) changing nothing, a
+popular picture's other likes never read, and a batch cut short by a crash counted once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import monitoring
 
 from agents.reactions.likes import apply_reactions, ensure_indexes
-from picasso.mongo import LIKE_COUNTS, LIKES
+from picasso.failpoints import ENV as FAILPOINTS
+from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_JOURNAL
 from picasso.settings import Settings
 from tests.integration.test_reactions_delivery import like_command
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
 
 
 @pytest.fixture
-async def db(stack):
-    settings = Settings.from_env(stack.env())
-    client = AsyncIOMotorClient(settings.mongodb_url)
+def url(stack) -> str:
+    return Settings.from_env(stack.env()).mongodb_url
+
+
+@pytest.fixture
+async def db(url):
+    client = AsyncIOMotorClient(url)
     name = f"reactions_{uuid.uuid4().hex[:8]}"
     await ensure_indexes(client[name])
     yield client[name]
@@ -53,3 +66,91 @@ async def test_the_last_word_per_user_wins_and_counts_follow(db) -> None:
     again = await apply_reactions(db, second)
     assert await state(db) == (counts, likes)
     assert {e.data["picture_id"]: e.data["like_count"] for [e] in again} == counts
+
+
+class Reads(monitoring.CommandListener):
+    """The documents the server answered from one collection's finds (command monitor)."""
+
+    def __init__(self, collection: str) -> None:
+        self.collection = collection
+        self.documents = 0
+
+    def started(self, event) -> None:
+        pass
+
+    def succeeded(self, event) -> None:
+        if event.command_name in ("find", "getMore", "aggregate"):
+            cursor = event.reply.get("cursor", {})
+            if cursor.get("ns", "").endswith(f".{self.collection}"):
+                self.documents += len(cursor.get("firstBatch", cursor.get("nextBatch", [])))
+
+    def failed(self, event) -> None:
+        pass
+
+
+async def test_a_popular_picture_is_not_read_whole(db, url: str) -> None:
+    """The batch reads its own (picture, user) pairs, not the picture's other likes, and
+    changes the count by its real changes only."""
+    popular = 2_000
+    await db[LIKES].insert_many([{"picture_id": "hot", "user_id": f"old{n}", "liked_at": "t"}
+                                 for n in range(popular)])
+    await db[LIKE_COUNTS].insert_one({"_id": "hot", "like_count": popular})
+    reads = Reads(LIKES)
+    client = AsyncIOMotorClient(url, event_listeners=[reads])
+    watched = client[db.name]
+    steps = ([("hot", f"new{n}", True) for n in range(30)]  # 30 new likes
+             + [("hot", f"old{n}", True) for n in range(10)]  # liked already: no change
+             + [("hot", f"old{n}", False) for n in range(10, 20)]  # 10 unlikes
+             + [("hot", f"never{n}", False) for n in range(5)])  # not liked: no change
+    caused = await apply_reactions(watched, batch(*steps))
+    assert reads.documents <= len(steps), reads.documents
+    assert reads.documents > 0  # the monitor sees the pairs that are there
+    expected = popular + 30 - 10
+    assert {e.data["like_count"] for [e] in caused} == {expected}
+    assert (await db[LIKE_COUNTS].find_one({"_id": "hot"}))["like_count"] == expected
+    assert await db[LIKES].count_documents({"picture_id": "hot"}) == expected
+    client.close()
+
+
+CRASH = """
+import asyncio, json, sys
+from motor.motor_asyncio import AsyncIOMotorClient
+from agents.reactions.likes import apply_reactions
+from topics.envelope import CloudEvent
+from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
+url, name = sys.argv[1:3]
+commands = [CloudEvent.from_dict(d) for d in json.load(sys.stdin)]
+records = {r.type: r for r in (LIKE_PICTURE, UNLIKE_PICTURE)}
+asyncio.run(apply_reactions(AsyncIOMotorClient(url)[name],
+                            [(records[c.type], c) for c in commands]))
+"""
+
+
+async def test_a_batch_redelivered_after_a_crash_half_way_counts_once(db, url: str) -> None:
+    """A worker killed (SIGKILL at a failpoint) after writing a batch's likes and before
+    adding its counts; the batch redelivered to the next worker: every count exact."""
+    await apply_reactions(db, batch(("a", "u1", True), ("a", "u2", True), ("b", "u1", True)))
+    second = batch(("a", "u3", True), ("a", "u1", False), ("b", "u2", True), ("b", "u3", True),
+                   ("c", "u1", True), ("a", "u2", True))
+    crashed = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", CRASH, url, db.name],
+        input=json.dumps([c.to_dict() for _, c in second]), text=True, capture_output=True,
+        env={**os.environ, FAILPOINTS: "reactions.after_likes_written"}, timeout=120)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    # Half-way: the likes are there, the counts are not, the entry is left.
+    likes = {(d["picture_id"], d["user_id"]) async for d in db[LIKES].find()}
+    assert likes == {("a", "u2"), ("a", "u3"), ("b", "u1"), ("b", "u2"), ("b", "u3"),
+                     ("c", "u1")}
+    assert {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()} == {
+        "a": 2, "b": 1}
+    assert await db[REACTIONS_JOURNAL].count_documents({}) == 1
+    again = await apply_reactions(db, second)  # the redelivery
+    counts, after = await state(db)
+    assert after == likes
+    assert counts == {"a": 2, "b": 3, "c": 1}
+    assert {e.data["picture_id"]: e.data["like_count"] for [e] in again} == counts
+    assert await db[REACTIONS_JOURNAL].count_documents({}) == 0
+    await apply_reactions(db, second)  # and once more: nothing changes
+    assert await state(db) == (counts, likes)
+    # The counts are the read model's documents again, as a rebuild makes them.
+    assert [set(d) async for d in db[LIKE_COUNTS].find()] == [{"_id", "like_count"}] * 3
