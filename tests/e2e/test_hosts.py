@@ -28,7 +28,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import MongoClient
 
 from deploy.local import netns
 from deploy.local.netns import Hosts, call_in
@@ -298,29 +298,35 @@ async def _scenario(system: System, topic: str, partitions: set[int]) -> dict[st
         print(f"\n{len(ids)} commands accepted ({before_cut} before the cut, "
               f"{during_cut} while w1 was away)")
 
-        # Everything accepted is applied, once.
-        db = AsyncIOMotorClient(system.settings.mongodb_url)[system.settings.mongodb_database]
-        began = time.monotonic()
-        while True:
-            done = await db[REACTIONS_PROCESSED].count_documents({"sent": True})
-            if done >= len(ids) or time.monotonic() - began > 120:
-                break
-            await asyncio.sleep(0.5)
-        phases["drain"] = time.monotonic() - began
-        assert await db[REACTIONS_PROCESSED].count_documents({}) == len(ids)
-        recorded = {d["_id"] async for d in db[REACTIONS_PROCESSED].find({}, {"_id": 1})}
-        assert recorded == ids
-        # w1 took part again once back.
-        assert len(applied_by(w1)) > applied_w1, "w1 applied nothing after it rejoined"
-        # Every command went through a worker; none but what the two logs list.
-        assert set(applied_by(w1)) | set(applied_by(w2)) == ids
-        expected = stream.expected()
-        counts = {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()}
-        assert {p: counts.get(p, 0) for p in pictures} == expected
-        for picture in pictures:
-            assert await db[LIKES].count_documents({"picture_id": picture}) == \
-                expected[picture]
-            # And as anyone reads it, through the edge.
-            status, body, _ = await api.call("GET", f"/api/v1/pictures/{picture}")
-            assert status == 200 and body["like_count"] == expected[picture], body
+        # Everything accepted is applied, once. Read with pymongo's own client made here:
+        # its threads are this namespace's; Motor's shared thread pool may have been started
+        # by another test in the root namespace, where this address leads elsewhere.
+        client = MongoClient(system.settings.mongodb_url)
+        try:
+            db = client[system.settings.mongodb_database]
+            began = time.monotonic()
+            while True:
+                done = await asyncio.to_thread(db[REACTIONS_PROCESSED].count_documents,
+                                               {"sent": True})
+                if done >= len(ids) or time.monotonic() - began > 120:
+                    break
+                await asyncio.sleep(0.5)
+            phases["drain"] = time.monotonic() - began
+            assert db[REACTIONS_PROCESSED].count_documents({}) == len(ids)
+            recorded = {d["_id"] for d in db[REACTIONS_PROCESSED].find({}, {"_id": 1})}
+            assert recorded == ids
+            # w1 took part again once back.
+            assert len(applied_by(w1)) > applied_w1, "w1 applied nothing after it rejoined"
+            # Every command went through a worker; none but what the two logs list.
+            assert set(applied_by(w1)) | set(applied_by(w2)) == ids
+            expected = stream.expected()
+            counts = {d["_id"]: d["like_count"] for d in db[LIKE_COUNTS].find()}
+            assert {p: counts.get(p, 0) for p in pictures} == expected
+            for picture in pictures:
+                assert db[LIKES].count_documents({"picture_id": picture}) == expected[picture]
+                # And as anyone reads it, through the edge.
+                status, body, _ = await api.call("GET", f"/api/v1/pictures/{picture}")
+                assert status == 200 and body["like_count"] == expected[picture], body
+        finally:
+            client.close()
     return phases
