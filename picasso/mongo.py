@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo.errors import BulkWriteError
 
 from picasso.settings import Settings
 
@@ -87,6 +88,23 @@ TRENDING_PICTURES = "trending_pictures"
 # trending (private): the journal of its batches, each entry what one batch changes (its
 # contributions and the change of each (picture, bucket)), open until applied.
 TRENDING_JOURNAL = "trending_journal"
+
+
+# MongoDB's error code for a write that hit a unique index: another write got there first.
+DUPLICATE_KEY = 11000
+
+
+async def bulk_write_done_once(collection: AsyncIOMotorCollection, writes: list) -> None:
+    """An unordered bulk write in which a duplicate key is a write already done (a guarded
+    upsert that missed its guard and hit the key, a document inserted meanwhile); any other
+    error is raised."""
+    if not writes:
+        return
+    try:
+        await collection.bulk_write(writes, ordered=False)
+    except BulkWriteError as exc:
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
 
 
 def connect(settings: Settings) -> AsyncIOMotorDatabase:

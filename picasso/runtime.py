@@ -38,7 +38,7 @@ from picasso.metrics import (
     MESSAGES_DEAD_LETTERED,
     MESSAGES_RETRIED,
 )
-from picasso.mongo import COMMAND_RESULTS, connect
+from picasso.mongo import COMMAND_RESULTS, DUPLICATE_KEY, connect
 from picasso.settings import Settings
 from picasso.tracing import bound as traced
 from picasso.tracing import log_fields
@@ -185,7 +185,8 @@ class Inbox:
         try:
             await self.collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != 11000]
+            others = [e for e in exc.details.get("writeErrors", [])
+                      if e.get("code") != DUPLICATE_KEY]
             if others:
                 raise
 

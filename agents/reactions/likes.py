@@ -27,17 +27,20 @@ from collections import defaultdict
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import DeleteOne, UpdateOne
-from pymongo.errors import BulkWriteError
 
 from picasso.failpoints import failpoint
-from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_JOURNAL
+from picasso.mongo import (
+    LIKE_COUNTS,
+    LIKES,
+    REACTIONS_JOURNAL,
+    bulk_write_done_once,
+)
 from picasso.runtime import IN_MAX
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
 
 SOURCE = "/picasso/agents/reactions"
-_DUPLICATE_KEY = 11000
 # How many of the last journal entries added to a count it remembers. An entry is applied
 # again only before the next batch about its pictures reads them, so the one just added is
 # the one that matters; a few more cover workers overlapping while partitions move.
@@ -139,11 +142,11 @@ async def _apply(db: AsyncIOMotorDatabase, entry: dict) -> None:
         for d in entry["likes"]]
     writes += [DeleteOne({"picture_id": d["picture_id"], "user_id": d["user_id"]})
                for d in entry["unlikes"]]
-    await _bulk(db[LIKES], writes)
+    await bulk_write_done_once(db[LIKES], writes)
     failpoint("reactions.after_likes_written")
     # The guard misses a count that holds the entry already; its upsert then hits the
     # count's _id, and that duplicate is the add that must not happen.
-    await _bulk(db[LIKE_COUNTS], [
+    await bulk_write_done_once(db[LIKE_COUNTS], [
         UpdateOne({"_id": picture_id, "applied": {"$ne": entry["_id"]}},
                   {"$inc": {"like_count": n},
                    "$push": {"applied": {"$each": [entry["_id"]], "$slice": -APPLIED_KEPT}}},
@@ -172,13 +175,3 @@ async def finish_open(db: AsyncIOMotorDatabase, pictures: set[str] | None = None
                 await _apply(db, entry)
 
 
-async def _bulk(collection, writes: list) -> None:
-    """An unordered bulk write in which a duplicate key is a write already done (a like
-    inserted meanwhile, a count that holds the entry)."""
-    if not writes:
-        return
-    try:
-        await collection.bulk_write(writes, ordered=False)
-    except BulkWriteError as exc:
-        if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-            raise

@@ -28,14 +28,13 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from agents.timeline.follows import pair_key
-from picasso.mongo import TIMELINE_CELEBRITIES, TIMELINE_RECENT, TIMELINES
+from picasso.mongo import DUPLICATE_KEY, TIMELINE_CELEBRITIES, TIMELINE_RECENT, TIMELINES
 
 # Writes per bulk write of a fan-out.
 BULK = 1000
 # How many of an account's newest pictures its merging readers see (a page deeper than that
 # shows the account's older pictures no more).
 RECENT = 50
-DUPLICATE_KEY = 11000
 
 
 @dataclass

@@ -42,11 +42,13 @@ from pymongo.errors import BulkWriteError
 
 from agents.trending.scoring import bucket_of, rank, weighted, window_start
 from picasso.mongo import (
+    DUPLICATE_KEY,
     TRENDING,
     TRENDING_ACTIVITY,
     TRENDING_BUCKETS,
     TRENDING_JOURNAL,
     TRENDING_PICTURES,
+    bulk_write_done_once,
 )
 from picasso.projection import remember
 from picasso.runtime import IN_MAX
@@ -70,7 +72,6 @@ CONTRIBUTIONS: dict[str, tuple[str, bool, Callable[[dict], str]]] = {
     PURCHASE_COMPLETED.type: ("purchase", True, lambda d: d["purchase_id"]),
     PURCHASE_REFUNDED.type: ("purchase", False, lambda d: d["purchase_id"]),
 }
-_DUPLICATE_KEY = 11000
 # The fields of a contribution's document besides its key.
 _ACTIVITY_FIELDS = ("picture_id", "kind", "bucket", "live", "changed_at")
 # How many of the last journal entries added to a bucket it remembers (``applied``): an entry
@@ -108,16 +109,6 @@ def _bucket_id(picture_id: str, bucket: str) -> str:
     return f"{picture_id}|{bucket}"
 
 
-async def _bulk(collection, writes: list[UpdateOne]) -> None:
-    """Unordered bulk write whose guarded upserts may collide with a newer document (the
-    guard missed, the insert hit the key): those are writes that must not happen."""
-    if not writes:
-        return
-    try:
-        await collection.bulk_write(writes, ordered=False)
-    except BulkWriteError as exc:
-        if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-            raise
 
 
 @dataclass
@@ -236,10 +227,10 @@ class Trending:
                 await self.activity.insert_many(new, ordered=False)
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
                     raise
                 taken = {new[e["index"]]["_id"] for e in errors}  # written meanwhile
-        await _bulk(self.activity, [
+        await bulk_write_done_once(self.activity, [
             UpdateOne({"_id": doc["_id"], "changed_at": {"$lte": doc["changed_at"]}},
                       {"$set": {f: doc[f] for f in _ACTIVITY_FIELDS}}, upsert=True)
             for doc in entry["activity"] if doc["_id"] not in fresh or doc["_id"] in taken])
@@ -280,7 +271,7 @@ class Trending:
                 return
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
                     raise
                 # Inserted meanwhile by another writer: add to them like to the others.
                 deltas = [missing[e["index"]] for e in errors]

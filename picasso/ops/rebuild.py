@@ -35,6 +35,7 @@ from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
+from picasso.mongo import DUPLICATE_KEY
 from topics.envelope import utc_stamp
 
 # Records applied this long before a pass began are looked at again by the next pass: the
@@ -88,7 +89,7 @@ async def remake(db: AsyncIOMotorDatabase, model: ReadModel, target: AsyncIOMoto
         try:
             await target.bulk_write(writes, ordered=False)
         except BulkWriteError as exc:  # a guarded upsert met a newer document: it stays
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
         done += len(writes)
     return done
