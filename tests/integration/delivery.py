@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
@@ -75,11 +76,14 @@ async def isolated(system_env: dict[str, str], name: str
 
 
 async def kill_mid_stream(stack: Stack, env: dict[str, str], name: str, domain: str,
-                          inbox: str, commands: list[CloudEvent]) -> None:
+                          inbox: str, commands: list[CloudEvent],
+                          then: Callable[[AsyncIOMotorDatabase], Awaitable[None]] | None = None
+                          ) -> None:
     """Start a worker of ``domain``, send ``commands`` to it as a steady stream (a batching
     worker could apply them all at once in two batches), SIGKILL it once a quarter are in
     its ``inbox`` (no chance to commit or clean up), let the rest arrive while it is down,
-    start it again and wait until every command is applied and its events sent."""
+    start it again and wait until every command is applied and its events sent, and then
+    for ``then`` (what the worker's other agents do with those events) before it stops."""
     settings = Settings.from_env(env)
     db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
     topic = RECORDS[commands[0].type].topic.name(settings.topic_prefix)
@@ -98,5 +102,7 @@ async def kill_mid_stream(stack: Stack, env: dict[str, str], name: str, domain: 
         worker.start()
         worker.wait_ready()
         assert await wait_sent(db, inbox, {c.id for c in commands}, 120) == len(commands)
+        if then is not None:
+            await then(db)
     finally:
         worker.stop()

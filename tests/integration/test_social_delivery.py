@@ -10,12 +10,12 @@ import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from deploy.local.stack import Stack
-from picasso.mongo import FOLLOWS, SOCIAL_COUNTS, SOCIAL_PROCESSED
+from picasso.mongo import FOLLOWS, SOCIAL_COUNTED, SOCIAL_COUNTS, SOCIAL_PROCESSED
 from picasso.settings import Settings
 from tests.integration.delivery import isolated, kill_mid_stream, send_all, wait_sent
 from topics import SOCIAL_COMMANDS
-from topics.envelope import CloudEvent
-from topics.social import FOLLOW_USER, UNFOLLOW_USER
+from topics.envelope import CloudEvent, derived_id
+from topics.social import FOLLOW_USER, UNFOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
 
 
 def follow_command(follower: str, followee: str, follow: bool = True) -> CloudEvent:
@@ -80,11 +80,19 @@ async def test_worker_killed_mid_stream_loses_and_repeats_nothing(
     run, env, _, db = await isolated(system_env, "social")
     people = [f"u{i}-{run}" for i in range(12)]
     commands, following, followers = random_follows(11, people, 600)
+    # The facts the follows tell, each counted by the followers agent of the same worker:
+    # it stops only once they all are (the follows alone being applied is not the end).
+    facts = {derived_id(c.id, (USER_FOLLOWED if c.type == FOLLOW_USER.type
+                               else USER_UNFOLLOWED).type) for c in commands}
+
+    async def all_counted(db) -> None:
+        assert await wait_sent(db, SOCIAL_COUNTED, facts, 120) == len(facts)
+
     await kill_mid_stream(stack, env, f"social-crash-{run}", "social", SOCIAL_PROCESSED,
-                          commands)
+                          commands, then=all_counted)
     # The follows themselves first, pair by pair: a wrong count then tells whether the
     # follows or only their counting went wrong.
     pairs = {(d["follower_id"], d["followee_id"]) async for d in db[FOLLOWS].find({})}
     assert pairs == {(a, b) for (a, b), on in last_words(commands).items() if on}
-    assert await settled_counts(db, people, "followers_count", followers, 60) == followers
+    assert await counts(db, people, "followers_count") == followers
     assert await counts(db, people, "following_count") == following
