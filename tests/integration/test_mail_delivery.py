@@ -152,9 +152,15 @@ def stream(m: Mailer, topic: Topic, send: Letters | None = None) -> Callable:
 
 @asynccontextmanager
 async def sweeping(*mailers: Mailer, every_s: float = 0.05) -> AsyncIterator[None]:
-    """The mailers' sweepers running meanwhile, as the worker's timer runs them."""
+    """The mailers' sweepers running meanwhile, as the worker's timer runs them.
+
+    They stop on a flag as well as by cancellation: a cancel that reaches the SMTP client
+    just as its reply arrives is lost (Python 3.11's ``asyncio.wait_for`` then returns the
+    reply), and a loop stopped by cancellation alone would go on for ever."""
+    stop = asyncio.Event()
+
     async def loop(m: Mailer) -> None:
-        while True:
+        while not stop.is_set():
             await m.sweep()
             await asyncio.sleep(every_s)
 
@@ -162,10 +168,11 @@ async def sweeping(*mailers: Mailer, every_s: float = 0.05) -> AsyncIterator[Non
     try:
         yield
     finally:
+        stop.set()
         for task in tasks:
             task.cancel()
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
-            if not isinstance(outcome, asyncio.CancelledError):
+            if outcome is not None and not isinstance(outcome, asyncio.CancelledError):
                 raise AssertionError(f"a sweeper failed: {outcome!r}")
 
 
