@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,7 @@ from pathlib import Path
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from bench.system import machine, running
-from bench.wrk import WrkResult, wrk
+from bench.wrk import WrkResult, random_script, wrk
 from deploy.local.stack import free_ports
 from picasso.domains import DOMAINS
 from picasso.mongo import LIKE_COUNTS, LIKES, PICTURES, PURCHASES, USERS
@@ -124,23 +123,9 @@ async def _seed_marks(url: str, database: str, readers: list[str]) -> None:
 
 def _readers_script(tokens: list[str]) -> Path:
     """wrk's Lua script: each request as a random reader."""
-    path = Path(tempfile.mkdtemp(prefix="picasso-wrk-")) / "readers.lua"
-    listed = ",".join(json.dumps(token) for token in tokens)
-    path.write_text(f"""
-local tokens = {{{listed}}}
-local threads = 0
-function setup(thread)
-  threads = threads + 1
-  thread:set("id", threads)
-end
-function init(args)
-  math.randomseed(os.time() * 1000 + id)
-end
-request = function()
-  return wrk.format(nil, nil, {{["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}})
-end
-""")
-    return path
+    return random_script("readers", {"tokens": tokens}, """
+  local token = tokens[math.random(#tokens)]
+  return wrk.format(nil, nil, {["Authorization"] = "Bearer " .. token})""")
 
 
 def _check_marks(url: str, readers: list[tuple[str, str]]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,3 +51,26 @@ def wrk(url: str, *, connections: int, seconds: int, threads: int = 2,
         p50_ms=_ms(latency["50"]) if "50" in latency else float("inf"),
         p99_ms=_ms(latency["99"]) if "99" in latency else float("inf"), errors=errors, text=text,
     )
+
+
+def random_script(name: str, lists: dict[str, list[str]], request: str) -> Path:
+    """A wrk Lua script whose ``request`` (Lua, returning ``wrk.format(...)``) picks from
+    ``lists`` (each a Lua table of strings by that name) with ``math.random``; every wrk
+    thread seeds its own sequence (one seed would send the same requests once per thread)."""
+    tables = "\n".join(f"local {key} = {{{','.join(json.dumps(v) for v in values)}}}"
+                        for key, values in lists.items())
+    path = Path(tempfile.mkdtemp(prefix="picasso-wrk-")) / f"{name}.lua"
+    path.write_text(f"""{tables}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + id)
+end
+request = function()
+{request}
+end
+""")
+    return path
