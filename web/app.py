@@ -17,6 +17,7 @@ from picasso.kafka import MessageBus, ensure_topics
 from picasso.metrics import mark_started
 from picasso.mongo import connect
 from picasso.settings import Settings
+from picasso.tasks import cancel_all
 from picasso.tracing import start_request
 from web import sessions
 from web.auth import FirebaseAuth
@@ -136,9 +137,7 @@ def create_app(settings: Settings) -> web.Application:
         mark_started()
         log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
         yield
-        readiness.cancel()
-        flushing.cancel()
-        await asyncio.gather(readiness, flushing, return_exceptions=True)
+        await cancel_all(readiness, flushing)
         metrics.flush()
         await live.stop()
         await backlog.stop()

@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 
 from picasso.domains import APPLIED_BY, group_id
 from picasso.settings import Settings
+from picasso.tasks import cancel_all
 from topics import COMMENTS_COMMANDS, REACTIONS_COMMANDS, SOCIAL_COMMANDS, Topic
 from web.problems import Problem
 
@@ -111,8 +112,7 @@ class Backlog:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel_all(self._task)
         for reader in self._readers.values():
             await reader.stop()
 

@@ -42,6 +42,7 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from picasso.mongo import FOLLOWS, NOTIFICATIONS
 from picasso.settings import Settings
+from picasso.tasks import cancel_all
 from topics import (
     COMMENTS_EVENTS,
     NOTIFICATIONS_EVENTS,
@@ -213,9 +214,7 @@ class LiveHub:
 
     async def stop(self) -> None:
         self.close_all()
-        for task in [*self.tasks, *self.side_tasks]:
-            task.cancel()
-        await asyncio.gather(*self.tasks, *self.side_tasks, return_exceptions=True)
+        await cancel_all(*self.tasks, *self.side_tasks)
         if self.consumer is not None:
             await self.consumer.stop()
 

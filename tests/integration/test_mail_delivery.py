@@ -30,6 +30,7 @@ from deploy.local.stack import free_ports
 from picasso.mongo import MAIL_DELIVERIES
 from picasso.runtime import Agent
 from picasso.settings import Settings
+from picasso.tasks import cancel_all
 from topics import PICTURES_EVENTS, USERS_EVENTS, Topic
 from topics.envelope import CloudEvent
 from topics.pictures import PICTURE_PUBLISHED
@@ -152,15 +153,10 @@ def stream(m: Mailer, topic: Topic, send: Letters | None = None) -> Callable:
 
 @asynccontextmanager
 async def sweeping(*mailers: Mailer, every_s: float = 0.05) -> AsyncIterator[None]:
-    """The mailers' sweepers running meanwhile, as the worker's timer runs them.
-
-    They stop on a flag as well as by cancellation: a cancel that reaches the SMTP client
-    just as its reply arrives is lost (Python 3.11's ``asyncio.wait_for`` then returns the
-    reply), and a loop stopped by cancellation alone would go on for ever."""
-    stop = asyncio.Event()
-
+    """The mailers' sweepers running meanwhile, as the worker's timer runs them; stopped by
+    :func:`~picasso.tasks.cancel_all` (one cancel can be lost as the SMTP reply arrives)."""
     async def loop(m: Mailer) -> None:
-        while not stop.is_set():
+        while True:
             await m.sweep()
             await asyncio.sleep(every_s)
 
@@ -168,10 +164,7 @@ async def sweeping(*mailers: Mailer, every_s: float = 0.05) -> AsyncIterator[Non
     try:
         yield
     finally:
-        stop.set()
-        for task in tasks:
-            task.cancel()
-        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        for outcome in await cancel_all(*tasks):
             if outcome is not None and not isinstance(outcome, asyncio.CancelledError):
                 raise AssertionError(f"a sweeper failed: {outcome!r}")
 
