@@ -165,7 +165,7 @@ async def sweeping(*mailers: Mailer, every_s: float = 0.05) -> AsyncIterator[Non
         yield
     finally:
         for outcome in await cancel_all(*tasks):
-            if outcome is not None and not isinstance(outcome, asyncio.CancelledError):
+            if not isinstance(outcome, asyncio.CancelledError):
                 raise AssertionError(f"a sweeper failed: {outcome!r}")
 
 
