@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import UpdateOne
 
-from agents.reactions.likes import ensure_indexes
+from agents.reactions.likes import _liked, ensure_indexes
 from bench.system import System, machine, running
 from bench.wrk import random_script, wrk
 from picasso.domains import DOMAINS
@@ -227,14 +227,7 @@ async def _raw_loop(bootstrap: str, topic: str, db, total: int) -> float:
             if messages:
                 docs = [json.loads(m.value)["data"] for m in messages]
                 pairs = {(d["picture_id"], d["user_id"]) for d in docs}
-                users = collections.defaultdict(list)
-                for picture, user in pairs:
-                    users[picture].append(user)
-                found = await asyncio.gather(*(
-                    db[LIKES].find({"picture_id": picture, "user_id": {"$in": some}},
-                                   {"_id": 0, "picture_id": 1, "user_id": 1}).to_list(None)
-                    for picture, some in users.items()))
-                new = pairs - {(d["picture_id"], d["user_id"]) for docs in found for d in docs}
+                new = pairs - await _liked(db, list(pairs))  # the agent's own lookup
                 if new:
                     await db[LIKES].bulk_write([
                         UpdateOne({"picture_id": p, "user_id": u},
