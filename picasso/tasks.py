@@ -17,7 +17,8 @@ RECANCEL_S = 0.1  # how long a task gets to end before it is cancelled again
 async def cancel_all(*tasks: asyncio.Future) -> list[BaseException | object]:
     """Cancel ``tasks`` until every one has ended; answers their outcomes as
     ``asyncio.gather(..., return_exceptions=True)`` would (a cancelled task's is its
-    CancelledError)."""
+    CancelledError). A task still cleaning up after a cancel it took is cancelled again
+    in that cleanup, so a task stopped here must not await in its ``finally``."""
     pending = {task for task in tasks if not task.done()}
     while pending:
         for task in pending:
