@@ -23,7 +23,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 
 from bench.system import System, machine, running
 from deploy.local.supervisor import Supervisor
-from picasso.mongo import LIKE_COUNTS, LIKES
+from picasso.mongo import LIKE_COUNTS, LIKED, LIKES
 from tests.helpers import Api, User, jpeg_with_gps
 
 USERS = 300
@@ -65,12 +65,12 @@ async def _storm(system: System, kill: Callable[[], None]) -> dict:
     deadline = time.monotonic() + 90
     visible_at = None
     while time.monotonic() < deadline:
-        likers = [d["user_id"] async for d in db[LIKES].find({"picture_id": picture_id})]
+        likers = [d["user_id"] async for d in db[LIKES].find({"picture_id": picture_id, **LIKED})]
         if set(accepted) <= set(likers):
             visible_at = time.monotonic()
             break
         await asyncio.sleep(0.25)
-    likers = [d["user_id"] async for d in db[LIKES].find({"picture_id": picture_id})]
+    likers = [d["user_id"] async for d in db[LIKES].find({"picture_id": picture_id, **LIKED})]
     count = (await db[LIKE_COUNTS].find_one({"_id": picture_id}) or {}).get("like_count", 0)
     return {
         "accepted": len(accepted),

@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import UpdateOne
 
-from agents.reactions.likes import _liked, ensure_indexes
+from agents.reactions.likes import _states, ensure_indexes
 from bench.system import System, machine, running
 from bench.wrk import random_script, wrk
 from picasso.domains import DOMAINS
@@ -212,7 +212,7 @@ async def _rate_of(count, total: int, timeout_s: float = 300.0) -> float:
 
 async def _raw_loop(bootstrap: str, topic: str, db, total: int) -> float:
     """The floor: consume, parse, and the writes the agent makes per batch, without its
-    inbox, journal and events: look up the batch's own (picture, user) pairs, insert the
+    inbox, claims, versions and events: look up the batch's own (picture, user) pairs, insert the
     new likes, one ``$inc`` per picture by its new likes."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
@@ -227,7 +227,8 @@ async def _raw_loop(bootstrap: str, topic: str, db, total: int) -> float:
             if messages:
                 docs = [json.loads(m.value)["data"] for m in messages]
                 pairs = {(d["picture_id"], d["user_id"]) for d in docs}
-                new = pairs - await _liked(db, list(pairs))  # the agent's own lookup
+                states = await _states(db, list(pairs))  # the agent's own lookup
+                new = {pair for pair in pairs if not states.get(pair, (False, None))[0]}
                 if new:
                     await db[LIKES].bulk_write([
                         UpdateOne({"picture_id": p, "user_id": u},

@@ -45,6 +45,16 @@ S3_TRANSIENT_CODES = frozenset({
 })
 
 
+class Contended(Exception):
+    """Work that met another writer of the same documents (a worker whose partitions just
+    moved, still finishing its batch) and found its guard changed: done again, it reads
+    what the other wrote."""
+
+
+def _ours(exc: BaseException) -> bool | None:
+    return True if isinstance(exc, Contended) else None
+
+
 def _mongo(exc: BaseException) -> bool | None:
     if not isinstance(exc, mongo_errors.PyMongoError):
         return None
@@ -130,7 +140,7 @@ def _network(exc: BaseException) -> bool | None:
     return None
 
 
-_RULES = (_mongo, _mysql, _stripe, _s3, _kafka, _smtp, _network)
+_RULES = (_ours, _mongo, _mysql, _stripe, _s3, _kafka, _smtp, _network)
 
 
 def is_transient(exc: BaseException) -> bool:

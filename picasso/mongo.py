@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from picasso.settings import Settings
 
 # Collection names, by owner. Only the owner writes; the edge reads the read models.
 PICTURES = "pictures"  # uploads
 UPLOADS_PROCESSED = "uploads_processed"  # uploads: command ids applied, events to emit
-LIKES = "likes"  # reactions: one document per (picture, user)
+# reactions: one document per (picture, user) ever liked, ``liked`` false once unliked
+LIKES = "likes"
+# The likes that stand: a pair is liked unless it says otherwise (likes recorded before
+# unlikes were kept say nothing).
+LIKED = {"liked": {"$ne": False}}
 LIKE_COUNTS = "like_counts"  # reactions: like_count per picture
 REACTIONS_PROCESSED = "reactions_processed"  # reactions
-# reactions (private): the journal of its batches, each entry what one batch changes (the
-# likes it adds and removes, each picture's change of like_count), there until applied.
-REACTIONS_JOURNAL = "reactions_journal"
 USERS = "users"  # users projection
 PURCHASES_PROCESSED = "purchases_processed"  # purchases: command and payment ids applied
 # purchases: its catalogue of pictures (price, currency, owner, title, status), built from
@@ -92,6 +93,21 @@ TRENDING_JOURNAL = "trending_journal"
 
 # MongoDB's error code for a write that hit a unique index: another write got there first.
 DUPLICATE_KEY = 11000
+_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT = 85, 86
+
+
+async def ensure_expiry(collection: AsyncIOMotorCollection, field: str, seconds: float) -> None:
+    """A TTL index removing documents ``seconds`` after their BSON date ``field`` (those
+    without it stay); an index made earlier with another window gets this one."""
+    seconds = int(seconds)
+    try:
+        await collection.create_index([(field, 1)], expireAfterSeconds=seconds)
+    except OperationFailure as exc:
+        if exc.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT):
+            raise
+        await collection.database.command(
+            "collMod", collection.name,
+            index={"keyPattern": {field: 1}, "expireAfterSeconds": seconds})
 
 
 async def bulk_write_done_once(collection: AsyncIOMotorCollection, writes: list) -> None:

@@ -27,7 +27,7 @@ from typing import Awaitable, Callable, Iterable, TypeVar
 import structlog
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorCursor, AsyncIOMotorDatabase
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError
 
 from picasso.blobs import BlobStore, open_blob_store
 from picasso.failures import describe, is_transient
@@ -38,7 +38,7 @@ from picasso.metrics import (
     MESSAGES_DEAD_LETTERED,
     MESSAGES_RETRIED,
 )
-from picasso.mongo import COMMAND_RESULTS, DUPLICATE_KEY, connect
+from picasso.mongo import COMMAND_RESULTS, DUPLICATE_KEY, connect, ensure_expiry
 from picasso.settings import Settings
 from picasso.tracing import bound as traced
 from picasso.tracing import log_fields
@@ -59,7 +59,6 @@ IN_MAX = 50
 # The inbox records' field its TTL index expires them by: a BSON date, which TTL indexes
 # need (``applied_at`` is RFC 3339 text).
 EXPIRES_FIELD = "applied_date"
-_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT = 85, 86
 
 
 class Rejected(Exception):
@@ -75,6 +74,9 @@ Send = Callable[[str, bytes, bytes], Awaitable[None]]
 Handler = Callable[[Record, CloudEvent], Awaitable[list[CloudEvent]]]
 # Applies many commands at once; returns the events each one caused, in the same order.
 BatchHandler = Callable[[list[tuple[Record, CloudEvent]]], Awaitable[list[list[CloudEvent]]]]
+# Where a command was read: (partition, offset) on its topic. Handlers that order what they
+# write by it take it as a keyword (``positions=True``).
+Position = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -125,16 +127,7 @@ class Inbox:
         await self.collection.create_index([("sent", 1), ("applied_at", 1)])
         if self.retention_s is None:
             return
-        seconds = int(self.retention_s)
-        try:
-            await self.collection.create_index([(EXPIRES_FIELD, 1)],
-                                               expireAfterSeconds=seconds)
-        except OperationFailure as exc:
-            if exc.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT):
-                raise
-            await self.collection.database.command(
-                "collMod", self.collection.name,
-                index={"keyPattern": {EXPIRES_FIELD: 1}, "expireAfterSeconds": seconds})
+        await ensure_expiry(self.collection, EXPIRES_FIELD, self.retention_s)
 
     async def find_unsent(self, older_than_s: float, limit: int = 500) -> list[dict]:
         """Records whose events were not marked sent ``older_than_s`` after being applied."""
@@ -237,7 +230,10 @@ class Agent:
         inbox: Inbox | None,
         batch_handler: BatchHandler | None = None,
         results: CommandResults | None = None,
+        positions: bool = False,
     ) -> None:
+        """``positions``: the handlers are also told where each command was read
+        (``position=`` for one, ``positions=`` for a batch, in its order)."""
         self.name = name
         self.accepted = tuple(accepted)
         self.handler = handler
@@ -245,6 +241,7 @@ class Agent:
         self.prefix = prefix
         self.inbox = inbox
         self.batch_handler = batch_handler
+        self.positions = positions
         # Every service with an inbox tells its commands' results, in the inbox's database.
         if results is None and inbox is not None:
             results = CommandResults(inbox.collection.database, name)
@@ -271,7 +268,7 @@ class Agent:
                          subject=event.subject)
         began = time.perf_counter()
         try:
-            caused = await self._with_retries(lambda: self._apply(record, event), bound,
+            caused = await self._with_retries(lambda: self._apply(record, event, m), bound,
                                               (event.type,))
             MESSAGES_APPLIED.labels(self.name, event.type).inc()
             bound.info("message_applied", caused=caused,
@@ -356,7 +353,13 @@ class Agent:
         done = (await self.inbox.find_many([event.id for _, event, _ in items])
                 if self.inbox is not None else {})
         fresh = [(record, event) for record, event, _ in items if event.id not in done]
-        caused = await self.batch_handler(fresh) if fresh else []
+        if not fresh:
+            caused = []
+        elif self.positions:
+            caused = await self.batch_handler(fresh, positions=[
+                (m.partition, m.offset) for _, event, m in items if event.id not in done])
+        else:
+            caused = await self.batch_handler(fresh)
         # Events carry the trace of the command that caused them (the outbox keeps it).
         outgoing = [(event, [e.traced_by(event).to_dict() for e in events])
                     for (_, event), events in zip(fresh, caused)]
@@ -371,13 +374,15 @@ class Agent:
                                       "applied")
         return {event.id: [e["id"] for e in events] for event, events in outgoing}
 
-    async def _apply(self, record: Record, event: CloudEvent) -> list[str]:
+    async def _apply(self, record: Record, event: CloudEvent, m: Message) -> list[str]:
         """Apply one message; answers the ids of the events it caused."""
         done = await self.inbox.find(event.id) if self.inbox else None
         caused: list[str] = []
         if done is None:
             # Events carry the trace of the command that caused them (the outbox keeps it).
-            events = [e.traced_by(event) for e in await self.handler(record, event)]
+            applied = (self.handler(record, event, position=(m.partition, m.offset))
+                       if self.positions else self.handler(record, event))
+            events = [e.traced_by(event) for e in await applied]
             caused = [e.id for e in events]
             if self.inbox is None:
                 await self.send_events(e.to_dict() for e in events)

@@ -24,6 +24,7 @@ from picasso.mongo import (
     COMMENT_COUNTS,
     COMMENTS,
     LIKE_COUNTS,
+    LIKED,
     LIKES,
     PICTURES,
     PURCHASES,
@@ -514,7 +515,7 @@ class ReadModels:
     async def _marks_of(self, viewer: str, ids: list[str]) -> Marks:
         if not ids:
             return Marks(frozenset(), frozenset())
-        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}},
+        mine = self.db[LIKES].find({"user_id": viewer, "picture_id": {"$in": ids}, **LIKED},
                                    {"picture_id": 1})
         likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
         return Marks(frozenset(m["picture_id"] for m in likes), frozenset(bought))

@@ -1,22 +1,31 @@
 """Likes: one document per (picture, user), and each picture's count kept beside them.
 
 The worker applies likes in batches (:func:`apply_reactions`), at a cost that grows with
-the batch and never with a picture's popularity:
+the batch and never with a picture's popularity: only the batch's own (picture, user) pairs
+are read (per picture, in slices of :data:`~picasso.runtime.IN_MAX` users, on the unique
+(picture_id, user_id) index), and each picture's count changes by the batch's real changes.
 
-* only the batch's own (picture, user) pairs are looked up (per picture, in slices of
-  :data:`~picasso.runtime.IN_MAX` users, on the unique (picture_id, user_id) index);
-* each pair's real change is worked out from its state and the batch's last word about it
-  (a like of a picture already liked, or an unlike of one not liked, changes nothing);
-* the changes are written down first as one entry of the ``reactions_journal``: the likes
-  to add and remove and each picture's net change of ``like_count``; then the likes are
-  written, each count gets one ``$inc`` of its net change, and the entry is deleted.
+Exact even when two workers apply the same commands at once, which happens: a worker cut off
+from the broker keeps its batch while its partitions move to another, which applies the
+same commands again, and the first one's writes may land seconds later (a link that comes
+back). So nothing is written that a slower writer could undo:
 
-Exact under redelivery and crashes: a batch redelivered because the worker stopped before
-its inbox recorded it finds its entry (if it got that far) and applies it again before
-reading any pair: likes are written by key (an upsert, a delete), so writing them twice
-changes nothing, and a count remembers the ids of the last entries added to it
-(``applied``), so an entry is never added twice. Once the entry is applied the batch reads
-the pairs as its first attempt left them, finds no real change left, and changes nothing.
+* A pair's document is its state, ``liked`` true or false (an unlike keeps the document,
+  ``liked`` false, until ``gone_date`` + INBOX_RETENTION_HOURS), with the ``version`` of the
+  last command applied to it: the command's time, then its offset on the topic. A pair is
+  written only where its version is older (a guarded upsert), so a late or repeated write of
+  an older command changes nothing, and the last command about a pair wins wherever and
+  however often it is applied.
+* A picture's count document is claimed before any of its pairs is written: one update,
+  guarded by the id of the entry that changed it last (``entry``), adds the batch's net
+  change to ``like_count`` and keeps the pair writes it stands for in ``pending``. The pairs
+  are written after, then ``pending`` is dropped. A claim whose guard no longer holds
+  (another worker claimed the picture since it read it) is not made; the batch reads that
+  picture again and works its change out anew.
+* Whoever finds a ``pending`` (a worker stopped half-way, or one slower than this one)
+  writes its pairs before reading any: the count and the pairs then agree again. Since the
+  count and the pairs it was worked out from are read under the same claim, ``like_count``
+  is always the number of pairs whose ``liked`` is true once no claim is pending.
 """
 
 from __future__ import annotations
@@ -24,71 +33,80 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
-from pymongo import DeleteOne, UpdateOne
+from pymongo import UpdateOne
 
 from picasso.failpoints import failpoint
-from picasso.mongo import (
-    LIKE_COUNTS,
-    LIKES,
-    REACTIONS_JOURNAL,
-    bulk_write_done_once,
-)
-from picasso.runtime import IN_MAX
+from picasso.failures import Contended
+from picasso.mongo import LIKE_COUNTS, LIKES, bulk_write_done_once, ensure_expiry
+from picasso.runtime import IN_MAX, Position
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
 
 SOURCE = "/picasso/agents/reactions"
-# How many of the last journal entries added to a count it remembers. An entry is applied
-# again only before the next batch about its pictures reads them, so the one just added is
-# the one that matters; a few more cover workers overlapping while partitions move.
-APPLIED_KEPT = 8
+# An unliked pair's document, kept so that an older like arriving late finds it newer.
+GONE_FIELD = "gone_date"
+# How often a batch reads a picture again after another worker claimed it first.
+CLAIM_ATTEMPTS = 5
+# A picture's pending writes are finished before it is read; how many rounds of that at most
+# (each round finds what another worker claimed meanwhile).
+FINISH_ROUNDS = 5
 
 
-async def ensure_indexes(db: AsyncIOMotorDatabase) -> None:
+async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = None) -> None:
+    """The pairs' unique key, the likes of a user, and (with ``retention_s``) the expiry of
+    unliked pairs: older commands than that are never delivered again (the inbox's window)."""
     await db[LIKES].create_index([("picture_id", 1), ("user_id", 1)], unique=True)
     await db[LIKES].create_index([("user_id", 1), ("picture_id", 1)])
+    if retention_s is not None:
+        await ensure_expiry(db[LIKES], GONE_FIELD, retention_s)
 
 
-async def apply_reaction(db: AsyncIOMotorDatabase, record: Record,
-                         command: CloudEvent) -> list[CloudEvent]:
+def version(command: CloudEvent, position: Position | None) -> str:
+    """A command's place among the commands about its pair: its time (milliseconds, text that
+    sorts), then its offset, which orders commands of the same millisecond on the partition
+    its picture is keyed to. A command without one (applied on its own, off the stream) sorts
+    before the others of its millisecond."""
+    return f"{command.time}|{position[1]:020d}" if position is not None else f"{command.time}|"
+
+
+@dataclass(frozen=True)
+class Word:
+    """The batch's last word about one pair, and the newest version among its commands."""
+
+    liked: bool
+    version: str
+    at: str  # the last word's time: a like's liked_at
+
+
+async def apply_reaction(db: AsyncIOMotorDatabase, record: Record, command: CloudEvent,
+                         position: Position | None = None) -> list[CloudEvent]:
     """Apply one LikePicture or UnlikePicture command; returns the event it causes."""
-    [caused] = await apply_reactions(db, [(record, command)])
+    [caused] = await apply_reactions(db, [(record, command)],
+                                     positions=None if position is None else [position])
     return caused
 
 
-async def apply_reactions(db: AsyncIOMotorDatabase,
-                          commands: list[tuple[Record, CloudEvent]]) -> list[list[CloudEvent]]:
+async def apply_reactions(db: AsyncIOMotorDatabase, commands: list[tuple[Record, CloudEvent]],
+                          positions: list[Position] | None = None) -> list[list[CloudEvent]]:
     """Apply many Like/UnlikePicture commands at once, in order; one event per command.
 
-    The batch's last word per (picture, user) is compared with that pair's state; only real
-    changes are written, through one journal entry (see the module). Each event carries its
-    picture's count after the whole batch.
+    Each pair takes the batch's last word about it unless it holds a newer command already;
+    only real changes move a count (see the module). Each event carries its picture's count
+    after the whole batch.
     """
-    last: dict[tuple[str, str], tuple[Record, CloudEvent]] = {}
-    for record, command in commands:
-        last[(command.data["picture_id"], command.data["user_id"])] = (record, command)
-    pictures = list(dict.fromkeys(picture_id for picture_id, _ in last))
-    await finish_open(db, set(pictures))
-    liked = await _liked(db, list(last))
-    likes, unlikes = [], []
-    change: dict[str, int] = defaultdict(int)
-    for (picture_id, user_id), (record, command) in last.items():
-        if record is LIKE_PICTURE and (picture_id, user_id) not in liked:
-            likes.append({"picture_id": picture_id, "user_id": user_id, "at": command.time})
-            change[picture_id] += 1
-        elif record is not LIKE_PICTURE and (picture_id, user_id) in liked:
-            unlikes.append({"picture_id": picture_id, "user_id": user_id})
-            change[picture_id] -= 1
-    if likes or unlikes:
-        entry = {"_id": uuid.uuid4().hex, "pictures": sorted({p for p, _ in last}),
-                 "likes": likes, "unlikes": unlikes,
-                 "changes": [[p, n] for p, n in change.items() if n]}
-        await db[REACTIONS_JOURNAL].insert_one(entry)
-        await _apply(db, entry)
-    counts = await _counts(db, pictures)
+    words: dict[tuple[str, str], Word] = {}
+    for n, (record, command) in enumerate(commands):
+        pair = (command.data["picture_id"], command.data["user_id"])
+        v = version(command, positions[n] if positions is not None else None)
+        before = words.get(pair)
+        words[pair] = Word(record is LIKE_PICTURE, max(v, before.version) if before else v,
+                           command.time)
+    counts = await _settle(db, words)
     caused = []
     for record, command in commands:
         outcome = PICTURE_LIKED if record is LIKE_PICTURE else PICTURE_UNLIKED
@@ -98,80 +116,151 @@ async def apply_reactions(db: AsyncIOMotorDatabase,
     return caused
 
 
-async def _liked(db: AsyncIOMotorDatabase, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of ``pairs`` (picture, user) are liked: per picture, its users in slices of
-    ``IN_MAX``, each slice a few point lookups on the (picture_id, user_id) index."""
+async def _settle(db: AsyncIOMotorDatabase, words: dict[tuple[str, str], Word]
+                  ) -> dict[str, int]:
+    """Write the batch's words; answers each picture's count after them."""
+    by_picture: dict[str, list[str]] = defaultdict(list)
+    for picture_id, user_id in words:
+        by_picture[picture_id].append(user_id)
+    counts: dict[str, int] = {}
+    todo = list(by_picture)
+    for _ in range(CLAIM_ATTEMPTS):
+        heads = await _unclaimed(db, todo)
+        states = await _states(db, [(p, u) for p in todo for u in by_picture[p]])
+        entry = uuid.uuid4().hex
+        claims, writes = [], {}
+        for picture_id in todo:
+            ops, change = [], 0
+            for user_id in by_picture[picture_id]:
+                word = words[(picture_id, user_id)]
+                liked, held = states.get((picture_id, user_id), (False, None))
+                if held is not None and word.version <= held:
+                    continue  # this command, or a newer one, is there already
+                op = {"u": user_id, "liked": word.liked, "v": word.version}
+                if word.liked != liked:
+                    change += 1 if word.liked else -1
+                    if word.liked:
+                        op["at"] = word.at
+                ops.append(op)
+            head = heads[picture_id]
+            if not ops:
+                counts[picture_id] = head["like_count"]
+                continue
+            writes[picture_id] = ops
+            counts[picture_id] = head["like_count"] + change
+            claims.append(UpdateOne(
+                {"_id": picture_id, "entry": head.get("entry", {"$exists": False})},
+                {"$inc": {"like_count": change},
+                 "$set": {"entry": entry, "pending": {"id": entry, "ops": ops}}}))
+        if not claims:
+            return counts
+        done = await db[LIKE_COUNTS].bulk_write(claims, ordered=False)
+        won = set(writes)
+        if done.matched_count < len(claims):  # another worker claimed some first: which?
+            won = {doc["_id"] for doc in await _heads(db, list(writes))
+                   if doc.get("pending", {}).get("id") == entry}
+        failpoint("reactions.after_counts_claimed")
+        await _write_pairs(db, {p: (entry, writes[p]) for p in won})
+        todo = [p for p in writes if p not in won]
+        if not todo:
+            return counts
+    raise Contended(f"{len(todo)} picture(s) claimed by another worker "
+                    f"{CLAIM_ATTEMPTS} times in a row")
+
+
+async def _heads(db: AsyncIOMotorDatabase, pictures: list[str]) -> list[dict]:
+    found = []
+    for start in range(0, len(pictures), IN_MAX):
+        found += await db[LIKE_COUNTS].find({"_id": {"$in": pictures[start:start + IN_MAX]}}
+                                            ).to_list(None)
+    return found
+
+
+async def _unclaimed(db: AsyncIOMotorDatabase, pictures: list[str]) -> dict[str, dict]:
+    """The count documents of ``pictures`` with no claim pending, the pair writes of each
+    pending claim done first. A picture without a count gets one, at 0 (every picture a like
+    or unlike was applied to has one; see :mod:`agents.reactions.rebuild`)."""
+    heads: dict[str, dict] = {}
+    todo = pictures
+    for _ in range(FINISH_ROUNDS):
+        found = await _heads(db, todo)
+        claims = _pending(found)
+        heads.update({doc["_id"]: doc for doc in found if doc["_id"] not in claims})
+        missing = [p for p in todo if p not in heads and p not in claims]
+        if missing:
+            await db[LIKE_COUNTS].bulk_write(
+                [UpdateOne({"_id": p}, {"$setOnInsert": {"like_count": 0}}, upsert=True)
+                 for p in missing], ordered=False)
+        if not claims and not missing:
+            return heads
+        await _write_pairs(db, claims)
+        todo = [*claims, *missing]  # read again: another claim may have come meanwhile
+    raise Contended(f"{len(todo)} picture(s) claimed again and again while finishing")
+
+
+def _pending(heads: list[dict]) -> dict[str, tuple[str, list[dict]]]:
+    return {doc["_id"]: (doc["pending"]["id"], doc["pending"]["ops"])
+            for doc in heads if doc.get("pending")}
+
+
+async def finish_pending(db: AsyncIOMotorDatabase, pictures: list[str] | None = None) -> None:
+    """Write the pairs of every claim still pending (a worker stopped half-way, or busy with
+    it now) about ``pictures`` (None: any), as a batch about its picture would first: then
+    each count is its likes'."""
+    if pictures is None:
+        found = await db[LIKE_COUNTS].find({"pending": {"$exists": True}}).to_list(None)
+    else:
+        found = await _heads(db, pictures)
+    await _write_pairs(db, _pending(found))
+
+
+async def _write_pairs(db: AsyncIOMotorDatabase, claims: dict[str, tuple[str, list[dict]]]
+                       ) -> None:
+    """Write the pairs of claimed entries (each write guarded by the pair's version, so
+    writing them again, or late, changes nothing), then drop each claim's ``pending``."""
+    if not claims:
+        return
+    await bulk_write_done_once(db[LIKES], [_pair_write(picture_id, op)
+                                           for picture_id, (_, ops) in claims.items()
+                                           for op in ops])
+    failpoint("reactions.after_likes_written")
+    # Each claim's writes are done: its pending goes (a newer claim's stays).
+    await db[LIKE_COUNTS].bulk_write(
+        [UpdateOne({"_id": picture_id, "pending.id": entry}, {"$unset": {"pending": ""}})
+         for picture_id, (entry, _) in claims.items()], ordered=False)
+
+
+def _pair_write(picture_id: str, op: dict) -> UpdateOne:
+    """One pair's new state, written only over an older version (or none: a like recorded
+    before pairs had versions). A newer version makes the upsert hit the unique key: a
+    duplicate, which is this write already overtaken."""
+    guard = {"picture_id": picture_id, "user_id": op["u"],
+             "$or": [{"version": {"$lt": op["v"]}}, {"version": {"$exists": False}}]}
+    if op["liked"]:
+        update: dict = {"$set": {"liked": True, "version": op["v"]},
+                        "$unset": {GONE_FIELD: ""}}
+        if "at" in op:  # liked anew, not liked again
+            update["$set"]["liked_at"] = op["at"]
+    else:
+        update = {"$set": {"liked": False, "version": op["v"],
+                           GONE_FIELD: datetime.fromisoformat(op["v"].split("|")[0])},
+                  "$unset": {"liked_at": ""}}
+    return UpdateOne(guard, update, upsert=True)
+
+
+async def _states(db: AsyncIOMotorDatabase, pairs: list[tuple[str, str]]
+                  ) -> dict[tuple[str, str], tuple[bool, str | None]]:
+    """The state of those of ``pairs`` (picture, user) that have a document: (liked, version;
+    None before pairs had versions). Per picture, its users in slices of ``IN_MAX``, each
+    slice a few point lookups on the (picture_id, user_id) index."""
     users: dict[str, list[str]] = defaultdict(list)
     for picture_id, user_id in pairs:
         users[picture_id].append(user_id)
     queries = [db[LIKES].find({"picture_id": picture_id,
                                "user_id": {"$in": some[start:start + IN_MAX]}},
-                              {"_id": 0, "picture_id": 1, "user_id": 1}).to_list(None)
+                              {"_id": 0, "picture_id": 1, "user_id": 1, "liked": 1,
+                               "version": 1}).to_list(None)
                for picture_id, some in users.items()
                for start in range(0, len(some), IN_MAX)]
-    return {(doc["picture_id"], doc["user_id"])
+    return {(doc["picture_id"], doc["user_id"]): (doc.get("liked", True), doc.get("version"))
             for found in await asyncio.gather(*queries) for doc in found}
-
-
-async def _counts(db: AsyncIOMotorDatabase, pictures: list[str]) -> dict[str, int]:
-    """Each picture's ``like_count``; a picture without one gets 0 (every picture a like or
-    unlike was applied to has a count, see :mod:`agents.reactions.rebuild`)."""
-    counts: dict[str, int] = {}
-    for start in range(0, len(pictures), IN_MAX):
-        async for doc in db[LIKE_COUNTS].find({"_id": {"$in": pictures[start:start + IN_MAX]}},
-                                              {"like_count": 1}):
-            counts[doc["_id"]] = doc["like_count"]
-    missing = [p for p in pictures if p not in counts]
-    if missing:
-        await db[LIKE_COUNTS].bulk_write(
-            [UpdateOne({"_id": p}, {"$setOnInsert": {"like_count": 0}}, upsert=True)
-             for p in missing], ordered=False)
-        counts.update(dict.fromkeys(missing, 0))
-    return counts
-
-
-async def _apply(db: AsyncIOMotorDatabase, entry: dict) -> None:
-    """Apply one journal entry, every step of which may be done again and then changes
-    nothing: write its likes, add each picture's change to its count unless the count holds
-    the entry's id, delete the entry, and then take its id off the counts (an entry no
-    longer in the journal is never applied again), so that a count is the read model's
-    ``{_id, like_count}`` again, as a rebuild makes it."""
-    writes: list[UpdateOne | DeleteOne] = [
-        UpdateOne({"picture_id": d["picture_id"], "user_id": d["user_id"]},
-                  {"$setOnInsert": {"liked_at": d["at"]}}, upsert=True)
-        for d in entry["likes"]]
-    writes += [DeleteOne({"picture_id": d["picture_id"], "user_id": d["user_id"]})
-               for d in entry["unlikes"]]
-    await bulk_write_done_once(db[LIKES], writes)
-    failpoint("reactions.after_likes_written")
-    # The guard misses a count that holds the entry already; its upsert then hits the
-    # count's _id, and that duplicate is the add that must not happen.
-    await bulk_write_done_once(db[LIKE_COUNTS], [
-        UpdateOne({"_id": picture_id, "applied": {"$ne": entry["_id"]}},
-                  {"$inc": {"like_count": n},
-                   "$push": {"applied": {"$each": [entry["_id"]], "$slice": -APPLIED_KEPT}}},
-                  upsert=True)
-        for picture_id, n in entry["changes"]])
-    await db[REACTIONS_JOURNAL].delete_one({"_id": entry["_id"]})
-    changed = [picture_id for picture_id, _ in entry["changes"]]
-    for start in range(0, len(changed), IN_MAX):
-        some = changed[start:start + IN_MAX]
-        done = await db[LIKE_COUNTS].update_many({"_id": {"$in": some}, "applied": [entry["_id"]]},
-                                                 {"$unset": {"applied": ""}})
-        if done.modified_count < len(some):  # other entries' ids too, or a redo: keep theirs
-            await db[LIKE_COUNTS].update_many({"_id": {"$in": some}, "applied": entry["_id"]},
-                                              {"$pull": {"applied": entry["_id"]}})
-
-
-async def finish_open(db: AsyncIOMotorDatabase, pictures: set[str] | None = None) -> None:
-    """Apply again the journal entries still there (a worker stopped between writing one
-    and deleting it, or is busy with it now) about any of ``pictures`` (None: all), before
-    a batch or a rebuild reads them. The journal holds only entries not yet applied, a few
-    at most: one query."""
-    async for found in db[REACTIONS_JOURNAL].find({}, {"pictures": 1}):
-        if pictures is None or pictures.intersection(found["pictures"]):
-            entry = await db[REACTIONS_JOURNAL].find_one({"_id": found["_id"]})
-            if entry is not None:
-                await _apply(db, entry)
-
-

@@ -2,10 +2,10 @@
 
 ``faust -A agents.reactions.app rebuild like_counts [--dry-run]`` (see
 :mod:`picasso.ops.rebuild`). The source of truth is ``likes``, one document per (picture,
-user): a picture's ``like_count`` is the number of its likes, as the agent keeps it. Journal
-entries a stopped worker left are applied first, also under ``--dry-run`` (the next batch
-about their pictures would do the same), so that the likes are counted with every change
-of theirs written and no entry is added to a rebuilt count later. Every picture a like or
+user): a picture's ``like_count`` is the number of its pairs liked, as the agent keeps it.
+Claims a stopped worker left pending are written first, also under ``--dry-run`` (the next
+batch about their pictures would do the same), so that the likes are counted with every
+change of theirs written. Every picture a like or
 unlike was applied to within the inbox's window (a subject in the reactions inbox) has a
 count, 0 when nobody likes it any more, as the agent leaves it.
 """
@@ -17,15 +17,15 @@ from typing import AsyncIterator
 
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 
-from agents.reactions.likes import finish_open
-from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
+from agents.reactions.likes import finish_pending
+from picasso.mongo import LIKE_COUNTS, LIKED, LIKES, REACTIONS_PROCESSED
 from picasso.ops.rebuild import ReadModel
 
 
 async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict | None]]:
-    await finish_open(db)
+    await finish_pending(db)
     counts: Counter[str] = Counter()
-    async for like in db[LIKES].find({}, {"_id": 0, "picture_id": 1}):
+    async for like in db[LIKES].find(LIKED, {"_id": 0, "picture_id": 1}):
         counts[like["picture_id"]] += 1
     async for record in db[REACTIONS_PROCESSED].find({}, {"subject": 1}):
         if record.get("subject"):
@@ -35,9 +35,10 @@ async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict 
 
 
 async def some(db: AsyncIOMotorDatabase, ids: list[str]) -> dict[str, dict]:
-    await finish_open(db, set(ids))
+    await finish_pending(db, ids)
     counts = Counter({picture_id: 0 for picture_id in ids})
-    async for like in db[LIKES].find({"picture_id": {"$in": ids}}, {"_id": 0, "picture_id": 1}):
+    async for like in db[LIKES].find({"picture_id": {"$in": ids}, **LIKED},
+                                     {"_id": 0, "picture_id": 1}):
         counts[like["picture_id"]] += 1
     return {p: {"_id": p, "like_count": n} for p, n in counts.items()}
 

@@ -235,8 +235,10 @@ async def test_read_models_rebuilt_equal_the_originals(
         assert code == 0, out
         after = await snapshot(db, name)
         assert len(after) == len(before)
+        # A count's ``entry`` is the reactions agent's claim on it, not the read model's.
+        aside = {"entry"} if name == LIKE_COUNTS else set()
         for old, new in zip(before, after):
-            assert old == new
+            assert {k: v for k, v in old.items() if k not in aside} == new
     status, seen, _ = await api.call("GET", f"/api/v1/pictures/{edited['picture_id']}")
     assert status == 200 and seen["title"] == "After" and seen["like_count"] == 0
 

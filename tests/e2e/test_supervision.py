@@ -24,7 +24,7 @@ from deploy.local.stack import Stack, free_ports
 from deploy.local.supervisor import Supervisor
 from picasso.domains import DOMAINS
 from picasso.kafka import ensure_topics
-from picasso.mongo import LIKE_COUNTS, LIKES
+from picasso.mongo import LIKE_COUNTS, LIKED, LIKES
 from picasso.settings import Settings
 from tests.e2e.test_mail import wait_for_mails
 from tests.helpers import Api, User, jpeg_with_gps, produce
@@ -113,7 +113,7 @@ async def _counts(settings: Settings, pictures: list[str]) -> tuple[dict, dict]:
     counts = {d["_id"]: d["like_count"]
               async for d in db[LIKE_COUNTS].find({"_id": {"$in": pictures}})}
     docs: dict[str, set[str]] = {p: set() for p in pictures}
-    async for like in db[LIKES].find({"picture_id": {"$in": pictures}}):
+    async for like in db[LIKES].find({"picture_id": {"$in": pictures}, **LIKED}):
         docs[like["picture_id"]].add(like["user_id"])
     return counts, docs
 

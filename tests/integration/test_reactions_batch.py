@@ -1,12 +1,15 @@
 """The reactions agent's batch logic on a real MongoDB: last word per (picture, user),
 counts equal to the likers, a batch applied twice (a redelivery) changing nothing, a
-popular picture's other likes never read, and a batch cut short by a crash counted once."""
+popular picture's other likes never read, a batch cut short by a crash counted once, and
+two workers applying overlapping batches at once (a partition that moved) exact."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -18,10 +21,13 @@ from pymongo import monitoring
 
 from agents.reactions.likes import apply_reactions, ensure_indexes
 from picasso.failpoints import ENV as FAILPOINTS
-from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_JOURNAL
+from picasso.mongo import LIKE_COUNTS, LIKED, LIKES
 from picasso.settings import Settings
 from tests.integration.test_reactions_delivery import like_command
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
+
+# Offsets as the stream gives them: every command a later one than the last.
+OFFSETS = itertools.count()
 
 
 @pytest.fixture
@@ -39,33 +45,43 @@ async def db(url):
 
 
 def batch(*steps: tuple[str, str, bool]):
+    """Commands as read off the stream: (record, command, position), in order."""
     out = []
     for picture, user, like in steps:
         command = like_command(picture, user, like)
-        out.append((LIKE_PICTURE if like else UNLIKE_PICTURE, command))
+        out.append((LIKE_PICTURE if like else UNLIKE_PICTURE, command, (0, next(OFFSETS))))
     return out
+
+
+async def apply(db, commands):
+    """Apply a batch as the agent does, with each command's position."""
+    return await apply_reactions(db, [(r, c) for r, c, _ in commands],
+                                 positions=[p for _, _, p in commands])
 
 
 async def state(db) -> tuple[dict, set]:
     counts = {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()}
-    likes = {(d["picture_id"], d["user_id"]) async for d in db[LIKES].find()}
+    likes = {(d["picture_id"], d["user_id"]) async for d in db[LIKES].find(LIKED)}
     return counts, likes
 
 
 async def test_the_last_word_per_user_wins_and_counts_follow(db) -> None:
     first = batch(("a", "u1", True), ("a", "u2", True), ("b", "u1", True), ("a", "u1", True))
-    caused = await apply_reactions(db, first)
+    caused = await apply(db, first)
     assert [e.data["like_count"] for [e] in caused] == [2, 2, 1, 2]
     second = batch(("a", "u1", False), ("a", "u3", True), ("a", "u3", False),
                    ("b", "u2", False), ("b", "u2", True), ("c", "u9", False))
-    await apply_reactions(db, second)
+    await apply(db, second)
     counts, likes = await state(db)
     assert counts == {"a": 1, "b": 2, "c": 0}
     assert likes == {("a", "u2"), ("b", "u1"), ("b", "u2")}
     # The same batch again, as after a crash before the inbox recorded it: no change.
-    again = await apply_reactions(db, second)
+    again = await apply(db, second)
     assert await state(db) == (counts, likes)
     assert {e.data["picture_id"]: e.data["like_count"] for [e] in again} == counts
+    # An older batch again (a worker that lost its partitions, late): no change either.
+    await apply(db, first)
+    assert await state(db) == (counts, likes)
 
 
 class Reads(monitoring.CommandListener):
@@ -102,13 +118,13 @@ async def test_a_popular_picture_is_not_read_whole(db, url: str) -> None:
              + [("hot", f"old{n}", True) for n in range(10)]  # liked already: no change
              + [("hot", f"old{n}", False) for n in range(10, 20)]  # 10 unlikes
              + [("hot", f"never{n}", False) for n in range(5)])  # not liked: no change
-    caused = await apply_reactions(watched, batch(*steps))
+    caused = await apply(watched, batch(*steps))
     assert reads.documents <= len(steps), reads.documents
     assert reads.documents > 0  # the monitor sees the pairs that are there
     expected = popular + 30 - 10
     assert {e.data["like_count"] for [e] in caused} == {expected}
     assert (await db[LIKE_COUNTS].find_one({"_id": "hot"}))["like_count"] == expected
-    assert await db[LIKES].count_documents({"picture_id": "hot"}) == expected
+    assert await db[LIKES].count_documents({"picture_id": "hot", **LIKED}) == expected
     client.close()
 
 
@@ -119,38 +135,76 @@ from agents.reactions.likes import apply_reactions
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
 url, name = sys.argv[1:3]
-commands = [CloudEvent.from_dict(d) for d in json.load(sys.stdin)]
+given = json.load(sys.stdin)
 records = {r.type: r for r in (LIKE_PICTURE, UNLIKE_PICTURE)}
+commands = [CloudEvent.from_dict(c) for c, _ in given]
 asyncio.run(apply_reactions(AsyncIOMotorClient(url)[name],
-                            [(records[c.type], c) for c in commands]))
+                            [(records[c.type], c) for c in commands],
+                            positions=[tuple(p) for _, p in given]))
 """
 
 
-async def test_a_batch_redelivered_after_a_crash_half_way_counts_once(db, url: str) -> None:
-    """A worker killed (SIGKILL at a failpoint) after writing a batch's likes and before
-    adding its counts; the batch redelivered to the next worker: every count exact."""
-    await apply_reactions(db, batch(("a", "u1", True), ("a", "u2", True), ("b", "u1", True)))
+@pytest.mark.parametrize("failpoint", ["reactions.after_counts_claimed",
+                                       "reactions.after_likes_written"])
+async def test_a_batch_redelivered_after_a_crash_half_way_counts_once(
+        db, url: str, failpoint: str) -> None:
+    """A worker killed (SIGKILL at a failpoint) after claiming a batch's counts, before or
+    after writing its likes; the batch redelivered to the next worker: every count exact."""
+    await apply(db, batch(("a", "u1", True), ("a", "u2", True), ("b", "u1", True)))
     second = batch(("a", "u3", True), ("a", "u1", False), ("b", "u2", True), ("b", "u3", True),
                    ("c", "u1", True), ("a", "u2", True))
     crashed = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-c", CRASH, url, db.name],
-        input=json.dumps([c.to_dict() for _, c in second]), text=True, capture_output=True,
-        env={**os.environ, FAILPOINTS: "reactions.after_likes_written"}, timeout=120)
+        input=json.dumps([(c.to_dict(), p) for _, c, p in second]), text=True,
+        capture_output=True, env={**os.environ, FAILPOINTS: failpoint}, timeout=120)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    # Half-way: the likes are there, the counts are not, the entry is left.
-    likes = {(d["picture_id"], d["user_id"]) async for d in db[LIKES].find()}
+    # Half-way: the counts are claimed (their new values, the writes pending beside them).
+    assert {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()} == {
+        "a": 2, "b": 3, "c": 1}
+    assert await db[LIKE_COUNTS].count_documents({"pending": {"$exists": True}}) == 3
+    written = {(d["picture_id"], d["user_id"]) async for d in db[LIKES].find(LIKED)}
+    if failpoint == "reactions.after_counts_claimed":
+        assert written == {("a", "u1"), ("a", "u2"), ("b", "u1")}  # as before the batch
+    else:
+        assert written == {("a", "u2"), ("a", "u3"), ("b", "u1"), ("b", "u2"), ("b", "u3"),
+                           ("c", "u1")}
+    again = await apply(db, second)  # the redelivery
+    counts, likes = await state(db)
     assert likes == {("a", "u2"), ("a", "u3"), ("b", "u1"), ("b", "u2"), ("b", "u3"),
                      ("c", "u1")}
-    assert {d["_id"]: d["like_count"] async for d in db[LIKE_COUNTS].find()} == {
-        "a": 2, "b": 1}
-    assert await db[REACTIONS_JOURNAL].count_documents({}) == 1
-    again = await apply_reactions(db, second)  # the redelivery
-    counts, after = await state(db)
-    assert after == likes
     assert counts == {"a": 2, "b": 3, "c": 1}
     assert {e.data["picture_id"]: e.data["like_count"] for [e] in again} == counts
-    assert await db[REACTIONS_JOURNAL].count_documents({}) == 0
-    await apply_reactions(db, second)  # and once more: nothing changes
+    assert await db[LIKE_COUNTS].count_documents({"pending": {"$exists": True}}) == 0
+    await apply(db, second)  # and once more: nothing changes
     assert await state(db) == (counts, likes)
-    # The counts are the read model's documents again, as a rebuild makes them.
-    assert [set(d) async for d in db[LIKE_COUNTS].find()] == [{"_id", "like_count"}] * 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_two_workers_on_overlapping_batches_at_once_stay_exact(db, seed: int) -> None:
+    """A partition moved: the worker that lost it is still applying its last batches while
+    the one that took it applies the same commands again from the last commit, on, at the
+    same time (each in batches of its own size). Every pair ends at its last command, every
+    count equals its likers: nothing the slower worker wrote late undid a newer command."""
+    rng = random.Random(seed)
+    pictures, users = [f"p{n}" for n in range(4)], [f"u{n}" for n in range(12)]
+    log = batch(*[(rng.choice(pictures), rng.choice(users), rng.random() < 0.6)
+                  for _ in range(600)])
+    committed = rng.randrange(100, 300)
+    await apply(db, log[:committed])
+    moved_at = rng.randrange(committed, 450)
+
+    async def worker(commands, size: int) -> None:
+        for start in range(0, len(commands), size):
+            await apply(db, commands[start:start + size])
+
+    # The old owner: what it had fetched before the move; the new one: all from the commit.
+    await asyncio.gather(worker(log[committed:moved_at], rng.randrange(5, 60)),
+                         worker(log[committed:], rng.randrange(5, 60)))
+    last = {}
+    for record, command, _ in log:
+        last[(command.data["picture_id"], command.data["user_id"])] = record is LIKE_PICTURE
+    expected = {(p, u) for (p, u), liked in last.items() if liked}
+    counts, likes = await state(db)
+    assert likes == expected
+    assert counts == {p: sum(1 for q, _ in expected if q == p) for p in pictures}
+    assert await db[LIKE_COUNTS].count_documents({"pending": {"$exists": True}}) == 0
