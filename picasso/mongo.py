@@ -34,7 +34,10 @@ COMMENTS_PROCESSED = "comments_processed"  # comments: command ids applied, even
 # comments: its catalogue of pictures (owner, status), built from picasso.pictures.events;
 # never the pictures collection, which is uploads'.
 COMMENTS_PICTURES = "comments_pictures"
-FOLLOWS = "follows"  # social: one document per (follower, followee)
+# social: one document per (follower, followee) ever followed, ``active`` false once undone
+FOLLOWS = "follows"
+# The follows that stand (those recorded before unfollows were kept say nothing).
+FOLLOWING = {"active": {"$ne": False}}
 # social: per person, following_count (by the follows agent, in order per follower) and
 # followers_count (by the followers agent, in order per followee).
 SOCIAL_COUNTS = "social_counts"

@@ -40,7 +40,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
-from picasso.mongo import FOLLOWS, NOTIFICATIONS
+from picasso.mongo import FOLLOWING, FOLLOWS, NOTIFICATIONS
 from picasso.settings import Settings
 from picasso.tasks import cancel_all
 from topics import (
@@ -409,7 +409,7 @@ class LiveHub:
     async def _timeline(self, d: dict, readers: list[str]) -> None:
         try:
             follows = self.db[FOLLOWS].find(
-                {"followee_id": d["owner_id"], "follower_id": {"$in": readers}},
+                {"followee_id": d["owner_id"], "follower_id": {"$in": readers}, **FOLLOWING},
                 {"_id": 0, "follower_id": 1})
             async for follow in follows:
                 self.publish(user_key(follow["follower_id"]), "timeline", {

@@ -34,7 +34,6 @@ import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
@@ -43,13 +42,12 @@ from picasso.failpoints import failpoint
 from picasso.failures import Contended
 from picasso.mongo import LIKE_COUNTS, LIKES, bulk_write_done_once, ensure_expiry
 from picasso.runtime import IN_MAX, Position
+from picasso.versions import GONE_FIELD, gone_date, older_than, version
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
 
 SOURCE = "/picasso/agents/reactions"
-# An unliked pair's document, kept so that an older like arriving late finds it newer.
-GONE_FIELD = "gone_date"
 # How often a batch reads a picture again after another worker claimed it first.
 CLAIM_ATTEMPTS = 5
 # A picture's pending writes are finished before it is read; how many rounds of that at most
@@ -64,14 +62,6 @@ async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = N
     await db[LIKES].create_index([("user_id", 1), ("picture_id", 1)])
     if retention_s is not None:
         await ensure_expiry(db[LIKES], GONE_FIELD, retention_s)
-
-
-def version(command: CloudEvent, position: Position | None) -> str:
-    """A command's place among the commands about its pair: its time (milliseconds, text that
-    sorts), then its offset, which orders commands of the same millisecond on the partition
-    its picture is keyed to. A command without one (applied on its own, off the stream) sorts
-    before the others of its millisecond."""
-    return f"{command.time}|{position[1]:020d}" if position is not None else f"{command.time}|"
 
 
 @dataclass(frozen=True)
@@ -231,11 +221,8 @@ async def _write_pairs(db: AsyncIOMotorDatabase, claims: dict[str, tuple[str, li
 
 
 def _pair_write(picture_id: str, op: dict) -> UpdateOne:
-    """One pair's new state, written only over an older version (or none: a like recorded
-    before pairs had versions). A newer version makes the upsert hit the unique key: a
-    duplicate, which is this write already overtaken."""
-    guard = {"picture_id": picture_id, "user_id": op["u"],
-             "$or": [{"version": {"$lt": op["v"]}}, {"version": {"$exists": False}}]}
+    """One pair's new state, written only over an older version (:mod:`picasso.versions`)."""
+    guard = {"picture_id": picture_id, "user_id": op["u"], **older_than(op["v"])}
     if op["liked"]:
         update: dict = {"$set": {"liked": True, "version": op["v"]},
                         "$unset": {GONE_FIELD: ""}}
@@ -243,7 +230,7 @@ def _pair_write(picture_id: str, op: dict) -> UpdateOne:
             update["$set"]["liked_at"] = op["at"]
     else:
         update = {"$set": {"liked": False, "version": op["v"],
-                           GONE_FIELD: datetime.fromisoformat(op["v"].split("|")[0])},
+                           GONE_FIELD: gone_date(op["v"])},
                   "$unset": {"liked_at": ""}}
     return UpdateOne(guard, update, upsert=True)
 

@@ -16,8 +16,9 @@ from topics.social import FOLLOW_USER, UNFOLLOW_USER, USER_FOLLOWED, USER_UNFOLL
 
 def one_at_a_time(batch):
     """The single-message handler of a batch handler: a batch of one."""
-    async def handle(record, message):
-        [caused] = await batch([(record, message)])
+    async def handle(record, message, **where):
+        [caused] = await batch([(record, message)],
+                               **({"positions": [where["position"]]} if where else {}))
         return caused
     return handle
 
@@ -25,10 +26,12 @@ def one_at_a_time(batch):
 @app.agent(service.topic(SOCIAL_COMMANDS), name="follows")
 async def follows(stream: faust.StreamT) -> None:
     res = await service.resources()
-    await ensure_indexes(res.db)
+    await ensure_indexes(res.db, service.settings.inbox_retention_hours * 3600)
     batch = partial(apply_follows, res.db)
+    # Positions: a follow's version orders commands of the same millisecond by their offset.
     domain = service.agent("social", (FOLLOW_USER, UNFOLLOW_USER), one_at_a_time(batch),
-                           inbox=SOCIAL_PROCESSED, db=res.db, batch_handler=batch)
+                           inbox=SOCIAL_PROCESSED, db=res.db, batch_handler=batch,
+                           positions=True)
     await service.consume(stream, domain)
 
 

@@ -1,7 +1,11 @@
 """Follows: one document per (follower, followee), and each person's counts derived from them.
 
-Like likes, the counts are recounted from the documents instead of incremented, so a
-redelivered command or a crash between two writes can never make a count drift:
+A follow's document is its state (``active``; an unfollow keeps it, ``active`` false, for
+the inbox's window) with the version of its last command, written only over an older one;
+each count is set only where nobody set it since it was counted (:mod:`picasso.versions`).
+So a worker whose partitions moved while it was writing undoes nothing when its writes land
+late. The counts are recounted from the documents instead of incremented, so a redelivered
+command or a crash between two writes can never make a count drift:
 
 * ``following_count`` is set by the follows agent, which applies one follower's commands in
   order (they are keyed by the follower), right after it changed that follower's follows.
@@ -18,13 +22,21 @@ Storing the counts keeps a profile read at one document however many followers s
 
 from __future__ import annotations
 
-import asyncio
+from dataclasses import dataclass
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
-from pymongo import DeleteOne, UpdateOne
+from pymongo import UpdateOne
 
-from picasso.mongo import COMMAND_RESULTS, FOLLOWS, SOCIAL_COUNTS
-from picasso.runtime import Rejected
+from picasso.mongo import (
+    COMMAND_RESULTS,
+    FOLLOWING,
+    FOLLOWS,
+    SOCIAL_COUNTS,
+    bulk_write_done_once,
+    ensure_expiry,
+)
+from picasso.runtime import Position, Rejected
+from picasso.versions import GONE_FIELD, gone_date, older_than, set_counts, version
 from topics.envelope import CloudEvent, derived_id, utc_now
 from topics.record import Record
 from topics.social import FOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
@@ -33,57 +45,78 @@ SOURCE = "/picasso/agents/social"
 SELF_FOLLOW = "nobody follows themselves"
 
 
-async def ensure_indexes(db: AsyncIOMotorDatabase) -> None:
+async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = None) -> None:
+    """The pairs' unique key, the two lists newest first, and (with ``retention_s``) the
+    expiry of undone follows: older commands than that are never delivered again."""
     await db[FOLLOWS].create_index([("follower_id", 1), ("followee_id", 1)], unique=True)
     # The lists, newest first: whom one follows, and who follows one.
     await db[FOLLOWS].create_index([("follower_id", 1), ("followed_at", -1), ("followee_id", -1)])
     await db[FOLLOWS].create_index([("followee_id", 1), ("followed_at", -1), ("follower_id", -1)])
+    if retention_s is not None:
+        await ensure_expiry(db[FOLLOWS], GONE_FIELD, retention_s)
 
 
-async def _set_counts(db: AsyncIOMotorDatabase, field: str, counts: dict[str, int]) -> None:
-    """Set one of the counts of each person in ``counts``."""
-    await db[SOCIAL_COUNTS].bulk_write(
-        [UpdateOne({"_id": person}, {"$set": {field: n}}, upsert=True)
-         for person, n in counts.items()], ordered=False)
+@dataclass(frozen=True)
+class Word:
+    """The batch's last word about one (follower, followee), and the newest version among
+    its commands."""
+
+    follows: bool
+    version: str
+    at: str  # the last word's time: a follow's followed_at
 
 
-async def apply_follows(db: AsyncIOMotorDatabase,
-                        commands: list[tuple[Record, CloudEvent]]) -> list[list[CloudEvent]]:
+async def apply_follows(db: AsyncIOMotorDatabase, commands: list[tuple[Record, CloudEvent]],
+                        positions: list[Position] | None = None) -> list[list[CloudEvent]]:
     """Apply many Follow/UnfollowUser commands at once, in order; one event per command.
 
-    The touched follows are read once, only real changes are written, and each touched
-    follower's ``following_count`` is set to the number of people they follow afterwards.
-    A redelivered batch finds the state its first attempt left, changes nothing and sets the
-    same counts. A self-follow is refused before anything is written.
+    The touched follows are read once; each takes the batch's last word unless it holds a
+    newer command already (a version, :mod:`picasso.versions`: a worker that lost its
+    partitions and writes late undoes nothing); then each touched follower's
+    ``following_count`` is set to the number of people they follow. A redelivered batch
+    finds the state its first attempt left, changes nothing and sets the same counts. A
+    self-follow is refused before anything is written.
     """
     for record, command in commands:
         if record is FOLLOW_USER and command.data["follower_id"] == command.data["followee_id"]:
             raise Rejected(SELF_FOLLOW)
-    last: dict[tuple[str, str], tuple[Record, CloudEvent]] = {}
-    for record, command in commands:
-        last[(command.data["follower_id"], command.data["followee_id"])] = (record, command)
-    followers = list({follower for follower, _ in last})
-    followees = list({followee for _, followee in last})
-    existing: set[tuple[str, str]] = set()
+    words: dict[tuple[str, str], Word] = {}
+    for n, (record, command) in enumerate(commands):
+        pair = (command.data["follower_id"], command.data["followee_id"])
+        v = version(command, positions[n] if positions is not None else None)
+        before = words.get(pair)
+        words[pair] = Word(record is FOLLOW_USER, max(v, before.version) if before else v,
+                           command.time)
+    followers = list({follower for follower, _ in words})
+    followees = list({followee for _, followee in words})
+    states: dict[tuple[str, str], tuple[bool, str | None]] = {}
     found = db[FOLLOWS].find({"follower_id": {"$in": followers},
                               "followee_id": {"$in": followees}},
-                             {"_id": 0, "follower_id": 1, "followee_id": 1})
+                             {"_id": 0, "follower_id": 1, "followee_id": 1, "active": 1,
+                              "version": 1})
     async for doc in found:
-        existing.add((doc["follower_id"], doc["followee_id"]))
-    writes: list[UpdateOne | DeleteOne] = []
-    for pair, (record, command) in last.items():
-        key = {"follower_id": pair[0], "followee_id": pair[1]}
-        if record is FOLLOW_USER and pair not in existing:
-            writes.append(UpdateOne(key, {"$setOnInsert": {"followed_at": command.time}},
-                                    upsert=True))
-        elif record is not FOLLOW_USER and pair in existing:
-            writes.append(DeleteOne(key))
-    if writes:
-        await db[FOLLOWS].bulk_write(writes, ordered=False)
-    numbers = await asyncio.gather(*(db[FOLLOWS].count_documents({"follower_id": f})
-                                     for f in followers))
-    counts = dict(zip(followers, numbers))
-    await _set_counts(db, "following_count", counts)
+        states[(doc["follower_id"], doc["followee_id"])] = (doc.get("active", True),
+                                                            doc.get("version"))
+    writes = []
+    for (follower, followee), word in words.items():
+        active, held = states.get((follower, followee), (False, None))
+        if held is not None and word.version <= held:
+            continue  # this command, or a newer one, is there already
+        if word.follows:
+            update: dict = {"$set": {"active": True, "version": word.version},
+                            "$unset": {GONE_FIELD: ""}}
+            if not active:
+                update["$set"]["followed_at"] = word.at
+        else:
+            update = {"$set": {"active": False, "version": word.version,
+                               GONE_FIELD: gone_date(word.version)},
+                      "$unset": {"followed_at": ""}}
+        writes.append(UpdateOne({"follower_id": follower, "followee_id": followee,
+                                 **older_than(word.version)}, update, upsert=True))
+    await bulk_write_done_once(db[FOLLOWS], writes)
+    counts = await set_counts(
+        db[SOCIAL_COUNTS], "following_count",
+        lambda f: db[FOLLOWS].count_documents({"follower_id": f, **FOLLOWING}), followers)
     caused = []
     for record, command in commands:
         outcome = USER_FOLLOWED if record is FOLLOW_USER else USER_UNFOLLOWED
@@ -106,9 +139,9 @@ async def count_followers(db: AsyncIOMotorDatabase,
     Then each fact's own id is written to ``command_results``, so that a reader waiting
     for the follow command (``GET /users/{id}?after=<command_id>``) sees the new count."""
     followees = list({event.data["followee_id"] for _, event in facts})
-    numbers = await asyncio.gather(*(db[FOLLOWS].count_documents({"followee_id": f})
-                                     for f in followees))
-    await _set_counts(db, "followers_count", dict(zip(followees, numbers)))
+    await set_counts(
+        db[SOCIAL_COUNTS], "followers_count",
+        lambda f: db[FOLLOWS].count_documents({"followee_id": f, **FOLLOWING}), followees)
     now = utc_now()
     await db[COMMAND_RESULTS].bulk_write(
         [UpdateOne({"_id": event.id}, {"$set": {

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from picasso.mongo import COMMAND_RESULTS, FOLLOWS, PICTURES, SOCIAL_COUNTS, USERS
+from picasso.mongo import COMMAND_RESULTS, FOLLOWING, FOLLOWS, PICTURES, SOCIAL_COUNTS, USERS
 from topics.envelope import derived_id
 from topics.record import Record
 from topics.social import FOLLOW_USER, UNFOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
@@ -96,8 +96,8 @@ async def profile(request: web.Request) -> web.Response:
     counts, pictures, mine, avatars = await asyncio.gather(
         db[SOCIAL_COUNTS].find_one({"_id": user_id}),
         db[PICTURES].count_documents({"owner_id": user_id, "status": "published"}),
-        db[FOLLOWS].find_one({"follower_id": viewer.user_id, "followee_id": user_id},
-                             {"_id": 1}) if viewer else asyncio.sleep(0),
+        db[FOLLOWS].find_one({"follower_id": viewer.user_id, "followee_id": user_id,
+                              **FOLLOWING}, {"_id": 1}) if viewer else asyncio.sleep(0),
         avatar_urls(s, [doc]))
     counts = counts or {}
     return web.json_response({
@@ -121,7 +121,7 @@ async def _people(request: web.Request, side: str) -> web.Response:
     cursor = request.query.get("cursor")
     await _known(s, user_id)
     mine, other = _SIDES[side]
-    query: dict[str, Any] = {mine: user_id}
+    query: dict[str, Any] = {mine: user_id, **FOLLOWING}
     position = decode_cursor(cursor, s.read.signing_key) if cursor else None
     docs = await page_after(s.read.db[FOLLOWS], query, position, limit + 1, id_field=other,
                             time_field="followed_at", projection={"_id": 0})
