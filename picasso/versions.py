@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Awaitable, Callable
 
@@ -27,6 +28,7 @@ from picasso.failures import Contended
 from picasso.mongo import DUPLICATE_KEY
 from picasso.runtime import IN_MAX, Position
 from topics.envelope import CloudEvent
+from topics.record import Record
 
 # The BSON date an undone state is removed by (a TTL index of the inbox's window).
 GONE_FIELD = "gone_date"
@@ -40,6 +42,30 @@ def version(command: CloudEvent, position: Position | None) -> str:
     their key goes to. A command without one (applied on its own, off the stream) sorts
     before the others of its millisecond."""
     return f"{command.time}|{position[1]:020d}" if position is not None else f"{command.time}|"
+
+
+@dataclass(frozen=True)
+class Word:
+    """A batch's last word about one pair (``on``: a like, a follow; else its undoing), and
+    the newest version among the batch's commands about it."""
+
+    on: bool
+    version: str
+    at: str  # the last word's time: when a like or follow began
+
+
+def last_words(commands: list[tuple[Record, CloudEvent]], positions: list[Position] | None,
+               pair: Callable[[CloudEvent], tuple[str, str]], on: Record
+               ) -> dict[tuple[str, str], Word]:
+    """Each pair's last word in a batch, in the batch's order; ``on``: the record that
+    makes a pair's state true."""
+    words: dict[tuple[str, str], Word] = {}
+    for n, (record, command) in enumerate(commands):
+        key = pair(command)
+        v = version(command, positions[n] if positions is not None else None)
+        before = words.get(key)
+        words[key] = Word(record is on, max(v, before.version) if before else v, command.time)
+    return words
 
 
 def older_than(v: str) -> dict:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
@@ -42,7 +41,7 @@ from picasso.failpoints import failpoint
 from picasso.failures import Contended
 from picasso.mongo import LIKE_COUNTS, LIKES, bulk_write_done_once, ensure_expiry
 from picasso.runtime import IN_MAX, Position
-from picasso.versions import GONE_FIELD, gone_date, older_than, version
+from picasso.versions import GONE_FIELD, Word, gone_date, last_words, older_than
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -64,15 +63,6 @@ async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = N
         await ensure_expiry(db[LIKES], GONE_FIELD, retention_s)
 
 
-@dataclass(frozen=True)
-class Word:
-    """The batch's last word about one pair, and the newest version among its commands."""
-
-    liked: bool
-    version: str
-    at: str  # the last word's time: a like's liked_at
-
-
 async def apply_reaction(db: AsyncIOMotorDatabase, record: Record, command: CloudEvent,
                          position: Position | None = None) -> list[CloudEvent]:
     """Apply one LikePicture or UnlikePicture command; returns the event it causes."""
@@ -89,13 +79,8 @@ async def apply_reactions(db: AsyncIOMotorDatabase, commands: list[tuple[Record,
     only real changes move a count (see the module). Each event carries its picture's count
     after the whole batch.
     """
-    words: dict[tuple[str, str], Word] = {}
-    for n, (record, command) in enumerate(commands):
-        pair = (command.data["picture_id"], command.data["user_id"])
-        v = version(command, positions[n] if positions is not None else None)
-        before = words.get(pair)
-        words[pair] = Word(record is LIKE_PICTURE, max(v, before.version) if before else v,
-                           command.time)
+    words = last_words(commands, positions,
+                       lambda c: (c.data["picture_id"], c.data["user_id"]), LIKE_PICTURE)
     counts = await _settle(db, words)
     caused = []
     for record, command in commands:
@@ -126,10 +111,10 @@ async def _settle(db: AsyncIOMotorDatabase, words: dict[tuple[str, str], Word]
                 liked, held = states.get((picture_id, user_id), (False, None))
                 if held is not None and word.version <= held:
                     continue  # this command, or a newer one, is there already
-                op = {"u": user_id, "liked": word.liked, "v": word.version}
-                if word.liked != liked:
-                    change += 1 if word.liked else -1
-                    if word.liked:
+                op = {"u": user_id, "liked": word.on, "v": word.version}
+                if word.on != liked:
+                    change += 1 if word.on else -1
+                    if word.on:
                         op["at"] = word.at
                 ops.append(op)
             head = heads[picture_id]

@@ -22,8 +22,6 @@ Storing the counts keeps a profile read at one document however many followers s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
 
@@ -36,7 +34,7 @@ from picasso.mongo import (
     ensure_expiry,
 )
 from picasso.runtime import Position, Rejected
-from picasso.versions import GONE_FIELD, gone_date, older_than, set_counts, version
+from picasso.versions import GONE_FIELD, gone_date, last_words, older_than, set_counts
 from topics.envelope import CloudEvent, derived_id, utc_now
 from topics.record import Record
 from topics.social import FOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
@@ -56,16 +54,6 @@ async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = N
         await ensure_expiry(db[FOLLOWS], GONE_FIELD, retention_s)
 
 
-@dataclass(frozen=True)
-class Word:
-    """The batch's last word about one (follower, followee), and the newest version among
-    its commands."""
-
-    follows: bool
-    version: str
-    at: str  # the last word's time: a follow's followed_at
-
-
 async def apply_follows(db: AsyncIOMotorDatabase, commands: list[tuple[Record, CloudEvent]],
                         positions: list[Position] | None = None) -> list[list[CloudEvent]]:
     """Apply many Follow/UnfollowUser commands at once, in order; one event per command.
@@ -80,13 +68,8 @@ async def apply_follows(db: AsyncIOMotorDatabase, commands: list[tuple[Record, C
     for record, command in commands:
         if record is FOLLOW_USER and command.data["follower_id"] == command.data["followee_id"]:
             raise Rejected(SELF_FOLLOW)
-    words: dict[tuple[str, str], Word] = {}
-    for n, (record, command) in enumerate(commands):
-        pair = (command.data["follower_id"], command.data["followee_id"])
-        v = version(command, positions[n] if positions is not None else None)
-        before = words.get(pair)
-        words[pair] = Word(record is FOLLOW_USER, max(v, before.version) if before else v,
-                           command.time)
+    words = last_words(commands, positions,
+                       lambda c: (c.data["follower_id"], c.data["followee_id"]), FOLLOW_USER)
     followers = list({follower for follower, _ in words})
     followees = list({followee for _, followee in words})
     states: dict[tuple[str, str], tuple[bool, str | None]] = {}
@@ -102,7 +85,7 @@ async def apply_follows(db: AsyncIOMotorDatabase, commands: list[tuple[Record, C
         active, held = states.get((follower, followee), (False, None))
         if held is not None and word.version <= held:
             continue  # this command, or a newer one, is there already
-        if word.follows:
+        if word.on:
             update: dict = {"$set": {"active": True, "version": word.version},
                             "$unset": {GONE_FIELD: ""}}
             if not active:
