@@ -14,11 +14,12 @@ process environment on every verification, not from Picasso's settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, AsyncIterator
 
 import aiohttp
 import firebase_admin
@@ -27,6 +28,9 @@ from firebase_admin import auth as firebase_auth
 
 from picasso.settings import Settings
 from web.problems import Problem
+
+# Seconds an idle connection to the identity service is kept for reuse (see Auth.start).
+IDLE_CONNECTION_S = 4.0
 
 _CACHE_SIZE = 10_000
 _EMULATOR_VARIABLE = "FIREBASE_AUTH_EMULATOR_HOST"
@@ -91,7 +95,12 @@ class FirebaseAuth:
         )
 
     async def start(self) -> None:
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        # An idle connection is closed here before the identity service would close it
+        # (Node's servers, the emulator's, after 5 s): a request sent on a connection the
+        # other end was closing at that moment fails with "connection reset".
+        self.http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=15),
+            connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_S))
 
     async def close(self) -> None:
         if self.http is not None:
@@ -99,7 +108,8 @@ class FirebaseAuth:
 
     async def ping(self) -> None:
         """Prove the identity service answers (a sign-in attempt that must be refused)."""
-        answer = await self._toolkit("accounts:lookup", {"idToken": "readiness-check"})
+        # Its own failure as it is (the readiness log names it), not the users' 503.
+        answer = await self._call_toolkit("accounts:lookup", {"idToken": "readiness-check"})
         if answer[0] >= 500:
             raise ConnectionError(f"identity service answered {answer[0]}")
 
@@ -152,7 +162,7 @@ class FirebaseAuth:
         return _session(body)
 
     async def refresh(self, refresh_token: str) -> Session:
-        async with self.http.post(
+        async with _answering(), self.http.post(
             self.token_url, params={"key": self.settings.firebase_api_key},
             data={"grant_type": "refresh_token", "refresh_token": refresh_token},
         ) as answer:
@@ -165,11 +175,26 @@ class FirebaseAuth:
                        int(body["expires_in"]))
 
     async def _toolkit(self, method: str, payload: dict) -> tuple[int, dict]:
+        async with _answering():
+            return await self._call_toolkit(method, payload)
+
+    async def _call_toolkit(self, method: str, payload: dict) -> tuple[int, dict]:
         async with self.http.post(
             f"{self.toolkit_url}/{method}", params={"key": self.settings.firebase_api_key},
             json=payload,
         ) as answer:
             return answer.status, await answer.json(content_type=None)
+
+
+@contextlib.asynccontextmanager
+async def _answering() -> AsyncIterator[None]:
+    """The identity service not answering (refused, reset, timed out) is a 503 to try again,
+    not the edge's own failure."""
+    try:
+        yield
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise Problem(503, f"the identity service did not answer ({type(exc).__name__}); "
+                           "try again", headers={"Retry-After": "1"}) from None
 
 
 class _NoCredential(firebase_admin.credentials.Base):

@@ -250,8 +250,22 @@ def test_readyz_names_the_dependency_that_is_down_without_its_error(
     try:
         _serving(edge)
         status, body = _get(f"{edge.url}/readyz")
+        # Signing up meanwhile: the identity service not answering is a 503 to try again.
+        signing_up = urllib.request.Request(
+            f"{edge.url}/api/v1/auth/register", method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"email": f"x{uuid.uuid4().hex[:8]}@example.com",
+                             "password": "correct horse battery",
+                             "display_name": "X"}).encode())
+        try:
+            urllib.request.urlopen(signing_up, timeout=10)
+            raise AssertionError("signed up with the identity service down")
+        except urllib.error.HTTPError as exc:
+            refused = (exc.code, exc.headers.get("Retry-After"), json.loads(exc.read()))
     finally:
         edge.stop()
+    assert refused[:2] == (503, "1"), refused
+    assert "the identity service did not answer" in refused[2]["detail"], refused
     assert status == 503
     answer = json.loads(body)
     assert answer == {"ready": False, "checks": {"broker": "ok", "mongodb": "ok",

@@ -99,19 +99,19 @@ def paths() -> dict[str, Any]:
                              schema_ref("Session"),
                              headers={"Location": {"description": "`/api/v1/me`",
                                                    "schema": string()}}),
-             **problems(400, 409, 422, 429, 502)},
+             **problems(400, 409, 422, 429, 502, 503)},
             description="409 when the email has an account already.",
             request_body=json_body(schema_ref("Registration")),
         )},
         f"{API}/auth/login": {"post": operation(
             "login", "accounts", "Sign in with email and password",
-            {"200": session, **problems(400, 401, 422, 429, 502)},
+            {"200": session, **problems(400, 401, 422, 429, 502, 503)},
             description="401 when the email or the password is wrong.",
             request_body=json_body(schema_ref("Credentials")),
         )},
         f"{API}/auth/refresh": {"post": operation(
             "refreshSession", "accounts", "Trade a refresh token for a new ID token",
-            {"200": session, **problems(400, 401, 422, 502)},
+            {"200": session, **problems(400, 401, 422, 502, 503)},
             request_body=json_body(schema_ref("RefreshRequest")),
         )},
         f"{API}/me": {"get": operation(

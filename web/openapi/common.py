@@ -116,7 +116,8 @@ PROBLEMS: dict[int, tuple[str, str]] = {
                              "email; likes, comments, uploads, purchases by user); `Retry-After` "
                              "says in how many seconds to try again."),
     502: ("BadGateway", "The identity service gave an unexpected answer."),
-    503: ("ServiceUnavailable", "A dependency (message broker, token keys) is unavailable, "
+    503: ("ServiceUnavailable", "A dependency (message broker, identity service, token keys) "
+                               "is unavailable, "
                                "too many requests wait (`wait_ms`), or (likes, comments, "
                                "follows) the service that applies the command is behind; "
                                "nothing was changed. `Retry-After` may say when to try "

@@ -43,7 +43,7 @@ def paths() -> dict[str, Any]:
         f"{API}/session": {
             "post": operation(
                 "startSession", "accounts", "Sign in a browser",
-                {"200": started, **problems(400, 401, 403, 415, 422, 429, 502)},
+                {"200": started, **problems(400, 401, 403, 415, 422, 429, 502, 503)},
                 description=f"{own_page} 401 when the email or the password is wrong.",
                 request_body=json_body(schema_ref("Credentials")),
             ),
@@ -63,7 +63,7 @@ def paths() -> dict[str, Any]:
         },
         f"{API}/session/register": {"post": operation(
             "registerAndStartSession", "accounts", "Create an account and sign in a browser",
-            {"201": started, **problems(400, 403, 409, 415, 422, 429, 502)},
+            {"201": started, **problems(400, 403, 409, 415, 422, 429, 502, 503)},
             description=f"{own_page} 409 when the email has an account already.",
             request_body=json_body(schema_ref("Registration")),
         )},
