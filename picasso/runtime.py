@@ -75,7 +75,7 @@ Handler = Callable[[Record, CloudEvent], Awaitable[list[CloudEvent]]]
 # Applies many commands at once; returns the events each one caused, in the same order.
 BatchHandler = Callable[[list[tuple[Record, CloudEvent]]], Awaitable[list[list[CloudEvent]]]]
 # Where a command was read: (partition, offset) on its topic. Handlers that order what they
-# write by it take it as a keyword (``positions=True``).
+# write by it take it as a keyword (``versioned=True``).
 Position = tuple[int, int]
 
 
@@ -230,10 +230,12 @@ class Agent:
         inbox: Inbox | None,
         batch_handler: BatchHandler | None = None,
         results: CommandResults | None = None,
-        positions: bool = False,
+        versioned: bool = False,
     ) -> None:
-        """``positions``: the handlers are also told where each command was read
-        (``position=`` for one, ``positions=`` for a batch, in its order)."""
+        """``versioned``: the handlers' writes are guarded by the versions of the commands
+        (:mod:`picasso.versions`), so a command applied again changes nothing: the handlers
+        are told where each command was read (``position=`` for one, ``positions=`` for a
+        batch, in its order), and a batch is applied without asking the inbox first."""
         self.name = name
         self.accepted = tuple(accepted)
         self.handler = handler
@@ -241,7 +243,7 @@ class Agent:
         self.prefix = prefix
         self.inbox = inbox
         self.batch_handler = batch_handler
-        self.positions = positions
+        self.versioned = versioned
         # Every service with an inbox tells its commands' results, in the inbox's database.
         if results is None and inbox is not None:
             results = CommandResults(inbox.collection.database, name)
@@ -299,9 +301,10 @@ class Agent:
         """Process many messages with a few round trips; never raises for a bad message.
 
         Bad messages go to the dead letters one by one; the rest are looked up in the inbox
-        at once, applied at once by ``batch_handler``, recorded at once and their events sent
-        together. A refusal or defect inside the batch falls back to one message at a time,
-        so that only the message at fault is dead-lettered. Applying must stay idempotent
+        at once (not for a versioned agent: see ``__init__``), applied at once by
+        ``batch_handler``, recorded at once and their events sent together. A refusal or
+        defect inside the batch falls back to one message at a time, so that only the
+        message at fault is dead-lettered. Applying must stay idempotent
         (state-derived), as for single messages: a crash before the inbox records the batch
         is repaired by applying it again on redelivery. Without an inbox (a handler whose own
         writes are keyed and guarded so that applying an event twice changes nothing), the
@@ -351,11 +354,11 @@ class Agent:
         sent are sent from their outbox as usual.
         """
         done = (await self.inbox.find_many([event.id for _, event, _ in items])
-                if self.inbox is not None else {})
+                if self.inbox is not None and not self.versioned else {})
         fresh = [(record, event) for record, event, _ in items if event.id not in done]
         if not fresh:
             caused = []
-        elif self.positions:
+        elif self.versioned:
             caused = await self.batch_handler(fresh, positions=[
                 (m.partition, m.offset) for _, event, m in items if event.id not in done])
         else:
@@ -381,7 +384,7 @@ class Agent:
         if done is None:
             # Events carry the trace of the command that caused them (the outbox keeps it).
             applied = (self.handler(record, event, position=(m.partition, m.offset))
-                       if self.positions else self.handler(record, event))
+                       if self.versioned else self.handler(record, event))
             events = [e.traced_by(event) for e in await applied]
             caused = [e.id for e in events]
             if self.inbox is None:

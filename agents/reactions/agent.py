@@ -17,10 +17,11 @@ from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
 async def reactions(stream: faust.StreamT) -> None:
     res = await service.resources()
     await ensure_indexes(res.db, service.settings.inbox_retention_hours * 3600)
-    # Positions: a pair's version orders commands of the same millisecond by their offset.
+    # Versioned: a pair keeps its last command's version (time, then offset), so a command
+    # applied again changes nothing and a batch need not ask the inbox first.
     domain = service.agent(
         "reactions", (LIKE_PICTURE, UNLIKE_PICTURE), partial(apply_reaction, res.db),
         inbox=REACTIONS_PROCESSED, db=res.db, batch_handler=partial(apply_reactions, res.db),
-        positions=True,
+        versioned=True,
     )
     await service.consume(stream, domain)

@@ -28,10 +28,11 @@ async def follows(stream: faust.StreamT) -> None:
     res = await service.resources()
     await ensure_indexes(res.db, service.settings.inbox_retention_hours * 3600)
     batch = partial(apply_follows, res.db)
-    # Positions: a follow's version orders commands of the same millisecond by their offset.
+    # Versioned: a follow keeps its last command's version (time, then offset), so a command
+    # applied again changes nothing and a batch need not ask the inbox first.
     domain = service.agent("social", (FOLLOW_USER, UNFOLLOW_USER), one_at_a_time(batch),
                            inbox=SOCIAL_PROCESSED, db=res.db, batch_handler=batch,
-                           positions=True)
+                           versioned=True)
     await service.consume(stream, domain)
 
 

@@ -139,6 +139,47 @@ async def test_a_batch_applies_each_command_once_and_dead_letters_the_bad_ones(d
     assert processed == {first.id: True, second.id: True, third.id: True}
 
 
+async def test_a_versioned_batch_is_told_positions_and_applied_without_asking_the_inbox(
+        db) -> None:
+    """A handler whose writes are versioned gets every command again (its versions make a
+    repeat change nothing), with where each was read, and no inbox lookup is made; the inbox
+    still records each command once."""
+    batches: list[list[tuple[str, tuple[int, int]]]] = []
+
+    async def one(record, command, position=None):
+        raise AssertionError("a batch that goes through is not split")
+
+    async def batch(commands, positions):
+        batches.append([(c.id, p) for (_, c), p in zip(commands, positions)])
+        return [[c.caused(PICTURE_LIKED.type, {**c.data, "like_count": 1}, "/t")]
+                for _, c in commands]
+
+    sent: list[tuple[str, bytes, bytes]] = []
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        sent.append((topic, key, value))
+
+    lookups = []
+    inbox = Inbox(db["processed"])
+    asked = inbox.find_many
+
+    async def find_many(ids):
+        lookups.append(ids)
+        return await asked(ids)
+
+    inbox.find_many = find_many
+    agent = Agent("reactions", [LIKE_PICTURE], one, send, "t.", inbox, batch_handler=batch,
+                  versioned=True)
+    first, second = like("p1"), like("p2")
+    await agent.handle_batch([Message(first.to_json(), b"p1", "t.c", 3, 7)])
+    await agent.handle_batch([Message(m.to_json(), b"k", "t.c", 3, n)
+                              for n, m in ((7, first), (8, second))])
+    assert batches == [[(first.id, (3, 7))], [(first.id, (3, 7)), (second.id, (3, 8))]]
+    assert lookups == []
+    processed = {d["_id"]: d["sent"] async for d in db["processed"].find()}
+    assert processed == {first.id: True, second.id: True}
+
+
 async def test_a_batch_with_a_defect_isolates_the_message_at_fault(db) -> None:
     async def one_by_one(record, command):
         if command.subject == "buggy":
