@@ -83,12 +83,17 @@ async def test_likes_are_refused_while_the_service_is_behind_and_accepted_once_i
     people = [await api.register(f"Liker{i}") for i in range(8)]
     togglers = [Toggler(guarded, person, picture) for person in people for picture in pictures]
 
-    # Likes the service keeps up with (one at a time, a second apart) are never refused.
+    # Likes the service keeps up with (one at a time, each once the last is applied and a
+    # second more, for its commit to be seen) are never refused, however slow the machine.
     for toggler in togglers[:5]:
         status, body, _ = await guarded.call("PUT", f"/api/v1/pictures/{toggler.picture_id}/like",
                                              user=toggler.user)
         assert status == 202, body
         toggler.liked, toggler.accepted = True, 1
+        status, seen, _ = await api.call(
+            "GET", f"/api/v1/pictures/{toggler.picture_id}?after={body['command_id']}"
+                   "&wait_ms=10000")
+        assert status == 200, seen
         await asyncio.sleep(1.0)
 
     reactions = workers["reactions"]
