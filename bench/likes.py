@@ -228,7 +228,7 @@ async def _raw_loop(bootstrap: str, topic: str, db, total: int) -> float:
                 docs = [json.loads(m.value)["data"] for m in messages]
                 pairs = {(d["picture_id"], d["user_id"]) for d in docs}
                 states = await _states(db, list(pairs))  # the agent's own lookup
-                new = {pair for pair in pairs if not states.get(pair, (False, None))[0]}
+                new = {pair for pair in pairs if not states.get(pair, (False, ""))[0]}
                 if new:
                     await db[LIKES].bulk_write([
                         UpdateOne({"picture_id": p, "user_id": u},

@@ -68,11 +68,21 @@ def last_words(commands: list[tuple[Record, CloudEvent]], positions: list[Positi
     return words
 
 
-def older_than(v: str) -> dict:
-    """The guard of a write of version ``v``: the document's is older, or it has none (written
-    before states had versions). Upserted, a write that misses it hits the pair's unique key:
-    a duplicate, which is that write overtaken."""
-    return {"$or": [{"version": {"$lt": v}}, {"version": {"$exists": False}}]}
+# A pair with no document: older than any version.
+NONE = ""
+
+
+def older_than(v: str, held: str | None) -> dict:
+    """The guard of a write of version ``v`` over a pair read with version ``held`` (None: a
+    document written before states had versions, :data:`NONE`: no document): the
+    document's version is older (or it still has none). Upserted, a write that misses it
+    hits the pair's unique key: a duplicate, which is that write overtaken.
+
+    Two guards rather than one ``$or``: the local MongoDB-compatible server answers an
+    ``$or`` (or an ``$exists``) beside the key by reading the whole collection, 0.3 s a
+    write at 20,000 pairs; a range on the (pair, version) index, or a null, it finds at
+    once."""
+    return {"version": None} if held is None else {"version": {"$lt": v}}
 
 
 def gone_date(v: str) -> datetime:

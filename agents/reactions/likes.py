@@ -41,7 +41,7 @@ from picasso.failpoints import failpoint
 from picasso.failures import Contended
 from picasso.mongo import LIKE_COUNTS, LIKES, bulk_write_done_once, ensure_expiry
 from picasso.runtime import IN_MAX, Position
-from picasso.versions import GONE_FIELD, Word, gone_date, last_words, older_than
+from picasso.versions import GONE_FIELD, NONE, Word, gone_date, last_words, older_than
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -59,6 +59,8 @@ async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = N
     unliked pairs: older commands than that are never delivered again (the inbox's window)."""
     await db[LIKES].create_index([("picture_id", 1), ("user_id", 1)], unique=True)
     await db[LIKES].create_index([("user_id", 1), ("picture_id", 1)])
+    # What a guarded write finds its pair by (picasso.versions.older_than).
+    await db[LIKES].create_index([("picture_id", 1), ("user_id", 1), ("version", 1)])
     if retention_s is not None:
         await ensure_expiry(db[LIKES], GONE_FIELD, retention_s)
 
@@ -108,10 +110,10 @@ async def _settle(db: AsyncIOMotorDatabase, words: dict[tuple[str, str], Word]
             ops, change = [], 0
             for user_id in by_picture[picture_id]:
                 word = words[(picture_id, user_id)]
-                liked, held = states.get((picture_id, user_id), (False, None))
+                liked, held = states.get((picture_id, user_id), (False, NONE))
                 if held is not None and word.version <= held:
                     continue  # this command, or a newer one, is there already
-                op = {"u": user_id, "liked": word.on, "v": word.version}
+                op = {"u": user_id, "liked": word.on, "v": word.version, "held": held}
                 if word.on != liked:
                     change += 1 if word.on else -1
                     if word.on:
@@ -207,7 +209,7 @@ async def _write_pairs(db: AsyncIOMotorDatabase, claims: dict[str, tuple[str, li
 
 def _pair_write(picture_id: str, op: dict) -> UpdateOne:
     """One pair's new state, written only over an older version (:mod:`picasso.versions`)."""
-    guard = {"picture_id": picture_id, "user_id": op["u"], **older_than(op["v"])}
+    guard = {"picture_id": picture_id, "user_id": op["u"], **older_than(op["v"], op["held"])}
     if op["liked"]:
         update: dict = {"$set": {"liked": True, "version": op["v"]},
                         "$unset": {GONE_FIELD: ""}}

@@ -34,7 +34,7 @@ from picasso.mongo import (
     ensure_expiry,
 )
 from picasso.runtime import Position, Rejected
-from picasso.versions import GONE_FIELD, gone_date, last_words, older_than, set_counts
+from picasso.versions import GONE_FIELD, NONE, gone_date, last_words, older_than, set_counts
 from topics.envelope import CloudEvent, derived_id, utc_now
 from topics.record import Record
 from topics.social import FOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
@@ -50,6 +50,8 @@ async def ensure_indexes(db: AsyncIOMotorDatabase, retention_s: float | None = N
     # The lists, newest first: whom one follows, and who follows one.
     await db[FOLLOWS].create_index([("follower_id", 1), ("followed_at", -1), ("followee_id", -1)])
     await db[FOLLOWS].create_index([("followee_id", 1), ("followed_at", -1), ("follower_id", -1)])
+    # What a guarded write finds its pair by (picasso.versions.older_than).
+    await db[FOLLOWS].create_index([("follower_id", 1), ("followee_id", 1), ("version", 1)])
     if retention_s is not None:
         await ensure_expiry(db[FOLLOWS], GONE_FIELD, retention_s)
 
@@ -82,7 +84,7 @@ async def apply_follows(db: AsyncIOMotorDatabase, commands: list[tuple[Record, C
                                                             doc.get("version"))
     writes = []
     for (follower, followee), word in words.items():
-        active, held = states.get((follower, followee), (False, None))
+        active, held = states.get((follower, followee), (False, NONE))
         if held is not None and word.version <= held:
             continue  # this command, or a newer one, is there already
         if word.on:
@@ -95,7 +97,7 @@ async def apply_follows(db: AsyncIOMotorDatabase, commands: list[tuple[Record, C
                                GONE_FIELD: gone_date(word.version)},
                       "$unset": {"followed_at": ""}}
         writes.append(UpdateOne({"follower_id": follower, "followee_id": followee,
-                                 **older_than(word.version)}, update, upsert=True))
+                                 **older_than(word.version, held)}, update, upsert=True))
     await bulk_write_done_once(db[FOLLOWS], writes)
     counts = await set_counts(
         db[SOCIAL_COUNTS], "following_count",
