@@ -106,3 +106,22 @@ async def kill_mid_stream(stack: Stack, env: dict[str, str], name: str, domain: 
             await then(db)
     finally:
         worker.stop()
+
+
+async def partition_moved(apply, log: list, rng, committed_in: tuple[int, int],
+                          moved_before: int, sizes: tuple[int, int]) -> None:
+    """Apply ``log`` (a partition's commands, in order) as two workers do when the partition
+    moves: up to a commit point first, then at the same time the old owner's last batches
+    (what it had fetched before the move) and the new owner's, from the commit on, each in
+    batches of its own size. ``apply(batch)`` applies one batch."""
+    committed = rng.randrange(*committed_in)
+    await apply(log[:committed])
+    moved_at = rng.randrange(committed, moved_before)
+
+    async def worker(commands: list, size: int) -> None:
+        for start in range(0, len(commands), size):
+            await apply(commands[start:start + size])
+
+    await asyncio.gather(worker(log[committed:moved_at], rng.randrange(*sizes)),
+                         worker(log[committed:], rng.randrange(*sizes)))
+

@@ -4,7 +4,6 @@ follow ends at its last command, and every count is its follows'."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 import uuid
@@ -15,6 +14,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from agents.social.follows import apply_follows, count_followers, ensure_indexes
 from picasso.mongo import FOLLOWING, FOLLOWS
 from picasso.settings import Settings
+from tests.integration.delivery import partition_moved
 from tests.integration.test_social_delivery import (
     counts,
     follow_command,
@@ -67,17 +67,8 @@ async def test_two_workers_on_overlapping_batches_at_once_stay_exact(db, seed: i
     rng = random.Random(seed)
     people = [f"u{n}" for n in range(8)]
     commands, following, followers = random_follows(seed, people, 400)
-    log = positioned(commands)
-    committed = rng.randrange(50, 200)
-    await apply(db, log[:committed])
-    moved_at = rng.randrange(committed, 300)
-
-    async def worker(batch, size: int) -> None:
-        for start in range(0, len(batch), size):
-            await apply(db, batch[start:start + size])
-
-    await asyncio.gather(worker(log[committed:moved_at], rng.randrange(5, 40)),
-                         worker(log[committed:], rng.randrange(5, 40)))
+    await partition_moved(lambda some: apply(db, some), positioned(commands), rng,
+                          (50, 200), 300, (5, 40))
     pairs = {(d["follower_id"], d["followee_id"]) async for d in db[FOLLOWS].find(FOLLOWING)}
     assert pairs == {pair for pair, on in last_words(commands).items() if on}
     assert await counts(db, people, "following_count") == following

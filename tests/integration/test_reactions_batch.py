@@ -23,6 +23,7 @@ from agents.reactions.likes import apply_reactions, ensure_indexes
 from picasso.failpoints import ENV as FAILPOINTS
 from picasso.mongo import LIKE_COUNTS, LIKED, LIKES
 from picasso.settings import Settings
+from tests.integration.delivery import partition_moved
 from tests.integration.test_reactions_delivery import like_command
 from topics.reactions import LIKE_PICTURE, UNLIKE_PICTURE
 
@@ -189,17 +190,7 @@ async def test_two_workers_on_overlapping_batches_at_once_stay_exact(db, seed: i
     pictures, users = [f"p{n}" for n in range(4)], [f"u{n}" for n in range(12)]
     log = batch(*[(rng.choice(pictures), rng.choice(users), rng.random() < 0.6)
                   for _ in range(600)])
-    committed = rng.randrange(100, 300)
-    await apply(db, log[:committed])
-    moved_at = rng.randrange(committed, 450)
-
-    async def worker(commands, size: int) -> None:
-        for start in range(0, len(commands), size):
-            await apply(db, commands[start:start + size])
-
-    # The old owner: what it had fetched before the move; the new one: all from the commit.
-    await asyncio.gather(worker(log[committed:moved_at], rng.randrange(5, 60)),
-                         worker(log[committed:], rng.randrange(5, 60)))
+    await partition_moved(lambda some: apply(db, some), log, rng, (100, 300), 450, (5, 60))
     last = {}
     for record, command, _ in log:
         last[(command.data["picture_id"], command.data["user_id"])] = record is LIKE_PICTURE
