@@ -100,7 +100,7 @@ async def set_counts(collection: AsyncIOMotorCollection, field: str,
     todo = list(ids)
     for _ in range(ATTEMPTS):
         held = {doc["_id"]: doc.get(token_field)
-                for doc in await _find(collection, todo, {token_field: 1})}
+                for doc in await find_ids(collection, todo, {token_field: 1})}
         numbers = dict(zip(todo, await asyncio.gather(*(count(i) for i in todo))))
         token = uuid.uuid4().hex
         writes = [UpdateOne({"_id": i, token_field: held[i] if held.get(i) is not None
@@ -118,7 +118,7 @@ async def set_counts(collection: AsyncIOMotorCollection, field: str,
         if landed == len(todo):
             won = set(todo)
         else:
-            won = {doc["_id"] for doc in await _find(collection, todo, {token_field: 1})
+            won = {doc["_id"] for doc in await find_ids(collection, todo, {token_field: 1})
                    if doc.get(token_field) == token}
         done.update({i: numbers[i] for i in won})
         todo = [i for i in todo if i not in won]
@@ -129,8 +129,9 @@ async def set_counts(collection: AsyncIOMotorCollection, field: str,
 
 
 
-async def _find(collection: AsyncIOMotorCollection, ids: list[str], projection: dict
-                ) -> list[dict]:
+async def find_ids(collection: AsyncIOMotorCollection, ids: list[str],
+                   projection: dict | None = None) -> list[dict]:
+    """The documents of ``ids``, in ``$in`` slices of ``IN_MAX`` (see Inbox.find_many)."""
     found: list[dict] = []
     for start in range(0, len(ids), IN_MAX):
         found += await collection.find({"_id": {"$in": ids[start:start + IN_MAX]}},

@@ -41,7 +41,7 @@ from picasso.failpoints import failpoint
 from picasso.failures import Contended
 from picasso.mongo import LIKE_COUNTS, LIKES, bulk_write_done_once, ensure_expiry
 from picasso.runtime import IN_MAX, Position
-from picasso.versions import GONE_FIELD, NONE, Word, gone_date, last_words, older_than
+from picasso.versions import GONE_FIELD, NONE, Word, find_ids, gone_date, last_words, older_than
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE, PICTURE_LIKED, PICTURE_UNLIKED
 from topics.record import Record
@@ -146,11 +146,7 @@ async def _settle(db: AsyncIOMotorDatabase, words: dict[tuple[str, str], Word]
 
 
 async def _heads(db: AsyncIOMotorDatabase, pictures: list[str]) -> list[dict]:
-    found = []
-    for start in range(0, len(pictures), IN_MAX):
-        found += await db[LIKE_COUNTS].find({"_id": {"$in": pictures[start:start + IN_MAX]}}
-                                            ).to_list(None)
-    return found
+    return await find_ids(db[LIKE_COUNTS], pictures)
 
 
 async def _unclaimed(db: AsyncIOMotorDatabase, pictures: list[str]) -> dict[str, dict]:
