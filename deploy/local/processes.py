@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -234,20 +235,41 @@ def _live_group_members(pgid: int) -> list[int]:
 class Worker(Process):
     """A Faust worker of one domain's service: ``faust -A agents.<domain>.app worker``.
 
-    Its HTTP endpoint (``/healthz``, ``/readyz``, ``/metrics``) is on ``metrics_port``, a
-    free port when none is given; it keeps that port across restarts."""
+    Its HTTP endpoint (``/healthz``, ``/readyz``, ``/metrics``) is on ``metrics_port`` when
+    one is given (``make run``'s fixed ports; kept across restarts). Without one the worker
+    binds port 0 and ``metrics_port`` is the port it logged (``worker_endpoint``) in this
+    run: a port picked here and bound there could be taken in between by any other process
+    on the machine, and every restart would then fail on it."""
 
     def __init__(self, name: str, env: Mapping[str, str], log_path: Path, data_dir: Path,
                  domain: str, metrics_port: int | None = None,
                  netns: str | None = None) -> None:
         argv = [str(BIN / "faust"), *worker_args(domain, str(data_dir))]
-        self.metrics_port = metrics_port if metrics_port is not None else _free_port()
+        if metrics_port is None and not _logs_info(env):
+            metrics_port = _free_port()  # its endpoint line is not logged: pick one here
+        self._fixed_port = metrics_port
+        self._logged_port: int | None = None
         # Each worker has an address of its own: no metrics shared through files.
         env = {k: v for k, v in env.items() if k != MULTIPROC_DIR_VARIABLE}
-        env["METRICS_PORT"] = str(self.metrics_port)
+        env["METRICS_PORT"] = str(metrics_port or 0)
         super().__init__(name, argv, env, log_path, netns=netns)
         self.data_dir = data_dir
         self.domain = domain
+
+    @property
+    def metrics_port(self) -> int:
+        """The port of its endpoint; for a worker on port 0, LookupError until this run
+        has logged it."""
+        if self._fixed_port is not None:
+            return self._fixed_port
+        if self._logged_port is None:
+            for line in self.log_text().splitlines():
+                if b"worker_endpoint" in line and (found := _ENDPOINT_URL.search(line)):
+                    self._logged_port = int(found.group(1))
+                    break
+            else:
+                raise LookupError(f"{self.name} has not logged its endpoint yet")
+        return self._logged_port
 
     @property
     def metrics_address(self) -> str:
@@ -260,6 +282,7 @@ class Worker(Process):
 
     def start(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)  # Faust makes only the last part
+        self._logged_port = None  # a new run binds a new port
         super().start()
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -312,6 +335,14 @@ def _answers_200(url: str) -> bool:
             return answer.status == 200
     except (urllib.error.URLError, OSError):  # HTTPError (a 503) included
         return False
+
+
+# The address in the worker's ``worker_endpoint`` log line, and so its port.
+_ENDPOINT_URL = re.compile(rb"http://[^\s\"'/]+:(\d+)")
+
+
+def _logs_info(env: Mapping[str, str]) -> bool:
+    return env.get("LOG_LEVEL", "info").lower() in ("debug", "info")
 
 
 def _free_port() -> int:
