@@ -29,7 +29,7 @@ from faust.cli import AppCommand, option
 
 import picasso.lag
 import picasso.ops.commands
-from picasso import probes
+from picasso import heap, probes
 from picasso.domains import DOMAINS, group_id
 from picasso.logging import configure as configure_logging
 from picasso.logging import logging_config
@@ -265,7 +265,8 @@ class Service:
                                f"{s.metrics_port} (METRICS_HOST, METRICS_PORT): {exc}") from exc
         mark_started()
         log.info("worker_endpoint", service=self.domain,
-                 url=f"http://{s.metrics_host}:{port}", paths="/healthz /readyz /metrics")
+                 url=f"http://{s.metrics_host}:{port}", paths="/healthz /readyz /metrics",
+                 objects_frozen=heap.settle())
         try:
             await probes.keep_checking(checks)
         finally:

@@ -11,7 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from picasso import probes
+from picasso import heap, probes
 from picasso.blobs import open_blob_store
 from picasso.kafka import MessageBus, ensure_topics
 from picasso.metrics import mark_started
@@ -135,7 +135,8 @@ def create_app(settings: Settings) -> web.Application:
         readiness = asyncio.ensure_future(probes.keep_checking(readiness_checks(app[SERVICES])))
         flushing = asyncio.ensure_future(_keep_flushing(metrics))
         mark_started()
-        log.info("edge_started", host=settings.edge_host, port=settings.edge_port)
+        log.info("edge_started", host=settings.edge_host, port=settings.edge_port,
+                 objects_frozen=heap.settle())
         yield
         await cancel_all(readiness, flushing)
         metrics.flush()
