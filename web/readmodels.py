@@ -104,8 +104,9 @@ async def page_after(collection, query: dict[str, Any], position: tuple[str, str
       Documents outside a window are older than all inside, so a window that holds enough
       holds the right ones. ``since`` (newest first only), a time the caller expects the
       page to reach back to (the oldest document of the same page read last time), is
-      tried as the first window: a page reloaded while nothing older than it changed is
-      one range the size of the page, however old the newest document is.
+      tried as the first window (from a second before it): a page reloaded while nothing
+      older than it changed is one range about the size of the page, however old the
+      newest document is.
     """
     order = -1 if newest_first else 1
     sort = [(time_field, order), (id_field, order)]
@@ -121,8 +122,13 @@ async def page_after(collection, query: dict[str, Any], position: tuple[str, str
         return found
     bound = {beyond: position[0]} if position is not None else {}
     if newest_first and since is not None:
+        # A second of margin below the hint: the local server answers ``$gte`` on a key
+        # that is descending in the index as ``$gt``, which would leave out the hint's own
+        # document, find the page one short and read every window after all.
+        moment = _moment(since)
+        lower = utc_stamp(moment - timedelta(seconds=1)) if moment is not None else since
         window = await collection.find(
-            {**query, time_field: {**bound, "$gte": since}}, projection,
+            {**query, time_field: {**bound, "$gte": lower}}, projection,
         ).sort(sort).limit(rest).to_list(rest)
         if len(window) >= rest:
             return found + window
