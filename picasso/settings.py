@@ -313,7 +313,8 @@ class Settings:
     feed_cache_max_bytes: int = 64 * 1024 * 1024
     # How long the edge keeps a signed-in reader's marks (liked_by_me, purchased_by_me) on
     # the feed pages they read (0: not kept); forgotten at once when the edge sees one of
-    # their likes, unlikes or purchases applied (web.readmodels.ReaderMarks). At most
+    # their likes, unlikes or purchases applied (web.readmodels.ReaderMarks); past it they
+    # are served while one reload runs, for up to as long again. At most
     # MARKS_CACHE_MAX_BYTES of those readers' answers are kept.
     marks_cache_ttl_s: float = 30.0
     marks_cache_max_bytes: int = 32 * 1024 * 1024

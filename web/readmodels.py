@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, Hashable
 
+import structlog
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from picasso.blobs import BlobStore
@@ -33,6 +34,8 @@ from picasso.mongo import (
 from topics.envelope import utc_stamp
 from web.metrics import LONG_POLL_CHECKS, LONG_POLL_WAITERS
 from web.problems import Problem
+
+log = structlog.get_logger()
 
 MAX_WAIT_MS = 10_000
 # How often a long poll asks the store again once its first quick retries found nothing.
@@ -327,9 +330,12 @@ class ReaderMarks:
     reader's marks loaded after :meth:`forget` include that change. A load that began
     before a ``forget`` may have read the older state: its result goes into the reader's
     entries as they were when it began, which ``forget`` dropped, so it is never served
-    again. ``ttl_s`` bounds how long a change this edge did not see (its consumer away)
-    can go unnoticed; 0 turns the cache off. At most ``max_bytes`` (the answers kept, as
-    :meth:`weigh` counts them), the readers read longest ago dropped first.
+    again. Marks past ``ttl_s`` are still served, for up to ``ttl_s`` more, while one
+    reload runs in the background: readers whose marks were loaded together do not all
+    wait for their reloads together. So ``2 * ttl_s`` bounds how long a change this edge
+    did not see (its consumer away) can go unnoticed; 0 turns the cache off. At most
+    ``max_bytes`` (the answers kept, as :meth:`weigh` counts them), the readers read
+    longest ago dropped first.
     """
 
     PAGES_PER_READER = 8
@@ -340,6 +346,7 @@ class ReaderMarks:
         self.bytes = 0
         self._readers: OrderedDict[str, dict[Any, tuple[float, Marks]]] = OrderedDict()
         self._weights: dict[str, int] = {}
+        self._reloads: dict[tuple[str, Hashable], asyncio.Future] = {}
 
     def forget(self, reader: str) -> None:
         """The reader's likes or purchases changed: load their marks again."""
@@ -360,11 +367,35 @@ class ReaderMarks:
             hit = entries.get(key)
             if hit is not None and hit[0] > now:
                 return hit[1]
+            if hit is not None and hit[0] + self.ttl_s > now:
+                self._reload(reader, key, entries, load)
+                return hit[1]
         marks = await load()
+        self._keep(entries, key, marks, now)
+        return marks
+
+    def _reload(self, reader: str, key: Hashable, entries: dict,
+                load: Callable[[], Awaitable[Marks]]) -> None:
+        """One background reload of ``reader``'s marks for ``key`` at a time."""
+        flight = (reader, key)
+        if flight in self._reloads:
+            return
+
+        async def reload() -> None:
+            began = time.monotonic()
+            try:
+                self._keep(entries, key, await load(), began)
+            except Exception as exc:  # noqa: BLE001 - the next read past ttl_s loads again
+                log.warning("marks_reload_failed", error=repr(exc))
+            finally:
+                del self._reloads[flight]
+
+        self._reloads[flight] = asyncio.ensure_future(reload())
+
+    def _keep(self, entries: dict, key: Hashable, marks: Marks, loaded: float) -> None:
         if len(entries) >= self.PAGES_PER_READER and key not in entries:
             entries.clear()  # a reader paging far: keep the latest pages
-        entries[key] = (now + self.ttl_s, marks)
-        return marks
+        entries[key] = (loaded + self.ttl_s, marks)
 
     def weigh(self, reader: str) -> None:
         """Count again what is kept for ``reader`` (an answer was made for them), and drop

@@ -56,7 +56,7 @@ async def test_marks_expire_and_zero_turns_the_cache_off() -> None:
     await cache.get("ann", ("p1",), load)
     await cache.get("ann", ("p1",), load)
     assert len(loads) == 1
-    await asyncio.sleep(0.06)
+    await asyncio.sleep(0.11)  # past twice ttl_s: loaded again before it is served
     await cache.get("ann", ("p1",), load)
     assert len(loads) == 2
     off = ReaderMarks(ttl_s=0, max_bytes=1 << 20)
@@ -81,3 +81,39 @@ async def test_the_readers_read_longest_ago_go_first_past_max_bytes() -> None:
     assert set(cache._readers) == {"ann", "cid", "dan"}
     cache.forget("ann")
     assert cache.bytes == 2 * (800 + 200)
+
+
+async def test_marks_past_their_time_are_served_while_one_reload_runs() -> None:
+    state = {"liked": set()}
+    load, loads = _loader(state)
+    cache = ReaderMarks(ttl_s=0.05, max_bytes=1 << 20)
+    old = await cache.get("ann", ("p1",), load)
+    state["liked"] = {"p1"}  # a change this edge did not see go by
+    await asyncio.sleep(0.06)
+    # Past ttl_s: the kept marks at once, from every reader at once, and one reload.
+    assert all(m is old for m in await asyncio.gather(
+        *(cache.get("ann", ("p1",), load) for _ in range(5))))
+    assert len(loads) == 2
+    await asyncio.sleep(0.02)  # the reload is done
+    assert (await cache.get("ann", ("p1",), load)).liked == {"p1"}
+    assert len(loads) == 2
+    # Past twice ttl_s: nothing that old is served; the reader waits for a load.
+    state["liked"] = set()
+    await asyncio.sleep(0.11)
+    assert (await cache.get("ann", ("p1",), load)).liked == frozenset()
+    assert len(loads) == 3
+
+
+async def test_a_reload_that_began_before_a_change_is_not_kept() -> None:
+    state = {"liked": set()}
+    load, loads = _loader(state)
+    cache = ReaderMarks(ttl_s=0.05, max_bytes=1 << 20)
+    await cache.get("ann", ("p1",), load)
+    await asyncio.sleep(0.06)
+    await cache.get("ann", ("p1",), load)  # served as kept; the reload reads the old state
+    await asyncio.sleep(0)
+    state["liked"] = {"p1"}
+    cache.forget("ann")  # the edge saw ann's like go by
+    await asyncio.sleep(0.02)  # the reload is done, into entries forget dropped
+    assert (await cache.get("ann", ("p1",), load)).liked == {"p1"}
+    assert len(loads) == 3
