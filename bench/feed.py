@@ -28,6 +28,9 @@ from pathlib import Path
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from agents.purchases.views import PurchaseViews
+from agents.reactions.likes import ensure_indexes as likes_indexes
+from agents.uploads.pictures import ensure_indexes as pictures_indexes
 from bench.system import machine, running
 from bench.wrk import WrkResult, random_script, wrk
 from deploy.local.stack import free_ports
@@ -60,6 +63,11 @@ async def _seed(url: str, database: str, start: datetime = datetime(2026, 1, 1, 
     """The catalogue: ``CATALOGUE`` published pictures by ``OWNERS`` owners, one every
     ``spacing_s`` seconds from ``start``."""
     db = AsyncIOMotorClient(url)[database]
+    # The read models' indexes, as their services make them when they start (no worker
+    # runs here): without them every reload of a page sorts the whole catalogue.
+    await pictures_indexes(db)
+    await likes_indexes(db)
+    await PurchaseViews(db).ensure_indexes()
     await db[USERS].insert_many([{"_id": f"owner-{n}", "email": f"owner{n}@example.com",
                                   "display_name": f"Owner {n}"} for n in range(OWNERS)])
     docs = []
