@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from deploy.local.netns import call_in, exec_argv
+from deploy.local.servers.base import free_ports
 from picasso.domains import DOMAINS, app_module, worker_args
 from picasso.metrics import MULTIPROC_DIR_VARIABLE, mark_process_dead
 from picasso.settings import LOCAL_PORTS
@@ -246,7 +246,7 @@ class Worker(Process):
                  netns: str | None = None) -> None:
         argv = [str(BIN / "faust"), *worker_args(domain, str(data_dir))]
         if metrics_port is None and not _logs_info(env):
-            metrics_port = _free_port()  # its endpoint line is not logged: pick one here
+            metrics_port = free_ports(["metrics"])["metrics"]  # its endpoint is not logged
         self._fixed_port = metrics_port
         self._logged_port: int | None = None
         # Each worker has an address of its own: no metrics shared through files.
@@ -343,12 +343,6 @@ _ENDPOINT_URL = re.compile(rb"http://[^\s\"'/]+:(\d+)")
 
 def _logs_info(env: Mapping[str, str]) -> bool:
     return env.get("LOG_LEVEL", "info").lower() in ("debug", "info")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Edge(Process):

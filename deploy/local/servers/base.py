@@ -12,6 +12,8 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,24 +73,56 @@ class Recipe:
     prepare: Callable[[Site], Launch]
 
 
+# Ports handed out by :func:`free_ports`, one file each, shared by every process on the
+# machine: a port one test process chose is not chosen by another (pytest-xdist runs
+# several) until RESERVATION_S has passed, by when its server holds it or has let it go.
+RESERVED_DIR = Path(tempfile.gettempdir()) / "picasso-ports"
+RESERVATION_S = 3600.0
+
+
 def free_ports(names: Iterable[str]) -> dict[str, int]:
     """Return a distinct free TCP port on 127.0.0.1 for each name.
 
-    All sockets are held open until every port is chosen, so the ports are distinct; a port
-    can still be taken by another process before the server binds it, which is rare enough
-    for tests (the start then fails with a clear :class:`StackError`).
+    All sockets are held open until every port is chosen, so the ports are distinct, and
+    each port is reserved (``RESERVED_DIR``) so that no other process of Picasso's chooses
+    it too before its server binds it. A process of someone else's can still take it in
+    between, which is rare enough for tests (the start then fails with a clear
+    :class:`StackError`); a server that can, binds port 0 and reports the port it got.
     """
     names = list(names)
     sockets: list[socket.socket] = []
+    chosen: list[int] = []
     try:
-        for _ in names:
+        while len(chosen) < len(names):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((HOST, 0))
-            sockets.append(sock)
-        return {name: sock.getsockname()[1] for name, sock in zip(names, sockets)}
+            sockets.append(sock)  # held either way: the next bind gets another port
+            port = sock.getsockname()[1]
+            if _reserve(port):
+                chosen.append(port)
+            elif len(sockets) > 100 * len(names):
+                raise StackError(f"no free port left that {RESERVED_DIR} does not hold")
+        return dict(zip(names, chosen))
     finally:
         for sock in sockets:
             sock.close()
+
+
+def _reserve(port: int) -> bool:
+    """Take ``port`` for this process, unless another took it less than RESERVATION_S ago."""
+    RESERVED_DIR.mkdir(exist_ok=True)
+    path = RESERVED_DIR / str(port)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - path.stat().st_mtime < RESERVATION_S:
+                return False
+            os.utime(path)  # an old reservation: this process's now
+            return True
+        except FileNotFoundError:
+            return _reserve(port)
 
 
 def python_env() -> dict[str, str]:
