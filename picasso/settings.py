@@ -324,9 +324,12 @@ class Settings:
     # Retry-After while the oldest command it sent to the same service waits unapplied
     # longer than BACKLOG_MAX_AGE_S (0: never refuses); it asks the service's consumer group
     # how far it has applied every BACKLOG_POLL_S. Workers commit what they applied every
-    # COMMIT_INTERVAL_S, which bounds how fresh that answer can be.
+    # COMMIT_INTERVAL_S, which bounds how fresh that answer can be. Fewer than
+    # BACKLOG_MIN_WAITING commands waiting are no backlog: a lone person's like and unlike
+    # during one slow batch are not refused.
     backlog_max_age_s: float = 0.5
     backlog_poll_s: float = 0.1
+    backlog_min_waiting: int = 10
     commit_interval_s: float = 0.2
     # Rate limits, per edge process (README, "Abuse limits"): requests per minute, as a
     # token bucket that holds a minute's worth. Signing in, up, or starting a session counts
@@ -498,6 +501,7 @@ class Settings:
             max_long_poll_waiters=_count(e, "MAX_LONG_POLL_WAITERS", d.max_long_poll_waiters),
             backlog_max_age_s=_number(e, "BACKLOG_MAX_AGE_S", d.backlog_max_age_s),
             backlog_poll_s=_positive(e, "BACKLOG_POLL_S", d.backlog_poll_s),
+            backlog_min_waiting=_count(e, "BACKLOG_MIN_WAITING", d.backlog_min_waiting),
             commit_interval_s=_positive(e, "COMMIT_INTERVAL_S", d.commit_interval_s),
             rate_auth_per_address_per_min=_count(e, "RATE_AUTH_PER_ADDRESS_PER_MIN",
                                                  d.rate_auth_per_address_per_min),

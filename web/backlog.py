@@ -6,11 +6,14 @@ has not applied yet, and asks the
 service's consumer group every ``BACKLOG_POLL_S`` how far it has committed (read without
 joining the group, so its workers see no rebalance). Workers commit what they applied every
 ``COMMIT_INTERVAL_S``. While the oldest command still waiting is older than
-``BACKLOG_MAX_AGE_S``, the edge answers 503 with ``Retry-After`` for that service's commands
-and sends nothing: the caller learns at once, instead of its command joining a queue that
-grows without bound. The measure is the work itself, not a fixed rate: when the service
-applies faster (more workers, a lighter load), the edge accepts more; when a worker stops,
-the edge refuses within about ``BACKLOG_MAX_AGE_S``.
+``BACKLOG_MAX_AGE_S`` and at least ``BACKLOG_MIN_WAITING`` wait, the edge answers 503 with
+``Retry-After`` for that service's commands and sends nothing: the caller learns at once,
+instead of its command joining a queue that grows without bound. The measure is the work
+itself, not a fixed rate: when the service applies faster (more workers, a lighter load), the
+edge accepts more; when a worker stops, the edge refuses within about ``BACKLOG_MAX_AGE_S``
+once a few commands wait. A few commands waiting are no queue (as a router's queue
+discipline drops nothing from an almost empty queue): one batch that is slow to apply, or
+a commit not seen yet, would otherwise refuse a lone person's next like.
 
 An edge sees only its own commands; when other edges overload a service, this edge's commands
 wait too, so it refuses as well. The age read here is at most one commit interval and one
@@ -51,6 +54,7 @@ class Backlog:
                  ) -> None:
         self.max_age_s = settings.backlog_max_age_s
         self.poll_s = settings.backlog_poll_s
+        self.min_waiting = settings.backlog_min_waiting
         self._bootstrap = settings.kafka_bootstrap
         self._clock = clock
         # Full topic name -> the domain whose service applies it.
@@ -76,7 +80,7 @@ class Backlog:
         if domain is None:
             return
         age = self.oldest_age(name)
-        if age > self.max_age_s:
+        if age > self.max_age_s and self.waiting(name) >= self.min_waiting:
             # The queue drains at the rate the service applies, so it is clear again in
             # about the time its oldest command has waited.
             retry = max(1, math.ceil(age))
@@ -98,6 +102,10 @@ class Backlog:
         waiting = self._waiting.get(tp)
         while waiting and waiting[0][0] < committed:
             waiting.popleft()
+
+    def waiting(self, topic: str) -> int:
+        """How many commands of this edge to ``topic`` wait unapplied."""
+        return sum(len(waiting) for tp, waiting in self._waiting.items() if tp.topic == topic)
 
     def oldest_age(self, topic: str) -> float:
         """Seconds the oldest command of this edge to ``topic`` has waited unapplied."""

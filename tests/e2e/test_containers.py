@@ -201,7 +201,7 @@ async def test_the_whole_system_in_containers(played: tuple[str, int],
         os.kill(before["pid"], signal.SIGKILL)
         last = None
         for user in [bob, *fans, *fans[:2]]:  # Bob and two fans like it again: no change
-            # Once the first waits unapplied past BACKLOG_MAX_AGE_S, the edge refuses more
+            # Once enough wait unapplied past BACKLOG_MAX_AGE_S, the edge may refuse more
             # (503, Retry-After) until the service is back: a client tries again.
             for _ in range(60):
                 status, last, answer = await api.call("PUT", f"/api/v1/pictures/{pid}/like",

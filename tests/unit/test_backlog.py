@@ -23,10 +23,11 @@ class Clock:
         return self.now
 
 
-def backlog(max_age_s: float = 0.5) -> tuple[Backlog, Clock]:
+def backlog(max_age_s: float = 0.5, min_waiting: int = 1) -> tuple[Backlog, Clock]:
     clock = Clock()
     settings = Settings.from_env({"PICASSO_ENV": "test", "PICASSO_TOPIC_PREFIX": PREFIX,
-                                  "BACKLOG_MAX_AGE_S": str(max_age_s)})
+                                  "BACKLOG_MAX_AGE_S": str(max_age_s),
+                                  "BACKLOG_MIN_WAITING": str(min_waiting)})
     return Backlog(settings, clock=clock), clock
 
 
@@ -77,3 +78,18 @@ def test_unguarded_topics_and_a_limit_of_zero_never_refuse() -> None:
     clock.now += 60
     off.check(REACTIONS_COMMANDS, PREFIX)
     assert not off.enabled
+
+
+def test_a_few_commands_waiting_are_no_backlog() -> None:
+    """A lone person's like, then unlike during one slow batch: not refused however long
+    the batch takes; as many commands as BACKLOG_MIN_WAITING waiting that long are."""
+    rule, clock = backlog(min_waiting=Settings().backlog_min_waiting)
+    for offset in range(rule.min_waiting - 1):
+        rule.sent(LIKES, offset % 3, offset)
+    clock.now += 5
+    rule.check(REACTIONS_COMMANDS, PREFIX)
+    assert rule.waiting(LIKES) == rule.min_waiting - 1
+    rule.sent(LIKES, 0, 100)
+    with pytest.raises(Problem) as refused:
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+    assert refused.value.headers["Retry-After"] == "5"

@@ -73,9 +73,10 @@ Reading that address with `wait_ms` holds the answer until the read model has ap
 command (or the time runs out, at most {MAX_WAIT_MS} ms) and then answers what it has.
 An upload answers `{{picture_id, status: "processing", command_id}}`; reading the picture
 with `wait_ms` waits until it is published or rejected.
-While the service that applies likes, comments or follows leaves one waiting longer than
-the edge allows (`BACKLOG_MAX_AGE_S`), the edge refuses new ones at once with `503` and
-`Retry-After` rather than queue them behind a growing delay; nothing was changed.
+While the service that applies likes, comments or follows leaves a queue of them (at least
+`BACKLOG_MIN_WAITING`) with the oldest waiting longer than the edge allows
+(`BACKLOG_MAX_AGE_S`), the edge refuses new ones at once with `503` and `Retry-After` rather
+than queue them behind a growing delay; nothing was changed.
 
 **Purchases.** Buying a published picture answers `202 Accepted` with
 `{{purchase_id, status}}` and `Location: /api/v1/purchases/{{purchase_id}}`; an
