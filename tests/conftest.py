@@ -20,6 +20,7 @@ from deploy.local.processes import (
     domain_workers,
     edge_group,
     migrate,
+    stop_all,
 )
 from deploy.local.stack import SERVICES, Stack, free_ports
 from picasso.domains import DOMAINS
@@ -103,8 +104,7 @@ def workers(system_env: dict[str, str], stack: Stack,
             process.wait_ready()
         yield {process.domain: process for process in started}
     finally:
-        for process in started:
-            process.stop()
+        stop_all(started)
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,7 @@ class Process:
         self._log_offset = 0
         self._say = log or (lambda line: None)
         self._reaping = threading.Lock()
+        self._terminated: int | None = None  # the pid that was sent SIGTERM
 
     @property
     def pid(self) -> int | None:
@@ -172,14 +173,22 @@ class Process:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
 
+    def terminate(self) -> None:
+        """SIGTERM, once per run, without waiting (:meth:`stop` waits)."""
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        if self._terminated != self.proc.pid and self.exit_status() is None:
+            self._terminated = self.proc.pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """SIGTERM, wait, SIGKILL its group if it lingers; then reap it. Does nothing if it
         was not started or is reaped already."""
         if self.proc is None or self.proc.returncode is not None:
             return
         if self.exit_status() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGTERM)
+            self.terminate()
             deadline = time.monotonic() + timeout
             while self.exit_status() is None and time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -294,6 +303,18 @@ class Worker(Process):
 def faust_command(domain: str) -> list[str]:
     """The start of a command line on one domain's Faust app (``worker``, ``lag``, ...)."""
     return [str(BIN / "faust"), "-A", app_module(domain)]
+
+
+def stop_all(processes: Iterable[Process], timeout: float = _STOP_TIMEOUT_S) -> None:
+    """Stop them together: SIGTERM to each first, then wait for each within one deadline
+    (one that lingers past it is killed), so that stopping n processes takes as long as
+    the slowest of them, not the sum of their shutdowns."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        process.stop(max(0.0, deadline - time.monotonic()))
 
 
 def migrate(env: Mapping[str, str], timeout_s: float = 300.0) -> list[str]:

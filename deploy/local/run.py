@@ -35,6 +35,7 @@ from deploy.local.processes import (
     edge_group,
     faust_command,
     migrate,
+    stop_all,
     worker_ports,
 )
 from deploy.local.servers import prometheus
@@ -141,17 +142,16 @@ def main() -> int:
         return 1
     finally:
         stopping.set()
-        for edge in edges:  # nothing new is accepted from here on
-            if supervisor is not None:
+        if supervisor is not None:
+            for edge in edges:
                 supervisor.unwatch(edge.name)
-            edge.stop()
+        stop_all(edges)  # nothing new is accepted from here on
         if supervisor is not None and not hurry.is_set():
             _drain(env, supervisor, hurry, drain_timeout,
                    [d for d in DOMAINS if workers_wanted[d]])
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stop itself is not cut short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for worker in workers:
-            worker.stop()
+        stop_all(workers)
         stack.stop()
         if supervisor is not None and supervisor.restarts:
             counts = ", ".join(f"{name} {n}x" for name, n in supervisor.restarts.items())

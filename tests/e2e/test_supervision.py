@@ -19,7 +19,14 @@ import aiohttp
 import pytest
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from deploy.local.processes import Edge, Worker, domain_workers, faust_command, migrate
+from deploy.local.processes import (
+    Edge,
+    Worker,
+    domain_workers,
+    faust_command,
+    migrate,
+    stop_all,
+)
 from deploy.local.stack import Stack, free_ports
 from deploy.local.supervisor import Supervisor
 from picasso.domains import DOMAINS
@@ -80,9 +87,7 @@ def own_system(stack: Stack, system_env: dict[str, str], tmp_path: Path) -> Iter
             yield System(broker, {w.domain: w for w in workers}, edge, supervisor, settings,
                          env, log)
     finally:
-        edge.stop()
-        for worker in workers:
-            worker.stop()
+        stop_all([edge, *workers])
         broker.stop()
         asyncio.run(_drop(settings))
 
