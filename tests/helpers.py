@@ -105,8 +105,13 @@ class Api:
         """Upload and wait until the picture is published; returns the picture."""
         status, body = await self.upload(user, data, **kwargs)
         assert status == 202, body
-        status, picture, _ = await self.call(
-            "GET", f"/api/v1/pictures/{body['picture_id']}?wait_ms=10000", user=user)
+        # A client asks again while it is processing (on a busy machine a service just
+        # started may take longer than one long poll for its first picture).
+        for _ in range(6):
+            status, picture, _ = await self.call(
+                "GET", f"/api/v1/pictures/{body['picture_id']}?wait_ms=10000", user=user)
+            if status != 200 or picture["status"] != "processing":
+                break
         assert status == 200 and picture["status"] == "published", picture
         return picture
 

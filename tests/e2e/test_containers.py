@@ -96,14 +96,35 @@ def logs(name: str) -> str:
     return done.stdout + done.stderr
 
 
-async def until(check, what: str, timeout_s: float, every_s: float = 1.0):
+async def until(check, what: str, timeout_s: float, every_s: float = 1.0,
+                why=None):
+    """Until ``check()`` is true; past ``timeout_s`` fails with ``why()`` (what the
+    containers were doing) beside ``what``."""
     deadline = time.monotonic() + timeout_s
     while True:
         found = await asyncio.to_thread(check)
         if found:
             return found
-        assert time.monotonic() < deadline, f"never: {what}"
+        if time.monotonic() >= deadline:
+            found = await asyncio.to_thread(why) if why is not None else ""
+            raise AssertionError(f"never: {what}\n{found}")
         await asyncio.sleep(every_s)
+
+
+def explain(prefix: str, *parts: str, lines: int = 40) -> str:
+    """The play's containers with their states, and the last ``lines``
+    of the logs of ``parts`` and of every container that is not running: what a failed
+    wait needs to be understood after the play is taken down."""
+    done = kube.podman("ps", "-a", "--filter", f"name={prefix}-", "--format",
+                       "{{.Names}} {{.Status}}", check=False)
+    told = [done.stdout.strip()]
+    names = {kube.container(prefix, p) for p in parts}
+    names |= {line.split()[0] for line in done.stdout.splitlines()
+              if line.strip() and " Up " not in f" {line} "}
+    for name in sorted(names):
+        told.append(f"--- {name} (last {lines} lines)\n"
+                    + "\n".join(logs(name).splitlines()[-lines:]))
+    return "\n".join(told)
 
 
 def edge_ready(port: int) -> bool:
@@ -115,6 +136,20 @@ def edge_ready(port: int) -> bool:
             return answer.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def readyz(port: int) -> str:
+    """The edge's /readyz answer, whatever its status, or why there was none."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            return f"{answer.status} {answer.read()[:2000]!r}"
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read()[:2000]!r}"
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        return repr(exc)
 
 
 def state(name: str) -> dict:
@@ -145,10 +180,12 @@ async def test_the_whole_system_in_containers(played: tuple[str, int],
     prefix, port = played
     began = time.monotonic()
     workers = {d: kube.container(prefix, d) for d in DOMAINS}
-    await until(lambda: edge_ready(port), "the containerized edge answers /readyz", 900, 2)
+    await until(lambda: edge_ready(port), "the containerized edge answers /readyz", 900, 2,
+                lambda: explain(prefix, "edge") + f"\nlast /readyz: {readyz(port)}")
     for domain, name in workers.items():
         await until(lambda name=name: WORKER_READY_LINE.decode() in logs(name),
-                    f"the {domain} worker is ready", 600, 2)
+                    f"the {domain} worker is ready", 600, 2,
+                    lambda domain=domain: explain(prefix, domain))
     report("start", began, capsys)
 
     began = time.monotonic()
