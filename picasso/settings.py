@@ -354,6 +354,9 @@ class Settings:
     signing_key: str = ""
     edge_host: str = "127.0.0.1"
     edge_port: int = LOCAL_PORTS["edge"]
+    # How long an edge may take to open its stores and reach the broker at start; past it
+    # the edge stops, naming the step it was in, and its supervisor starts it again.
+    edge_start_timeout_s: float = 120.0
     # Where links in mails and download links point; never the bind address above.
     public_base_url: str = ""
     smtp_host: str = ""
@@ -526,6 +529,7 @@ class Settings:
             signing_key=_env(e, "SIGNING_KEY", d.signing_key),
             edge_host=_env(e, "EDGE_HOST", d.edge_host),
             edge_port=_number(e, "EDGE_PORT", d.edge_port, int),
+            edge_start_timeout_s=_positive(e, "EDGE_START_TIMEOUT_S", d.edge_start_timeout_s),
             public_base_url=_env(e, "PUBLIC_BASE_URL", d.public_base_url).rstrip("/"),
             smtp_host=_env(e, "SMTP_HOST", d.smtp_host),
             smtp_port=_number(e, "SMTP_PORT", d.smtp_port, int),

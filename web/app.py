@@ -36,6 +36,10 @@ log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class EdgeStartTimeout(RuntimeError):
+    """A step of the edge's start did not finish within EDGE_START_TIMEOUT_S."""
+
+
 def request_context(settings: Settings) -> Callable:
     """The middleware: request id and trace, one log line per request (a share of them,
     ``ACCESS_LOG_SAMPLE``, for answers below 400), metrics, and problem+json for every
@@ -101,18 +105,34 @@ def create_app(settings: Settings) -> web.Application:
                           client_max_size=1024 * 1024)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
-        blobs = open_blob_store(settings)
-        await blobs.start()
-        await ensure_topics(settings)
-        bus = MessageBus(settings)
-        await bus.start()
-        auth = FirebaseAuth(settings)
-        await auth.start()
-        db = connect(settings)
-        live = LiveHub(settings, db)
-        await live.start()
-        backlog = Backlog(settings)
-        await backlog.start()
+        # A dependency that accepts connections but never answers would hold the start
+        # forever, with no port open for a probe to find dead: past EDGE_START_TIMEOUT_S
+        # the edge stops instead, naming the step, and its supervisor starts it again.
+        step = "the blob store"
+        try:
+            async with asyncio.timeout(settings.edge_start_timeout_s):
+                blobs = open_blob_store(settings)
+                await blobs.start()
+                step = "the broker (its topics)"
+                await ensure_topics(settings)
+                step = "the broker (the producer)"
+                bus = MessageBus(settings)
+                await bus.start()
+                step = "the identity service"
+                auth = FirebaseAuth(settings)
+                await auth.start()
+                step = "the live consumer"
+                db = connect(settings)
+                live = LiveHub(settings, db)
+                await live.start()
+                step = "the backlog watch"
+                backlog = Backlog(settings)
+                await backlog.start()
+        except TimeoutError:
+            log.error("edge_start_timed_out", step=step, timeout_s=settings.edge_start_timeout_s)
+            raise EdgeStartTimeout(
+                f"the edge could not start: {step} did not answer within "
+                f"EDGE_START_TIMEOUT_S ({settings.edge_start_timeout_s:g} s)") from None
         read = ReadModels(db, blobs, signing_key=settings.signing_key,
                           feed_cache_ttl_s=settings.feed_cache_ttl_s,
                           feed_cache_max_bytes=settings.feed_cache_max_bytes,

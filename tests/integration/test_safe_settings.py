@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -275,3 +276,27 @@ def test_readyz_names_the_dependency_that_is_down_without_its_error(
               if b"dependency_not_ready" in line]
     assert logged and logged[0]["dependency"] == "auth"
     assert str(dead) in logged[0]["error"]
+
+
+def test_an_edge_whose_broker_never_answers_stops_naming_the_step(
+        system_env: dict[str, str], tmp_path: Path) -> None:
+    """A broker address that takes connections and never answers (a hung server, a port
+    held by something else): the edge does not wait there forever with no port open; it
+    stops with a message naming the step, for its supervisor to start it again."""
+    silent = socket.create_server(("127.0.0.1", 0))  # listens; nobody ever reads or answers
+    port = silent.getsockname()[1]
+    env = {**system_env, "KAFKA_BOOTSTRAP": f"127.0.0.1:{port}", "EDGE_START_TIMEOUT_S": "3",
+           "EDGE_PORT": str(free_ports(["edge"])["edge"])}
+    edge = Edge("edge-broker-silent", env, tmp_path / "edge.log")
+    edge.start()
+    try:
+        edge.proc.wait(timeout=60)  # it stops by itself
+    finally:
+        edge.stop()
+        silent.close()
+    text = edge.log_text().decode()
+    assert edge.exit_status() == "exit code 1", text
+    assert ("the edge could not start: the broker (its topics) did not answer within "
+            "EDGE_START_TIMEOUT_S (3 s)") in text, text
+    [line] = [json.loads(x) for x in text.splitlines() if "edge_start_timed_out" in x]
+    assert line["step"] == "the broker (its topics)" and line["level"] == "error"
