@@ -134,7 +134,7 @@ async def _settle(db: AsyncIOMotorDatabase, words: dict[tuple[str, str], Word]
         done = await db[LIKE_COUNTS].bulk_write(claims, ordered=False)
         won = set(writes)
         if done.matched_count < len(claims):  # another worker claimed some first: which?
-            won = {doc["_id"] for doc in await _heads(db, list(writes))
+            won = {doc["_id"] for doc in await find_ids(db[LIKE_COUNTS], list(writes))
                    if doc.get("pending", {}).get("id") == entry}
         failpoint("reactions.after_counts_claimed")
         await _write_pairs(db, {p: (entry, writes[p]) for p in won})
@@ -145,10 +145,6 @@ async def _settle(db: AsyncIOMotorDatabase, words: dict[tuple[str, str], Word]
                     f"{CLAIM_ATTEMPTS} times in a row")
 
 
-async def _heads(db: AsyncIOMotorDatabase, pictures: list[str]) -> list[dict]:
-    return await find_ids(db[LIKE_COUNTS], pictures)
-
-
 async def _unclaimed(db: AsyncIOMotorDatabase, pictures: list[str]) -> dict[str, dict]:
     """The count documents of ``pictures`` with no claim pending, the pair writes of each
     pending claim done first. A picture without a count gets one, at 0 (every picture a like
@@ -156,7 +152,7 @@ async def _unclaimed(db: AsyncIOMotorDatabase, pictures: list[str]) -> dict[str,
     heads: dict[str, dict] = {}
     todo = pictures
     for _ in range(FINISH_ROUNDS):
-        found = await _heads(db, todo)
+        found = await find_ids(db[LIKE_COUNTS], todo)
         claims = _pending(found)
         heads.update({doc["_id"]: doc for doc in found if doc["_id"] not in claims})
         missing = [p for p in todo if p not in heads and p not in claims]
@@ -183,7 +179,7 @@ async def finish_pending(db: AsyncIOMotorDatabase, pictures: list[str] | None = 
     if pictures is None:
         found = await db[LIKE_COUNTS].find({"pending": {"$exists": True}}).to_list(None)
     else:
-        found = await _heads(db, pictures)
+        found = await find_ids(db[LIKE_COUNTS], pictures)
     await _write_pairs(db, _pending(found))
 
 
