@@ -13,6 +13,7 @@ import time
 from bench import (
     crash_storm,
     feed,
+    idle,
     image_pipeline,
     likes,
     live,
@@ -43,6 +44,7 @@ BENCHMARKS = {
     "trending": trending.main,
     "log_lines": log_lines.main,
     "overload": overload.main,
+    "idle": idle.main,
 }
 
 

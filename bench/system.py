@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from deploy.local.processes import Edge, Worker, child_env, edge_group, migrate
+from deploy.local.processes import Edge, Worker, child_env, edge_group, migrate, stop_all
 from deploy.local.stack import Stack, free_ports
 from picasso.domains import DOMAINS
 from picasso.settings import Settings
@@ -106,7 +106,6 @@ def running(*, workers: int | Mapping[str, int] = 1, edges: int = 1,
         yield system
     finally:
         if system is not None:
-            for process in [*system.edges, *system.workers]:
-                process.stop()
+            stop_all([*system.edges, *system.workers])
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -30,6 +30,7 @@ from faust.cli import AppCommand, option
 import picasso.lag
 import picasso.ops.commands
 from picasso import heap, probes
+from picasso.batches import batches
 from picasso.domains import DOMAINS, group_id
 from picasso.logging import configure as configure_logging
 from picasso.logging import logging_config
@@ -44,7 +45,8 @@ log = structlog.get_logger()
 
 T = TypeVar("T")
 
-# A batching agent takes what has arrived, up to this many messages, waiting at most this long.
+# A batching agent takes what has arrived, up to this many messages, gathering for at most
+# this long after the first (picasso.batches).
 BATCH_MAX = 2000
 BATCH_WITHIN_S = 0.02
 # Agents that handle one message at a time still take what has arrived in small batches
@@ -189,7 +191,7 @@ class Service:
         most = BATCH_MAX if domain.batch_handler is not None else SINGLE_MAX
         batch_size, batch_seconds = BATCH_SIZE.labels(domain.name), BATCH_SECONDS.labels(
             domain.name)
-        async for events in stream.noack_take(most, within=BATCH_WITHIN_S):
+        async for events in batches(stream, most, BATCH_WITHIN_S):
             began = time.perf_counter()
             messages = [_message(event) for event in events]
             if domain.batch_handler is not None:
