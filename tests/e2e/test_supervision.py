@@ -39,7 +39,10 @@ from topics import REACTIONS_COMMANDS
 from topics.envelope import CloudEvent
 from topics.reactions import LIKE_PICTURE
 
-pytestmark = pytest.mark.slow
+# Each test starts a broker, an edge and a worker of every service of its own (a minute on
+# a busy machine) before its own waits: the suite's 300 s guard against a hang is too
+# short for that on a loaded CI machine (seen there), so these have twice as long.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 @dataclass
