@@ -126,6 +126,16 @@ async def _counts(settings: Settings, pictures: list[str]) -> tuple[dict, dict]:
     return counts, docs
 
 
+async def _missing(s: System, expected: dict[str, set[str]], pictures: list[str]) -> str:
+    """What a failed wait for every accepted like needs to be understood from CI's output:
+    the pairs missing or extra, the counts against the likes, and the supervisor's lines."""
+    counts, docs = await _counts(s.settings, pictures)
+    told = [f"picture {p}: count {counts.get(p)}, {len(docs[p])} likes, "
+            f"{len(expected[p])} accepted; missing {sorted(expected[p] - docs[p])}, "
+            f"extra {sorted(docs[p] - expected[p])}" for p in pictures]
+    return "\n".join([*told, *[line for line in s.log if "supervisor" in line]])
+
+
 async def _until(check, timeout_s: float) -> bool:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while asyncio.get_running_loop().time() < deadline:
@@ -306,7 +316,7 @@ async def test_the_broker_killed_with_commands_in_flight_comes_back_and_loses_no
             counts, docs = await _counts(s.settings, pictures)
             return docs == expected and counts == {p: len(v) for p, v in expected.items()}
 
-        assert await _until(all_applied, 90), (await _counts(s.settings, pictures), s.log)
+        assert await _until(all_applied, 90), await _missing(s, expected, pictures)
         assert any("accepted message(s) put back on the broker" in line for line in s.log)
     # The edge found the new broker by itself; the worker was stopped while the broker
     # came back and started again on it (its consumer state belonged to the dead broker).
