@@ -40,7 +40,8 @@ class Journal:
         self._file = None
 
     def record(self, topic: str, key: bytes, value: bytes) -> None:
-        """Keep one message; called before it is sent, so nothing sent is missing here."""
+        """Keep one message; called once the broker acknowledged it and before the request
+        is answered, so nothing a client was told is accepted is missing here."""
         now = time.time()
         hour = time.strftime(_HOUR_FORMAT, time.gmtime(now))
         if hour != self._hour:
