@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from agents.purchases.views import PurchaseViews
 from agents.reactions.likes import ensure_indexes as likes_indexes
 from agents.uploads.pictures import ensure_indexes as pictures_indexes
-from bench.system import machine, running
+from bench.system import cpu_seconds, machine, running
 from bench.wrk import WrkResult, random_script, wrk
 from deploy.local.stack import free_ports
 from picasso.domains import DOMAINS
@@ -149,17 +148,11 @@ def _check_marks(url: str, readers: list[tuple[str, str]]) -> None:
         assert bought == {_first_page(r + 3)}, (r, bought)
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds the process has used (user and system), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _timed(pid: int, cpu: list[float], url: str, **kwargs) -> WrkResult:
     """One wrk read, adding the CPU time the answering process used to ``cpu``."""
-    before = _cpu_s(pid)
+    before = cpu_seconds(pid)
     result = wrk(url, connections=CONNECTIONS, seconds=ROUND_SECONDS, **kwargs)
-    cpu.append((_cpu_s(pid) - before) / max(result.requests, 1))
+    cpu.append((cpu_seconds(pid) - before) / max(result.requests, 1))
     return result
 
 

@@ -15,12 +15,11 @@ import subprocess
 import sys
 import time
 
-from bench.system import running
+from bench.system import cpu_seconds, running
 from picasso.domains import DOMAINS
 
 SETTLE_S = 15.0
 WINDOW_S = 30.0
-_HZ = os.sysconf("SC_CLK_TCK")
 
 BARE_CONSUMER = """
 import asyncio, sys
@@ -34,13 +33,6 @@ async def main():
         pass
 asyncio.run(main())
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of ``pid`` (and its reaped children) so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / _HZ
 
 
 def main() -> dict:

@@ -53,6 +53,12 @@ class System:
         return worker
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds the process has used (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine() -> str:
     """Cores and memory of this machine, for every printed figure."""
     with open("/proc/meminfo") as info:
