@@ -127,17 +127,6 @@ def explain(prefix: str, *parts: str, lines: int = 40) -> str:
     return "\n".join(told)
 
 
-def edge_ready(port: int) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 def readyz(port: int) -> str:
     """The edge's /readyz answer, whatever its status, or why there was none."""
     import urllib.error
@@ -180,7 +169,8 @@ async def test_the_whole_system_in_containers(played: tuple[str, int],
     prefix, port = played
     began = time.monotonic()
     workers = {d: kube.container(prefix, d) for d in DOMAINS}
-    await until(lambda: edge_ready(port), "the containerized edge answers /readyz", 900, 2,
+    await until(lambda: readyz(port).startswith("200 "),
+                "the containerized edge answers /readyz", 900, 2,
                 lambda: explain(prefix, "edge") + f"\nlast /readyz: {readyz(port)}")
     for domain, name in workers.items():
         await until(lambda name=name: WORKER_READY_LINE.decode() in logs(name),
