@@ -126,6 +126,23 @@ async def bulk_write_done_once(collection: AsyncIOMotorCollection, writes: list)
             raise
 
 
+async def insert_new(collection: AsyncIOMotorCollection, docs: list[dict]) -> list[int]:
+    """Insert ``docs`` (unordered); answers the positions of those whose key another
+    document holds already (each caller decides what such a one means); any other error is
+    raised. The local MongoDB-compatible server inserts a batch several times faster than it
+    upserts one."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return [e["index"] for e in errors]
+    return []
+
+
 def connect(settings: Settings) -> AsyncIOMotorDatabase:
     """A database handle; motor connects lazily, so this does no I/O."""
     client = AsyncIOMotorClient(settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000)

@@ -26,8 +26,7 @@ from typing import Awaitable, Callable, Iterable, TypeVar
 
 import structlog
 from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorCursor, AsyncIOMotorDatabase
-from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo import ReplaceOne
 
 from picasso.blobs import BlobStore, open_blob_store
 from picasso.failures import describe, is_transient
@@ -38,7 +37,7 @@ from picasso.metrics import (
     MESSAGES_DEAD_LETTERED,
     MESSAGES_RETRIED,
 )
-from picasso.mongo import COMMAND_RESULTS, DUPLICATE_KEY, connect, ensure_expiry
+from picasso.mongo import COMMAND_RESULTS, connect, ensure_expiry, insert_new
 from picasso.settings import Settings
 from picasso.tracing import bound as traced
 from picasso.tracing import log_fields
@@ -172,16 +171,8 @@ class Inbox:
     async def record_sent(self, done: list[tuple[CloudEvent, list[dict]]]) -> None:
         """Record commands whose events went out already; one that is there stays as it is."""
         now = utc_now()
-        docs = [self._doc(command, events, True, now) for command, events in done]
-        if not docs:
-            return
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            others = [e for e in exc.details.get("writeErrors", [])
-                      if e.get("code") != DUPLICATE_KEY]
-            if others:
-                raise
+        await insert_new(self.collection,
+                         [self._doc(command, events, True, now) for command, events in done])
 
     async def mark_many_sent(self, command_ids: list[str]) -> None:
         if command_ids:
@@ -194,27 +185,33 @@ class CommandResults:
     edge's ``?after=<command_id>`` reads it, never a service's inbox.
 
     Written after the command's own writes and its inbox record, so a result means the read
-    models show the command; one document per command id, upserted, so a redelivery writes
-    the same result again and a command replayed from the dead letters overwrites its
-    rejection."""
+    models show the command; one document per command id: a redelivery writes the same
+    result again and a command replayed from the dead letters replaces its rejection."""
 
     def __init__(self, db: AsyncIOMotorDatabase, service: str) -> None:
         self.collection = db[COMMAND_RESULTS]
         self.service = service
 
-    def _write(self, command: CloudEvent, outcome: str, reason: str | None) -> UpdateOne:
-        return UpdateOne({"_id": command.id}, {"$set": {
-            "service": self.service, "type": command.type, "subject": command.subject,
-            "outcome": outcome, "reason": reason, "applied_at": utc_now()}}, upsert=True)
+    def _doc(self, command: CloudEvent, outcome: str, reason: str | None) -> dict:
+        return {"_id": command.id, "service": self.service, "type": command.type,
+                "subject": command.subject, "outcome": outcome, "reason": reason,
+                "applied_at": utc_now()}
 
     async def record(self, records: Iterable[tuple[Record, CloudEvent]], outcome: str,
                      reason: str | None = None) -> None:
         """Write ``outcome`` ("applied" or "rejected") for each command among ``records``
-        (events are facts, not commands: they get no result)."""
-        writes = [self._write(event, outcome, reason) for record, event in records
-                  if record.kind == "command"]
-        if writes:
-            await self.collection.bulk_write(writes, ordered=False)
+        (events are facts, not commands: they get no result).
+
+        Inserted, which the local MongoDB-compatible server does about four times faster
+        than upserts; a command that has a result already (a redelivery, a replay of a
+        rejected one) has it replaced."""
+        docs = [self._doc(event, outcome, reason) for record, event in records
+                if record.kind == "command"]
+        taken = await insert_new(self.collection, docs)
+        if taken:
+            await self.collection.bulk_write(
+                [ReplaceOne({"_id": docs[n]["_id"]}, docs[n], upsert=True) for n in taken],
+                ordered=False)
 
 
 class Agent:

@@ -38,17 +38,16 @@ from datetime import UTC, datetime, timedelta
 
 from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError
 
 from agents.trending.scoring import bucket_of, rank, weighted, window_start
 from picasso.mongo import (
-    DUPLICATE_KEY,
     TRENDING,
     TRENDING_ACTIVITY,
     TRENDING_BUCKETS,
     TRENDING_JOURNAL,
     TRENDING_PICTURES,
     bulk_write_done_once,
+    insert_new,
 )
 from picasso.projection import remember
 from picasso.runtime import IN_MAX
@@ -221,15 +220,7 @@ class Trending:
         or by another worker finishing an entry left open) and changes nothing the second
         time."""
         new = [doc for doc in entry["activity"] if doc["_id"] in fresh]
-        taken = set()
-        if new:
-            try:
-                await self.activity.insert_many(new, ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                taken = {new[e["index"]]["_id"] for e in errors}  # written meanwhile
+        taken = {new[n]["_id"] for n in await insert_new(self.activity, new)}  # made meanwhile
         await bulk_write_done_once(self.activity, [
             UpdateOne({"_id": doc["_id"], "changed_at": {"$lte": doc["changed_at"]}},
                       {"$set": {f: doc[f] for f in _ACTIVITY_FIELDS}}, upsert=True)
@@ -263,18 +254,12 @@ class Trending:
                         missing += [d for d in part if d["_id"] not in added]
             if not missing:
                 return
-            try:
-                await self.buckets.insert_many([
-                    {"_id": d["_id"], "picture_id": d["picture_id"], "bucket": d["bucket"],
-                     **{k: d.get(k, 0) for k in KINDS}, "applied": [entry_id]}
-                    for d in missing], ordered=False)
-                return
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                # Inserted meanwhile by another writer: add to them like to the others.
-                deltas = [missing[e["index"]] for e in errors]
+            taken = await insert_new(self.buckets, [
+                {"_id": d["_id"], "picture_id": d["picture_id"], "bucket": d["bucket"],
+                 **{k: d.get(k, 0) for k in KINDS}, "applied": [entry_id]}
+                for d in missing])
+            # Inserted meanwhile by another writer: add to them like to the others.
+            deltas = [missing[n] for n in taken]
 
     async def _finish_open(self, keys: set[str] | None = None,
                            older_than_s: float | None = None) -> None:

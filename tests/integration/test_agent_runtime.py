@@ -292,3 +292,19 @@ async def test_the_inbox_finds_a_batch_longer_than_one_in_list(db) -> None:
     await inbox.record_sent([(command, []) for command in commands[::2]])
     found = await inbox.find_many([command.id for command in commands])
     assert set(found) == {command.id for command in commands[::2]}
+
+
+async def test_a_result_recorded_again_replaces_the_one_there(db) -> None:
+    """Results are inserted; one that is there (a redelivery, a rejected command replayed
+    from the dead letters) is replaced, the others of the same batch inserted."""
+    from picasso.mongo import COMMAND_RESULTS
+    from picasso.runtime import CommandResults
+
+    results = CommandResults(db, "reactions")
+    first, second = like("p1"), like("p2")
+    await results.record([(LIKE_PICTURE, first)], "rejected", "picture unknown")
+    await results.record([(LIKE_PICTURE, first), (LIKE_PICTURE, second)], "applied")
+    found = {d["_id"]: d async for d in db[COMMAND_RESULTS].find()}
+    assert {i: (d["outcome"], d["reason"]) for i, d in found.items()} == {
+        first.id: ("applied", None), second.id: ("applied", None)}
+    assert {d["service"] for d in found.values()} == {"reactions"}
