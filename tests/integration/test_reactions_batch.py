@@ -199,3 +199,23 @@ async def test_two_workers_on_overlapping_batches_at_once_stay_exact(db, seed: i
     assert likes == expected
     assert counts == {p: sum(1 for q, _ in expected if q == p) for p in pictures}
     assert await db[LIKE_COUNTS].count_documents({"pending": {"$exists": True}}) == 0
+
+
+async def test_a_pair_made_after_it_was_read_is_decided_by_its_version(db) -> None:
+    """A pair read as absent is inserted; if another writer made it meanwhile, the insert
+    hits its key and the write is made again under the version guard: over an older state
+    it lands, under a newer one it changes nothing (and the other pairs of the batch are
+    inserted either way)."""
+    from agents.reactions.likes import _write_states
+    from picasso.versions import NONE
+
+    at = "2026-12-04T10:00:00.000Z"
+    older, ours, newer = (f"{at}|{n:020d}" for n in (1, 2, 3))
+    await db[LIKES].insert_many([
+        {"picture_id": "a", "user_id": "stale", "liked": False, "version": older},
+        {"picture_id": "a", "user_id": "fresh", "liked": False, "version": newer}])
+    await _write_states(db[LIKES], [
+        ("a", {"u": user, "liked": True, "v": ours, "held": NONE, "at": at})
+        for user in ("stale", "fresh", "new")])
+    found = {d["user_id"]: (d["liked"], d["version"]) async for d in db[LIKES].find()}
+    assert found == {"stale": (True, ours), "fresh": (False, newer), "new": (True, ours)}
