@@ -23,9 +23,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Awaitable, Callable, TypeVar
 
+import aiokafka
 import faust
 import structlog
 from faust.cli import AppCommand, option
+from faust.transport.drivers import aiokafka as faust_kafka
 
 import picasso.lag
 import picasso.ops.commands
@@ -74,6 +76,38 @@ def opened_once(open_: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]
     return get
 
 
+class _ConsumerThread(faust_kafka.AIOKafkaConsumerThread):
+    """Faust's consumer with the broker's wait for an empty fetch set by BROKER_FETCH_WAIT_S
+    instead of Faust's fixed 1.5 s (on the local broker, a delay of every message)."""
+
+    def _create_worker_consumer(self, transport: faust_kafka.Transport
+                                ) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Read when the consumer starts, into every fetch request it makes.
+        consumer._fetch_max_wait_ms = round(self.app.fetch_wait_s * 1000)
+        return consumer
+
+
+class _Consumer(faust_kafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_kafka.Transport):
+    Consumer = _Consumer
+
+
+class App(faust.App):
+    """A Faust app whose workers' consumer waits ``fetch_wait_s`` at most for an empty fetch."""
+
+    def __init__(self, *args: Any, fetch_wait_s: float, **kwargs: Any) -> None:
+        self.fetch_wait_s = fetch_wait_s
+        super().__init__(*args, **kwargs)
+
+    def _new_transport(self) -> _Transport:
+        return _Transport(self.conf.broker_consumer, self)
+
+
 class Command(AppCommand):
     """An operator's command: runs its coroutine itself and exits with the status it answers.
 
@@ -107,8 +141,9 @@ class Service:
         self.settings = settings
         self.inboxes = inboxes
         self.kept_whole = kept_whole
-        self.app = faust.App(
+        self.app = App(
             group_id(settings.app_id, domain),
+            fetch_wait_s=settings.broker_fetch_wait_s,
             broker=f"kafka://{settings.kafka_bootstrap}",
             store="memory://",
             # Records are CloudEvents JSON that agents parse themselves, so that a message

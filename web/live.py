@@ -76,9 +76,6 @@ TOPICS = (REACTIONS_EVENTS, COMMENTS_EVENTS, PURCHASES_EVENTS, NOTIFICATIONS_EVE
           PICTURES_EVENTS)
 # How long the browser waits before it reconnects a stream that ended (the SSE retry field).
 RETRY_MS = 2000
-# How long the broker may hold a fetch that has nothing yet (aiokafka's default, 500 ms,
-# would be the latency of a quiet edge's updates).
-FETCH_WAIT_MS = 50
 # How often streams whose client went away are looked for.
 REAP_INTERVAL_S = 1.0
 # A signed-in user still counts as watching this long after their stream ended, so that a
@@ -183,7 +180,7 @@ class LiveHub:
             *(topic.name(prefix) for topic in TOPICS),
             bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
             enable_auto_commit=False, auto_offset_reset="latest",
-            fetch_max_wait_ms=FETCH_WAIT_MS)
+            fetch_max_wait_ms=round(self.settings.broker_fetch_wait_s * 1000))
         await self.consumer.start()
         await self._positioned()
         self.tasks = [asyncio.create_task(self._consume(), name="live-consumer"),

@@ -225,3 +225,17 @@ def test_each_role_needs_only_its_own_credentials() -> None:
     with pytest.raises(SettingsError, match="MYSQL_SHARDS is not set"):
         Settings.from_env(edge_only, role="purchases")
     assert Settings.from_env(edge_only, role="edge").env == "production"
+
+
+async def test_a_workers_consumer_waits_for_an_empty_fetch_as_long_as_the_setting_says(
+        monkeypatch) -> None:
+    """Faust fixes a worker's fetch wait at 1.5 s, which the local broker makes a delay of
+    every message; the worker's consumer takes BROKER_FETCH_WAIT_S instead."""
+    from picasso.service import Service
+
+    monkeypatch.setenv("PICASSO_ENV", "local")
+    monkeypatch.setenv("BROKER_FETCH_WAIT_S", "0.08")
+    app = Service("reactions").app
+    consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    assert consumer._fetch_max_wait_ms == 80
+    assert Settings.from_env({"PICASSO_ENV": "local"}).broker_fetch_wait_s == 0.2
