@@ -93,3 +93,46 @@ def test_a_few_commands_waiting_are_no_backlog() -> None:
     with pytest.raises(Problem) as refused:
         rule.check(REACTIONS_COMMANDS, PREFIX)
     assert refused.value.headers["Retry-After"] == "5"
+
+
+def measure(rule: Backlog, clock: Clock, per_s: int, seconds: float = 1.0) -> None:
+    """Polls every 0.1 s that each find commands waiting and ``per_s`` / 10 applied."""
+    for _ in range(round(seconds * 10)):
+        clock.now += 0.1
+        rule.measured(LIKES, per_s // 10, 0.1)
+
+
+def test_a_burst_is_cut_at_what_the_service_applies_within_the_limit() -> None:
+    """The service applies 100 a second: 50 commands waiting are half a second of work, so
+    the 51st is refused though none has waited yet (the age alone would let them all in)."""
+    rule, clock = backlog(min_waiting=10)
+    assert rule.capacity(LIKES) is None
+    for offset in range(200):  # nothing measured yet: only the age counts
+        rule.sent(LIKES, 0, offset)
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+    rule.applied(TopicPartition(LIKES, 0), 200)
+    measure(rule, clock, 100)
+    assert rule.capacity(LIKES) == pytest.approx(100)
+    for offset in range(200, 250):
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+        rule.sent(LIKES, 0, offset)
+    with pytest.raises(Problem) as refused:
+        rule.check(REACTIONS_COMMANDS, PREFIX)
+    assert refused.value.headers["Retry-After"] == "1"
+    assert rule.waiting(LIKES) == 50
+    rule.applied(TopicPartition(LIKES, 0), 230)  # 30 applied: 20 wait, 0.2 s of work
+    rule.check(REACTIONS_COMMANDS, PREFIX)
+
+
+def test_the_best_rate_is_kept_through_a_lull_and_forgotten_after_the_window() -> None:
+    from web.backlog import CAPACITY_WINDOW_S
+
+    rule, clock = backlog(min_waiting=10)
+    measure(rule, clock, 400)
+    measure(rule, clock, 20, seconds=5)  # a lull: little to apply
+    assert rule.capacity(LIKES) == pytest.approx(400)
+    clock.now += CAPACITY_WINDOW_S
+    assert rule.capacity(LIKES) is None
+    # Polls that found work for too short a time tell no rate.
+    rule.measured(LIKES, 50, 0.1)
+    assert rule.capacity(LIKES) is None
