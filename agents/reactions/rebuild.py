@@ -27,9 +27,11 @@ async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict 
     counts: Counter[str] = Counter()
     async for like in db[LIKES].find(LIKED, {"_id": 0, "picture_id": 1}):
         counts[like["picture_id"]] += 1
-    async for record in db[REACTIONS_PROCESSED].find({}, {"subject": 1}):
-        if record.get("subject"):
-            counts[record["subject"]] += 0
+    # Every picture a like or unlike was applied to has a count, 0 when none is liked now.
+    async for record in db[REACTIONS_PROCESSED].find({}, {"subject": 1, "subjects": 1}):
+        for subject in record.get("subjects") or [record.get("subject")]:
+            if subject:
+                counts[subject] += 0
     for picture_id, n in counts.items():
         yield picture_id, {"_id": picture_id, "like_count": n}
 

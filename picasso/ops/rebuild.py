@@ -70,9 +70,12 @@ def _stamp(moment: float) -> str:
 
 
 async def changed_since(db: AsyncIOMotorDatabase, model: ReadModel, since: str) -> list[str]:
-    """The ids whose commands the model's inbox recorded at or after ``since``."""
-    found = db[model.inbox].find({"applied_at": {"$gte": since}}, {"subject": 1})
-    return sorted({doc["subject"] async for doc in found if doc.get("subject")})
+    """The ids whose commands the model's inbox recorded at or after ``since`` (a record
+    of one command names its ``subject``, a versioned agent's record of a batch its
+    ``subjects``)."""
+    found = db[model.inbox].find({"applied_at": {"$gte": since}}, {"subject": 1, "subjects": 1})
+    return sorted({subject async for doc in found
+                   for subject in (doc.get("subjects") or [doc.get("subject")]) if subject})
 
 
 async def remake(db: AsyncIOMotorDatabase, model: ReadModel, target: AsyncIOMotorCollection,

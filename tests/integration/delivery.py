@@ -13,6 +13,7 @@ from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
 from deploy.local.processes import Worker
 from deploy.local.stack import Stack
 from picasso.kafka import ensure_topics
+from picasso.runtime import Inbox
 from picasso.settings import Settings
 from topics.envelope import CloudEvent
 from topics.registry import RECORDS
@@ -57,7 +58,7 @@ async def wait_sent(db: AsyncIOMotorDatabase, inbox: str, command_ids: set[str],
     of them or the time is up."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        done = await db[inbox].count_documents({"_id": {"$in": list(command_ids)}, "sent": True})
+        done = len(command_ids & await Inbox(db[inbox]).applied())
         if done == len(command_ids) or asyncio.get_running_loop().time() > deadline:
             return done
         await asyncio.sleep(0.2)
@@ -93,10 +94,10 @@ async def kill_mid_stream(stack: Stack, env: dict[str, str], name: str, domain: 
     try:
         worker.wait_ready()
         trickle = asyncio.create_task(send_slowly(settings.kafka_bootstrap, topic, commands))
-        while await db[inbox].count_documents({}) < len(commands) // 4:  # noqa: ASYNC110
+        while len(await Inbox(db[inbox]).applied()) < len(commands) // 4:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         worker.kill()
-        killed_at = await db[inbox].count_documents({})
+        killed_at = len(await Inbox(db[inbox]).applied())
         await trickle
         assert killed_at < len(commands), "the worker finished before it could be killed"
         worker.start()

@@ -143,7 +143,7 @@ async def test_a_versioned_batch_is_told_positions_and_applied_without_asking_th
         db) -> None:
     """A handler whose writes are versioned gets every command again (its versions make a
     repeat change nothing), with where each was read, and no inbox lookup is made; the inbox
-    still records each command once."""
+    records each batch as one document naming its commands and holding their events."""
     batches: list[list[tuple[str, tuple[int, int]]]] = []
 
     async def one(record, command, position=None):
@@ -176,8 +176,13 @@ async def test_a_versioned_batch_is_told_positions_and_applied_without_asking_th
                               for n, m in ((7, first), (8, second))])
     assert batches == [[(first.id, (3, 7))], [(first.id, (3, 7)), (second.id, (3, 8))]]
     assert lookups == []
-    processed = {d["_id"]: d["sent"] async for d in db["processed"].find()}
-    assert processed == {first.id: True, second.id: True}
+    records = await db["processed"].find().to_list(None)
+    assert [(r["commands"], r["subjects"], len(r["events"]), r["sent"]) for r in records] == [
+        ([first.id], ["p1"], 1, True), ([first.id, second.id], ["p1", "p2"], 2, True)]
+    assert await inbox.applied() == {first.id, second.id}
+    # The same batch delivered again is the same record.
+    await agent.handle_batch([Message(first.to_json(), b"p1", "t.c", 3, 7)])
+    assert await db["processed"].count_documents({}) == 2
 
 
 async def test_a_batch_with_a_defect_isolates_the_message_at_fault(db) -> None:
