@@ -13,6 +13,7 @@ import time
 from bench import (
     crash_storm,
     feed,
+    fetch_wait,
     idle,
     image_pipeline,
     likes,
@@ -45,6 +46,7 @@ BENCHMARKS = {
     "log_lines": log_lines.main,
     "overload": overload.main,
     "idle": idle.main,
+    "fetch_wait": fetch_wait.main,
 }
 
 
