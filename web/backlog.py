@@ -55,8 +55,10 @@ GUARDED: tuple[Topic, ...] = (REACTIONS_COMMANDS, COMMENTS_COMMANDS, SOCIAL_COMM
 MAX_TRACKED = 100_000
 # The service's rate is measured over this long (several of its commits and the edge's polls).
 RATE_WINDOW_S = 1.0
-# Its best rate is remembered this long: through a lull, where it has little to apply.
-CAPACITY_WINDOW_S = 30.0
+# Its best rate is remembered this long: through a lull, where it has little to apply, but
+# not for long, since under heavy load the edges' refusals take CPU the service then lacks
+# (30 s let a rate of the load's first seconds admit twice what was then applied).
+CAPACITY_WINDOW_S = 5.0
 
 
 class Backlog:

@@ -129,7 +129,7 @@ def test_the_best_rate_is_kept_through_a_lull_and_forgotten_after_the_window() -
 
     rule, clock = backlog(min_waiting=10)
     measure(rule, clock, 400)
-    measure(rule, clock, 20, seconds=5)  # a lull: little to apply
+    measure(rule, clock, 20, seconds=3)  # a lull: little to apply
     assert rule.capacity(LIKES) == pytest.approx(400)
     clock.now += CAPACITY_WINDOW_S
     assert rule.capacity(LIKES) is None
