@@ -13,6 +13,7 @@ import time
 from bench import (
     crash_storm,
     feed,
+    feed_parts,
     fetch_wait,
     idle,
     image_pipeline,
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "overload": overload.main,
     "idle": idle.main,
     "fetch_wait": fetch_wait.main,
+    "feed_parts": feed_parts.main,
 }
 
 
