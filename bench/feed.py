@@ -20,7 +20,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from agents.purchases.views import PurchaseViews
 from agents.reactions.likes import ensure_indexes as likes_indexes
 from agents.uploads.pictures import ensure_indexes as pictures_indexes
-from bench.system import cpu_seconds, machine, running
+from bench.system import cpu_seconds, machine, running, wait_answering
 from bench.wrk import WrkResult, random_script, wrk
 from deploy.local.stack import free_ports
 from picasso.domains import DOMAINS
@@ -193,12 +192,7 @@ def main() -> dict:
         floor = subprocess.Popen([sys.executable, "-c", _FLOOR, str(path), str(port)])
         try:
             floor_url = f"http://127.0.0.1:{port}/api/v1/pictures?limit=20"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(floor_url).read()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_answering(floor_url)
             wrk(url, connections=CONNECTIONS, seconds=2)  # warm-up
             wrk(url, connections=CONNECTIONS, seconds=2, script=script)  # warm-up
             names = ("anonymous", "signed_in", "floor", "floor_scripted")

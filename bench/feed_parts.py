@@ -16,11 +16,10 @@ import asyncio
 import statistics
 import subprocess
 import sys
-import time
 import urllib.request
 
 from bench.feed import CONNECTIONS, _seed
-from bench.system import cpu_seconds, machine, running
+from bench.system import cpu_seconds, machine, running, wait_answering
 from bench.wrk import wrk
 from deploy.local.servers.base import free_ports
 from picasso.domains import DOMAINS
@@ -60,16 +59,6 @@ aweb.run_app(web.app.create_app(settings), host=settings.edge_host,
 """
 
 
-def _wait(url: str) -> None:
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(url).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} never answered")
-
-
 def main() -> dict:
     print(f"feed answer by part — machine: {machine()}", flush=True)
     per_answer: dict[str, list[float]] = {way: [] for way in WAYS}
@@ -88,7 +77,7 @@ def main() -> dict:
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
                     url = f"http://127.0.0.1:{port}/api/v1/pictures?limit=20"
-                    _wait(url)
+                    wait_answering(url)
                     wrk(url, connections=CONNECTIONS, seconds=2)  # warm-up
                     before = cpu_seconds(edge.pid)
                     result = wrk(url, connections=CONNECTIONS, seconds=SECONDS)

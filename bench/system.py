@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
+import urllib.request
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -57,6 +59,19 @@ def cpu_seconds(pid: int) -> float:
     """CPU seconds the process has used (user and system), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_answering(url: str, timeout_s: float = 60.0) -> None:
+    """Wait until a process just started answers ``url``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within {timeout_s:.0f} s") from None
+            time.sleep(0.1)
 
 
 def machine() -> str:
