@@ -179,6 +179,11 @@ class Inbox:
         """The ids of the commands a record is about: its own, or a batch record's."""
         return record.get("commands") or [record["_id"]]
 
+    @staticmethod
+    def subjects_of(record: dict) -> list[str]:
+        """The ids a record's commands changed: its own subject, or a batch record's."""
+        return [s for s in record.get("subjects") or [record.get("subject")] if s]
+
     async def applied(self) -> set[str]:
         """The ids of every command recorded as applied and its events sent."""
         return {command_id async for doc in self.collection.find({"sent": True}, {"commands": 1})
@@ -234,8 +239,15 @@ class CommandResults:
         Inserted, which the local MongoDB-compatible server does about four times faster
         than upserts; a command that has a result already (a redelivery, a replay of a
         rejected one) has it replaced."""
-        docs = [self._doc(event, outcome, reason) for record, event in records
-                if record.kind == "command"]
+        await self.write([event for record, event in records if record.kind == "command"],
+                         outcome, reason)
+
+    async def write(self, events: list[CloudEvent], outcome: str,
+                    reason: str | None = None) -> None:
+        """Write ``outcome`` under each of ``events``' ids, whatever they are (a service
+        whose readers wait on a fact's id, as the follows' counts do, writes it for
+        facts)."""
+        docs = [self._doc(event, outcome, reason) for event in events]
         taken = await insert_new(self.collection, docs)
         if taken:
             await self.collection.bulk_write(

@@ -20,6 +20,7 @@ from motor.motor_asyncio import AsyncIOMotorCollection, AsyncIOMotorDatabase
 from agents.reactions.likes import finish_pending
 from picasso.mongo import LIKE_COUNTS, LIKED, LIKES, REACTIONS_PROCESSED
 from picasso.ops.rebuild import ReadModel
+from picasso.runtime import Inbox
 
 
 async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict | None]]:
@@ -29,9 +30,8 @@ async def everything(db: AsyncIOMotorDatabase) -> AsyncIterator[tuple[str, dict 
         counts[like["picture_id"]] += 1
     # Every picture a like or unlike was applied to has a count, 0 when none is liked now.
     async for record in db[REACTIONS_PROCESSED].find({}, {"subject": 1, "subjects": 1}):
-        for subject in record.get("subjects") or [record.get("subject")]:
-            if subject:
-                counts[subject] += 0
+        for subject in Inbox.subjects_of(record):
+            counts[subject] += 0
     for picture_id, n in counts.items():
         yield picture_id, {"_id": picture_id, "like_count": n}
 

@@ -26,16 +26,15 @@ from motor.motor_asyncio import AsyncIOMotorDatabase
 from pymongo import UpdateOne
 
 from picasso.mongo import (
-    COMMAND_RESULTS,
     FOLLOWING,
     FOLLOWS,
     SOCIAL_COUNTS,
     bulk_write_done_once,
     ensure_expiry,
 )
-from picasso.runtime import Position, Rejected
+from picasso.runtime import CommandResults, Position, Rejected
 from picasso.versions import GONE_FIELD, NONE, gone_date, last_words, older_than, set_counts
-from topics.envelope import CloudEvent, derived_id, utc_now
+from topics.envelope import CloudEvent, derived_id
 from topics.record import Record
 from topics.social import FOLLOW_USER, USER_FOLLOWED, USER_UNFOLLOWED
 
@@ -127,10 +126,5 @@ async def count_followers(db: AsyncIOMotorDatabase,
     await set_counts(
         db[SOCIAL_COUNTS], "followers_count",
         lambda f: db[FOLLOWS].count_documents({"followee_id": f, **FOLLOWING}), followees)
-    now = utc_now()
-    await db[COMMAND_RESULTS].bulk_write(
-        [UpdateOne({"_id": event.id}, {"$set": {
-            "service": "social", "type": event.type, "subject": event.subject,
-            "outcome": "applied", "reason": None, "applied_at": now}}, upsert=True)
-         for _, event in facts], ordered=False)
+    await CommandResults(db, "social").write([event for _, event in facts], "applied")
     return [[] for _ in facts]

@@ -36,6 +36,7 @@ from pymongo import DeleteOne, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from picasso.mongo import DUPLICATE_KEY
+from picasso.runtime import Inbox
 from topics.envelope import utc_stamp
 
 # Records applied this long before a pass began are looked at again by the next pass: the
@@ -74,8 +75,7 @@ async def changed_since(db: AsyncIOMotorDatabase, model: ReadModel, since: str) 
     of one command names its ``subject``, a versioned agent's record of a batch its
     ``subjects``)."""
     found = db[model.inbox].find({"applied_at": {"$gte": since}}, {"subject": 1, "subjects": 1})
-    return sorted({subject async for doc in found
-                   for subject in (doc.get("subjects") or [doc.get("subject")]) if subject})
+    return sorted({subject async for doc in found for subject in Inbox.subjects_of(doc)})
 
 
 async def remake(db: AsyncIOMotorDatabase, model: ReadModel, target: AsyncIOMotorCollection,
