@@ -26,6 +26,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from picasso.settings import Settings
+from picasso.tracing import log_request_trace
 
 # Libraries whose info lines are worth keeping (Faust's "Ready", partition assignments);
 # every other library logs from WARNING up.
@@ -64,6 +65,7 @@ def _shared() -> list[Processor]:
     """What every line goes through, structlog's and the standard library's alike."""
     return [
         structlog.contextvars.merge_contextvars,
+        log_request_trace,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _name_process,

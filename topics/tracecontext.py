@@ -55,7 +55,7 @@ class Trace:
     @classmethod
     def new(cls) -> Trace:
         """The start of a new trace."""
-        return cls(_random_hex(16), new_span_id())
+        return cls(*new_trace_ids())
 
     @classmethod
     def parse(cls, header: str | None) -> Trace | None:
@@ -82,6 +82,12 @@ class Trace:
 
 def new_span_id() -> str:
     return _random_hex(8)
+
+
+def new_trace_ids() -> tuple[str, str]:
+    """A new trace id and its first span id (one cut from the pool for both)."""
+    ids = _random_hex(24)
+    return ids[:32], ids[32:]
 
 
 # Random ids are cut from a pool read from the OS 4 KiB at a time: the edge makes a trace

@@ -10,6 +10,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from multidict import istr
 
 from picasso import heap, probes
 from picasso.blobs import open_blob_store
@@ -33,6 +34,9 @@ from web.routes.ops import readiness_checks
 from web.services import SERVICES, Services
 
 log = structlog.get_logger()
+# Case-insensitive header names made once: the headers of every request and answer.
+TRACEPARENT = istr("traceparent")
+REQUEST_ID = istr("X-Request-ID")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,7 +44,7 @@ class EdgeStartTimeout(RuntimeError):
     """A step of the edge's start did not finish within EDGE_START_TIMEOUT_S."""
 
 
-def request_context(settings: Settings) -> Callable:
+def request_context(settings: Settings, metrics: Metrics) -> Callable:
     """The middleware: request id and trace, one log line per request (a share of them,
     ``ACCESS_LOG_SAMPLE``, for answers below 400), metrics, and problem+json for every
     error.
@@ -56,12 +60,10 @@ def request_context(settings: Settings) -> Callable:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         headers = request.headers
-        traced = start_request(headers.get("traceparent"), headers.get("X-Request-ID"))
+        # The lines logged meanwhile carry it (picasso.tracing.log_request_trace); each
+        # request runs in a task of its own, so nothing bound here outlives it.
+        traced = start_request(headers.get(TRACEPARENT), headers.get(REQUEST_ID))
         request_id = traced.request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id,
-                                               trace_id=traced.trace.trace_id,
-                                               span_id=traced.trace.span_id)
         started = time.perf_counter()
         try:
             response = await handler(request)
@@ -76,14 +78,14 @@ def request_context(settings: Settings) -> Callable:
             log.exception("request_failed", method=request.method, path=request.path)
             response = problem_response(500, f"something went wrong; request id {request_id}")
         answer_headers = response.headers
-        answer_headers["X-Request-ID"] = request_id
-        answer_headers["traceparent"] = traced.trace.traceparent
+        answer_headers[REQUEST_ID] = request_id
+        answer_headers[TRACEPARENT] = traced.traceparent
         sessions.apply_cookies(request, response, settings)
         seconds = time.perf_counter() - started
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
         status = response.status
-        request.app[SERVICES].metrics.observe_request(request.method, route, status, seconds)
+        metrics.observe_request(request.method, route, status, seconds)
         if logged and (status >= 400 or sample >= 1 or random.random() < sample):
             log.info("request", method=request.method, path=request.path, status=status,
                      ms=round(seconds * 1000, 1))
@@ -101,7 +103,9 @@ async def _keep_flushing(metrics: Metrics) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """The edge: routes, middleware, and the stores opened for the app's lifetime."""
-    app = web.Application(middlewares=[request_context(settings)],
+    # The requests' counts, shared by the middleware and the handlers (Services).
+    metrics = Metrics()
+    app = web.Application(middlewares=[request_context(settings, metrics)],
                           client_max_size=1024 * 1024)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
@@ -141,7 +145,6 @@ def create_app(settings: Settings) -> web.Application:
                           marks_cache_max_bytes=settings.marks_cache_max_bytes)
         # The live consumer sees every like and purchase: a reader's kept marks go with it.
         live.marks_changed = read.marks.forget
-        metrics = Metrics()
         app[SERVICES] = Services(
             settings=settings, bus=bus, read=read,
             auth=auth, blobs=blobs, metrics=metrics,

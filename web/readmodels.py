@@ -285,6 +285,12 @@ class PageCache:
             return hit[1]  # stale but recent: the reload above runs for the next readers
         return await asyncio.shield(pending)  # one reader giving up does not stop the load
 
+    def fresh(self, key: Any) -> Any:
+        """The value kept for ``key`` if it is still within ``ttl_s``, else None; no load.
+        What :meth:`get` answers first, without a coroutine: the hot pages' path."""
+        hit = self._pages.get(key)
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def peek(self, key: Any) -> Any:
         """The value kept for ``key``, however old, or None; no load."""
         hit = self._pages.get(key)
@@ -521,7 +527,7 @@ class ReadModels:
                    tag: str | None, viewer: str | None) -> dict:
         """A page of published pictures, newest first; the same for everyone but the
         viewer's own marks (liked, bought), which are added per request."""
-        page, _ = await self._cached_page(limit, cursor, owner, tag)
+        page, _ = await self._cached_page(self._page_key(limit, cursor, owner, tag))
         if viewer is None:
             return page
         return {**page, "items": await self.personal(page["items"], viewer)}
@@ -532,7 +538,9 @@ class ReadModels:
         signed-in reader the answer made for them from the same page with their kept marks
         (``ReaderMarks``), made again when the shared page changed (a reload that found the
         same page, every ``FEED_CACHE_TTL_S``, is compared, not dumped again)."""
-        page, raw = await self._cached_page(limit, cursor, owner, tag)
+        key = self._page_key(limit, cursor, owner, tag)
+        kept = self.pages.fresh(key)  # the hot pages, without a coroutine
+        page, raw = (kept[0], kept[1]) if kept is not None else await self._cached_page(key)
         if viewer is None:
             return raw
         ids = tuple(item["picture_id"] for item in page["items"])
@@ -557,10 +565,14 @@ class ReadModels:
         likes, bought = await asyncio.gather(mine.to_list(None), self.licensed(viewer, ids))
         return Marks(frozenset(m["picture_id"] for m in likes), frozenset(bought))
 
-    async def _cached_page(self, limit: int, cursor: str | None, owner: str | None,
-                           tag: str | None) -> tuple[dict, bytes]:
+    def _page_key(self, limit: int, cursor: str | None, owner: str | None,
+                  tag: str | None) -> tuple:
+        """A feed page's key in the page cache (a bad cursor is a 422 here)."""
         position = decode_cursor(cursor, self.signing_key) if cursor else None
-        key = (limit, position, owner, tag)
+        return limit, position, owner, tag
+
+    async def _cached_page(self, key: tuple) -> tuple[dict, bytes]:
+        limit, position, owner, tag = key
 
         async def load() -> tuple[dict, bytes, str | None]:
             previous = self.pages.peek(key)

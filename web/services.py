@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Hashable
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiokafka.errors import KafkaError
 
 from picasso import tracing
@@ -110,6 +110,12 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
+def may_be_signed_in(request: web.Request) -> bool:
+    """Whether the request carries a token or a session to look at (most reads do not)."""
+    headers = request.headers
+    return hdrs.AUTHORIZATION in headers or hdrs.COOKIE in headers
+
+
 async def optional_identity(request: web.Request) -> Identity | None:
     """The caller, or None when nobody is signed in.
 
@@ -117,6 +123,8 @@ async def optional_identity(request: web.Request) -> Identity | None:
     session cookies (refreshed when due, CSRF-checked for writes); a session whose token
     is refused is ended, and the browser is treated as signed out.
     """
+    if not may_be_signed_in(request):
+        return None
     s = services(request)
     token = bearer_token(request)
     from_cookie = token is None

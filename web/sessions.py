@@ -155,6 +155,10 @@ def ended(request: web.Request) -> None:
 def apply_cookies(request: web.Request, response: web.StreamResponse,
                   settings: Settings) -> None:
     """Put a refreshed session's new cookies, or the clearing of an ended one, on the answer."""
+    if not len(request):
+        # Nothing was stored on the request (most answers): no missing key looked up twice,
+        # each a KeyError raised and caught inside Mapping.get.
+        return
     if request.get(_ENDED):
         end(response)
     elif (renewed := request.get(_RENEWED)) is not None:

@@ -121,6 +121,55 @@ def test_every_logger_writes_json_lines_naming_the_process_and_the_trace() -> No
     assert "ZeroDivisionError" in lines[3]["exception"]
 
 
+def test_the_lines_of_an_edge_request_carry_its_trace_and_no_other_task_does() -> None:
+    """The edge starts a request's trace once (picasso.tracing.start_request) and every line
+    logged while it answers, structlog's or a library's, carries it; a webhook that
+    continues an earlier trace changes the lines after it; lines outside the request do not
+    carry it."""
+    script = textwrap.dedent(f"""
+        import asyncio, logging, structlog
+        from picasso.logging import configure
+        from picasso.settings import Settings
+        from picasso.tracing import continue_trace, current, start_request
+        configure(Settings.from_env({{"PICASSO_ENV": "test"}}), "edge")
+        log = structlog.get_logger()
+        async def request(traceparent, request_id):
+            traced = start_request(traceparent, request_id)
+            log.info("ours")
+            logging.getLogger("aiohttp.server").warning("theirs")
+            log.info("given", request_id="mine")
+            assert current() is traced and traced.trace.traceparent == traced.traceparent
+            if continue_trace("00-{"c" * 32}-00f067aa0ba902b7-01", "buy-1"):
+                log.info("continued")
+        async def main():
+            await asyncio.gather(asyncio.create_task(request(None, None)),
+                                 asyncio.create_task(request(
+                                     "00-{TRACE}-00f067aa0ba902b7-01", "req-7")))
+            log.info("outside")
+        asyncio.run(main())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "LOG_FORMAT": "json"})
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line["event"] for line in lines] == [
+        "ours", "theirs", "given", "continued", "ours", "theirs", "given", "continued",
+        "outside"]
+    new, continued = lines[:4], lines[4:8]
+    assert len({line["trace_id"] for line in new[:3]}) == 1 and new[0]["trace_id"] != TRACE
+    assert len(new[0]["trace_id"]) == 32 and len(new[0]["span_id"]) == 16
+    assert new[1]["request_id"] == new[0]["request_id"] != "req-7"
+    assert [line["trace_id"] for line in continued[:3]] == [TRACE] * 3
+    assert {line["span_id"] for line in continued[:3]} != {"00f067aa0ba902b7"}
+    assert [line["request_id"] for line in continued[:3]] == ["req-7", "req-7", "mine"]
+    assert new[2]["request_id"] == "mine"
+    # continue_trace: the webhook's trace from there on, a span of ours, the given id.
+    for line in (new[3], continued[3]):
+        assert line["trace_id"] == "c" * 32 and line["request_id"] == "buy-1"
+        assert line["span_id"] != "00f067aa0ba902b7"
+    assert not {"trace_id", "span_id", "request_id"} & lines[8].keys()
+
+
 def _write(path: Path, *docs: dict | str) -> None:
     path.write_text("".join((d if isinstance(d, str) else json.dumps(d)) + "\n"
                             for d in docs))

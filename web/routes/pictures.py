@@ -19,6 +19,7 @@ from web.services import (
     identity,
     json_object,
     long_poll,
+    may_be_signed_in,
     optional_identity,
     services,
 )
@@ -134,7 +135,8 @@ def page_limit(request: web.Request) -> int:
 
 
 async def _feed(request: web.Request, owner: str | None) -> web.Response:
-    viewer = await optional_identity(request)
+    # The anonymous feed is the most read answer: not even a coroutine for its identity.
+    viewer = await optional_identity(request) if may_be_signed_in(request) else None
     body = await services(request).read.feed_json(
         limit=page_limit(request), cursor=request.query.get("cursor") or None,
         owner=owner, tag=(request.query.get("tag") or "").lower() or None,
