@@ -38,13 +38,16 @@ class RequestTrace:
     log lines and the answer's headers want them) rather than a frozen dataclass holding a
     :class:`Trace`; ``trace`` makes that when a command is stamped."""
 
-    __slots__ = ("trace_id", "span_id", "flags", "request_id")
+    __slots__ = ("trace_id", "span_id", "flags", "request_id", "user_id")
 
-    def __init__(self, trace_id: str, span_id: str, flags: str, request_id: str) -> None:
+    def __init__(self, trace_id: str, span_id: str, flags: str, request_id: str,
+                 user_id: str | None = None) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.flags = flags
         self.request_id = request_id
+        # The signed-in caller, once known (:func:`identify`).
+        self.user_id = user_id
 
     @property
     def trace(self) -> Trace:
@@ -96,8 +99,18 @@ def continue_trace(traceparent: str | None, correlationid: str | None) -> bool:
     if parent is None or found is None:
         return False
     _current.set(RequestTrace(parent.trace_id, new_span_id(), parent.flags,
-                              valid_correlation_id(correlationid) or found.request_id))
+                              valid_correlation_id(correlationid) or found.request_id,
+                              found.user_id))
     return True
+
+
+def identify(user_id: str) -> None:
+    """The request being handled is ``user_id``'s: its lines say so from here on."""
+    found = _current.get()
+    if found is not None:
+        found.user_id = user_id
+    else:  # not in a request the edge traced: bound for this task's lines instead
+        structlog.contextvars.bind_contextvars(user_id=user_id)
 
 
 def current() -> RequestTrace | None:
@@ -107,14 +120,17 @@ def current() -> RequestTrace | None:
 
 def log_request_trace(logger: object, method: str, event_dict: dict) -> dict:
     """A structlog processor: every line logged while the edge handles a request carries
-    the request's ``trace_id``, ``span_id`` and ``request_id`` (fields given to the line
-    itself, or bound, win). Read from the request's trace when a line is made, rather than
-    bound for each request, which cost every answer a few microseconds."""
+    the request's ``trace_id``, ``span_id`` and ``request_id``, and the caller's
+    ``user_id`` once known (fields given to the line itself, or bound, win). Read from the
+    request's trace when a line is made, rather than bound for each request, which cost
+    every answer a few microseconds."""
     found = _current.get()
     if found is not None:
         event_dict.setdefault("trace_id", found.trace_id)
         event_dict.setdefault("span_id", found.span_id)
         event_dict.setdefault("request_id", found.request_id)
+        if found.user_id is not None:
+            event_dict.setdefault("user_id", found.user_id)
     return event_dict
 
 

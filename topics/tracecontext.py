@@ -90,25 +90,28 @@ def new_trace_ids() -> tuple[str, str]:
     return ids[:32], ids[32:]
 
 
-# Random ids are cut from a pool read from the OS 4 KiB at a time: the edge makes a trace
-# and a span id per request, and a system call for each showed in the feed's profile.
+# Random ids are cut from a pool read from the OS 4 KiB at a time, kept as its hex digits:
+# the edge makes a trace and a span id per request, and a system call for each showed in
+# the feed's profile.
 _POOL_BYTES = 4096
-_pool = memoryview(b"")
+_pool = ""
 _used = 0
 
 
 def _random_hex(size: int) -> str:
+    """``size`` random bytes as hex digits, never handed out before in this process."""
     global _pool, _used
-    if _used + size > len(_pool):
-        _pool, _used = memoryview(os.urandom(_POOL_BYTES)), 0
-    _used += size
-    return _pool[_used - size:_used].hex()
+    digits = 2 * size
+    if _used + digits > len(_pool):
+        _pool, _used = os.urandom(_POOL_BYTES).hex(), 0
+    _used += digits
+    return _pool[_used - digits:_used]
 
 
 def _forget_pool() -> None:
     """A forked child must not hand out its parent's ids again."""
     global _pool, _used
-    _pool, _used = memoryview(b""), 0
+    _pool, _used = "", 0
 
 
 os.register_at_fork(after_in_child=_forget_pool)

@@ -527,7 +527,7 @@ class ReadModels:
                    tag: str | None, viewer: str | None) -> dict:
         """A page of published pictures, newest first; the same for everyone but the
         viewer's own marks (liked, bought), which are added per request."""
-        page, _ = await self._cached_page(self._page_key(limit, cursor, owner, tag))
+        page, *_ = await self._cached_page(self._page_key(limit, cursor, owner, tag))
         if viewer is None:
             return page
         return {**page, "items": await self.personal(page["items"], viewer)}
@@ -539,11 +539,10 @@ class ReadModels:
         (``ReaderMarks``), made again when the shared page changed (a reload that found the
         same page, every ``FEED_CACHE_TTL_S``, is compared, not dumped again)."""
         key = self._page_key(limit, cursor, owner, tag)
-        kept = self.pages.fresh(key)  # the hot pages, without a coroutine
-        page, raw = (kept[0], kept[1]) if kept is not None else await self._cached_page(key)
+        # The hot pages are answered without a coroutine.
+        page, raw, _, ids = self.pages.fresh(key) or await self._cached_page(key)
         if viewer is None:
             return raw
-        ids = tuple(item["picture_id"] for item in page["items"])
         marks = await self.marks.get(viewer, ids, lambda: self._marks_of(viewer, list(ids)))
         if marks.source is not raw and marks.source != raw:
             # The shared page changed (not only reloaded as it was): the reader's answer too.
@@ -571,18 +570,21 @@ class ReadModels:
         position = decode_cursor(cursor, self.signing_key) if cursor else None
         return limit, position, owner, tag
 
-    async def _cached_page(self, key: tuple) -> tuple[dict, bytes]:
+    async def _cached_page(self, key: tuple) -> tuple[dict, bytes, str | None, tuple[str, ...]]:
+        """The page as the page cache keeps it: the page, its JSON, the time of its oldest
+        picture (``page_after``'s ``since`` when it is read again) and its pictures' ids
+        (the key of a reader's marks on it)."""
         limit, position, owner, tag = key
 
-        async def load() -> tuple[dict, bytes, str | None]:
+        async def load() -> tuple[dict, bytes, str | None, tuple[str, ...]]:
             previous = self.pages.peek(key)
             page, oldest = await self._feed_page(limit, position, owner, tag,
                                                  previous[2] if previous else None)
-            return page, json.dumps(page).encode(), oldest
+            ids = tuple(item["picture_id"] for item in page["items"])
+            return page, json.dumps(page).encode(), oldest, ids
 
         # The page object is about as large again as its JSON bytes.
-        page, raw, _ = await self.pages.get(key, load, lambda page: 2 * len(page[1]))
-        return page, raw
+        return await self.pages.get(key, load, lambda page: 2 * len(page[1]))
 
     async def _feed_page(self, limit: int, position: tuple[str, str] | None,
                          owner: str | None, tag: str | None,

@@ -139,7 +139,7 @@ async def optional_identity(request: web.Request) -> Identity | None:
             raise
         ended(request)
         return None
-    structlog.contextvars.bind_contextvars(user_id=who.user_id)
+    tracing.identify(who.user_id)
     return who
 
 

@@ -44,6 +44,26 @@ def test_a_new_trace_and_its_hops() -> None:
     assert child.trace_id == trace.trace_id and child.span_id != trace.span_id
 
 
+def test_random_ids_are_never_handed_out_twice_nor_by_a_forked_child() -> None:
+    """Ids are cut from a pool of random bytes: across many refills none repeats, and a
+    forked child starts a pool of its own instead of handing out its parent's next ids."""
+    made = [Trace.new() for _ in range(3000)]  # 24 bytes each: about 18 pools
+    ids = [t.trace_id for t in made] + [t.span_id for t in made]
+    assert len(set(ids)) == len(ids)
+    assert all(len(t.trace_id) == 32 and len(t.span_id) == 16 for t in made)
+    assert all(int(t.trace_id, 16) >= 0 for t in made[:10])
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next trace id, to the parent
+        os.write(writer, Trace.new().trace_id.encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    childs = os.read(reader, 64).decode()
+    os.close(reader)
+    assert len(childs) == 32 and childs != Trace.new().trace_id
+
+
 def test_correlation_ids_are_plain() -> None:
     assert valid_correlation_id("buy-1a2b.c:3") == "buy-1a2b.c:3"
     for bad in ("", "a b", "x" * 129, "a\nb", "ü", None):
@@ -130,7 +150,7 @@ def test_the_lines_of_an_edge_request_carry_its_trace_and_no_other_task_does() -
         import asyncio, logging, structlog
         from picasso.logging import configure
         from picasso.settings import Settings
-        from picasso.tracing import continue_trace, current, start_request
+        from picasso.tracing import continue_trace, current, identify, start_request
         configure(Settings.from_env({{"PICASSO_ENV": "test"}}), "edge")
         log = structlog.get_logger()
         async def request(traceparent, request_id):
@@ -138,6 +158,7 @@ def test_the_lines_of_an_edge_request_carry_its_trace_and_no_other_task_does() -
             log.info("ours")
             logging.getLogger("aiohttp.server").warning("theirs")
             log.info("given", request_id="mine")
+            identify("user-" + traced.request_id)
             assert current() is traced and traced.trace.traceparent == traced.traceparent
             if continue_trace("00-{"c" * 32}-00f067aa0ba902b7-01", "buy-1"):
                 log.info("continued")
@@ -163,11 +184,14 @@ def test_the_lines_of_an_edge_request_carry_its_trace_and_no_other_task_does() -
     assert {line["span_id"] for line in continued[:3]} != {"00f067aa0ba902b7"}
     assert [line["request_id"] for line in continued[:3]] == ["req-7", "req-7", "mine"]
     assert new[2]["request_id"] == "mine"
-    # continue_trace: the webhook's trace from there on, a span of ours, the given id.
-    for line in (new[3], continued[3]):
+    # continue_trace: the webhook's trace from there on, a span of ours, the given id,
+    # the caller as known before.
+    for line, request in ((new[3], new[0]), (continued[3], continued[0])):
         assert line["trace_id"] == "c" * 32 and line["request_id"] == "buy-1"
         assert line["span_id"] != "00f067aa0ba902b7"
-    assert not {"trace_id", "span_id", "request_id"} & lines[8].keys()
+        assert line["user_id"] == "user-" + request["request_id"]
+    assert not any("user_id" in line for line in lines[:3] + lines[4:7])
+    assert not {"trace_id", "span_id", "request_id", "user_id"} & lines[8].keys()
 
 
 def _write(path: Path, *docs: dict | str) -> None:
