@@ -45,7 +45,7 @@ if way in ("no middleware", "neither"):
     @aweb.middleware
     async def passthrough(request, handler):
         return await handler(request)
-    web.app.request_context = lambda settings: passthrough
+    web.app.request_context = lambda *made_with: passthrough
 if way in ("floor handler", "neither"):
     body = open(body_path, "rb").read()
     async def floor(request):
