@@ -7,6 +7,7 @@ the tests and the deploy manifests derive from it.
 
 from __future__ import annotations
 
+from picasso.numbers import whole_number
 from topics import (
     COMMENTS_COMMANDS,
     NOTIFICATIONS_COMMANDS,
@@ -60,16 +61,18 @@ def parse_counts(value: str) -> dict[str, int]:
 
     Domains a list leaves out get one worker; ``name:0`` runs none of that domain."""
     value = value.strip()
-    if value.isdigit():
-        if int(value) < 1:
+    every = whole_number(value)
+    if every is not None:
+        if every < 1:
             raise ValueError(f"at least 1 worker per domain, not {value!r}")
-        return {domain: int(value) for domain in DOMAINS}
+        return dict.fromkeys(DOMAINS, every)
     counts = dict.fromkeys(DOMAINS, 1)
     for part in value.split(","):
         name, sep, number = part.strip().partition(":")
-        if not sep or not number.strip().isdigit():
+        count = whole_number(number.strip())
+        if not sep or count is None:
             raise ValueError(f"{part.strip()!r} is not <domain>:<count> "
                              f"(the domains are {', '.join(DOMAINS)})")
         app_module(name.strip())  # names an unknown domain
-        counts[name.strip()] = int(number)
+        counts[name.strip()] = count
     return counts

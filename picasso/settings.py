@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from picasso.numbers import whole_number
+
 # The one home of the embedded stack's ports (``make run``); tests pick free ports instead.
 LOCAL_PORTS: dict[str, int] = {
     "edge": 8080,
@@ -257,9 +259,10 @@ def _heartbeat(environ: Mapping[str, str], default: float) -> float:
 def _count(environ: Mapping[str, str], name: str, default: int) -> int:
     """A whole number greater than zero; anything else is refused with the name."""
     raw = _env(environ, name, str(default))
-    if not raw.isdigit() or int(raw) < 1:
+    count = whole_number(raw)
+    if count is None or count < 1:
         raise ValueError(f"{name} must be a whole number above 0, not {raw!r}")
-    return int(raw)
+    return count
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaConsumer
 from motor.motor_asyncio import AsyncIOMotorDatabase
 
 from picasso.mongo import FOLLOWING, FOLLOWS, NOTIFICATIONS
+from picasso.numbers import whole_number
 from picasso.settings import Settings
 from picasso.tasks import cancel_all
 from topics import (
@@ -267,9 +268,9 @@ class LiveHub:
         if not last_event_id:
             return []
         epoch, _, number = last_event_id.partition(".")
-        if epoch != self.epoch or not number.isdigit() or int(number) > self.sequence:
+        after = whole_number(number)
+        if epoch != self.epoch or after is None or after > self.sequence:
             return None
-        after = int(number)
         oldest = self.buffer[0][0] if self.buffer else self.sequence + 1
         if after < oldest - 1:
             return None

@@ -114,6 +114,7 @@ async def test_bad_queries_are_problems(api: Api) -> None:
         ({"q": "sky", "type": "things"}, "type"),
         ({"q": "sky", "min_price_cents": "-1"}, "min_price_cents"),
         ({"q": "sky", "max_price_cents": "cheap"}, "max_price_cents"),
+        ({"q": "sky", "min_price_cents": "¹"}, "min_price_cents"),  # a digit to isdigit only
         ({"q": "sky", "min_price_cents": "500", "max_price_cents": "100"}, "max_price_cents"),
         ({"q": "sky", "free": "yes"}, "free"),
         ({"q": "sky", "limit": "0"}, "limit"),

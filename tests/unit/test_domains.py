@@ -23,6 +23,8 @@ def test_counts_per_service_and_one_for_those_left_out() -> None:
     ("reactions", "is not <domain>:<count>"),
     ("reactions:two", "is not <domain>:<count>"),
     ("reactions:-1", "is not <domain>:<count>"),
+    ("reactions:¹", "is not <domain>:<count>"),  # a digit to str.isdigit, not to int
+    ("²", "is not <domain>:<count>"),
 ])
 def test_a_wrong_value_is_refused_with_what_is_wrong(value: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):

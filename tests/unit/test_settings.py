@@ -239,3 +239,10 @@ async def test_a_workers_consumer_waits_for_an_empty_fetch_as_long_as_the_settin
     consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
     assert consumer._fetch_max_wait_ms == 80
     assert Settings.from_env({"PICASSO_ENV": "local"}).broker_fetch_wait_s == 0.2
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "lots", "¹", "٣"])
+def test_a_count_that_is_not_a_whole_number_above_zero_is_refused_by_name(raw: str) -> None:
+    # "¹" and "٣" are digits to str.isdigit; a count is ASCII digits only.
+    assert f"MAX_LONG_POLL_WAITERS must be a whole number above 0, not {raw!r}" in named(
+        {"PICASSO_ENV": "local", "MAX_LONG_POLL_WAITERS": raw})

@@ -9,6 +9,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from picasso.blobs import BlobTooLarge
 from picasso.imageformat import sniff_format
+from picasso.numbers import whole_number
 from topics.envelope import new_id
 from topics.pictures import DELETE_PICTURE, UPDATE_PICTURE, UPLOAD_PICTURE, incoming_key
 from topics.trending import DEFAULT_WINDOW, SORTS, WINDOWS
@@ -127,11 +128,11 @@ async def upload_picture(request: web.Request) -> web.Response:
 
 def page_limit(request: web.Request) -> int:
     """The ``limit`` of a paged list: 1 to 100, 20 when not given; otherwise a 422."""
-    raw = request.query.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    limit = whole_number(request.query.get("limit", "20"))
+    if limit is None or not 1 <= limit <= 100:
         raise Problem(422, "limit must be a whole number from 1 to 100",
                       errors={"limit": "1 to 100"})
-    return int(raw)
+    return limit
 
 
 async def _feed(request: web.Request, owner: str | None) -> web.Response:

@@ -7,6 +7,7 @@ import json
 
 from aiohttp import web
 
+from picasso.numbers import whole_number
 from topics.pictures import PRICE_MAX, TAG_MAX
 from topics.search import QUERY_MAX, SEARCH_TYPES
 from web.problems import invalid
@@ -22,10 +23,11 @@ def _price(request: web.Request, name: str, errors: dict[str, str]) -> int | Non
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) > PRICE_MAX:
+    cents = whole_number(raw)
+    if cents is None or cents > PRICE_MAX:
         errors[name] = f"a whole number of cents from 0 to {PRICE_MAX}"
         return None
-    return int(raw)
+    return cents
 
 
 @routes.get("/api/v1/search")
