@@ -8,11 +8,16 @@ bytes as the bare floor of ``bench/feed.py`` does; and with both. The CPU time o
 process per answer under wrk, ``ROUNDS`` rounds in turn so that the machine's load falls
 on all four alike, the median of the rounds; the difference between two ways is what that
 part costs. Not a configuration anyone runs: a measure of the parts.
+
+With ``BENCH_BEFORE_TREE=<a checkout>`` (e.g. ``git worktree add /tmp/before <commit>``) a
+fifth way, that checkout's edge as it is, answers in the same rounds against the same
+stack: a before and after measured in one run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -59,9 +64,19 @@ aweb.run_app(web.app.create_app(settings), host=settings.edge_host,
 """
 
 
+def _command(way: str, body_path: str,
+             before: str) -> tuple[list[str], str | None, dict[str, str]]:
+    """The edge process of ``way``: its command, directory and what its environment adds."""
+    if way == "before":  # the other checkout's own edge, its code first on the path
+        return [sys.executable, "-m", "web"], before, {"PYTHONPATH": before}
+    return [sys.executable, "-c", _EDGE, way, body_path], None, {}
+
+
 def main() -> dict:
     print(f"feed answer by part — machine: {machine()}", flush=True)
-    per_answer: dict[str, list[float]] = {way: [] for way in WAYS}
+    before = os.environ.get("BENCH_BEFORE_TREE", "").strip()
+    ways = (*WAYS, "before") if before else WAYS
+    per_answer: dict[str, list[float]] = {way: [] for way in ways}
     with running(workers=dict.fromkeys(DOMAINS, 0), edges=1) as system:
         settings = system.settings
         asyncio.run(_seed(settings.mongodb_url, settings.mongodb_database))
@@ -69,27 +84,31 @@ def main() -> dict:
         path.write_bytes(urllib.request.urlopen(
             f"{system.edge_url}/api/v1/pictures?limit=20").read())
         for _ in range(ROUNDS):
-            for way in WAYS:
+            for way in ways:
                 port = free_ports(["edge"])["edge"]
+                command, cwd, env = _command(way, str(path), before)
                 edge = subprocess.Popen(
-                    [sys.executable, "-c", _EDGE, way, str(path)],
-                    env={**system.edge_env, "EDGE_PORT": str(port)},
+                    command, cwd=cwd,
+                    env={**system.edge_env, "EDGE_PORT": str(port), **env},
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
                     url = f"http://127.0.0.1:{port}/api/v1/pictures?limit=20"
                     wait_answering(url)
                     wrk(url, connections=CONNECTIONS, seconds=2)  # warm-up
-                    before = cpu_seconds(edge.pid)
+                    cpu_before = cpu_seconds(edge.pid)
                     result = wrk(url, connections=CONNECTIONS, seconds=SECONDS)
-                    used = cpu_seconds(edge.pid) - before
+                    used = cpu_seconds(edge.pid) - cpu_before
                     per_answer[way].append(used / max(result.requests, 1) * 1e6)
                 finally:
                     edge.terminate()
                     edge.wait()
     medians = {way: statistics.median(values) for way, values in per_answer.items()}
-    for way in WAYS:
+    for way in ways:
         print(f"{way:>14}: {medians[way]:5.1f} us CPU per answer (rounds: "
               + ", ".join(f"{v:.1f}" for v in per_answer[way]) + ")", flush=True)
+    if before:
+        print(f"{before}'s edge: {medians['before']:.1f} us against this tree's "
+              f"{medians['as it is']:.1f} us", flush=True)
     print(f"the middleware costs {medians['as it is'] - medians['no middleware']:.1f} us, "
           f"the handler {medians['as it is'] - medians['floor handler']:.1f} us "
           f"(the rest of the edge: {medians['neither']:.1f} us)", flush=True)
