@@ -20,9 +20,8 @@ import structlog
 from topics.envelope import CloudEvent
 from topics.tracecontext import (
     SAMPLED,
-    VERSION,
     Trace,
-    new_span_id,
+    format_traceparent,
     new_trace_ids,
     valid_correlation_id,
 )
@@ -49,13 +48,17 @@ class RequestTrace:
         # The signed-in caller, once known (:func:`identify`).
         self.user_id = user_id
 
+    @classmethod
+    def of(cls, trace: Trace, request_id: str, user_id: str | None = None) -> RequestTrace:
+        return cls(trace.trace_id, trace.span_id, trace.flags, request_id, user_id)
+
     @property
     def trace(self) -> Trace:
         return Trace(self.trace_id, self.span_id, self.flags)
 
     @property
     def traceparent(self) -> str:
-        return f"{VERSION}-{self.trace_id}-{self.span_id}-{self.flags}"
+        return format_traceparent(self.trace_id, self.span_id, self.flags)
 
     def __repr__(self) -> str:
         return f"RequestTrace({self.traceparent!r}, request_id={self.request_id!r})"
@@ -77,14 +80,12 @@ def start_request(traceparent: str | None, request_id: str | None) -> RequestTra
     """The trace of a request arriving with these headers: the client's trace continued
     when its ``traceparent`` is valid (a new span of ours), a new trace otherwise; the
     client's ``X-Request-ID`` when it is a fit id, a new one otherwise."""
-    parent = Trace.parse(traceparent) if traceparent else None
-    if parent is None:
-        trace_id, span_id = new_trace_ids()
-        flags = SAMPLED
+    request_id = valid_correlation_id(request_id) or new_request_id()
+    parent = Trace.parse(traceparent)
+    if parent is None:  # most requests: no Trace object made
+        found = RequestTrace(*new_trace_ids(), SAMPLED, request_id)
     else:
-        trace_id, span_id, flags = parent.trace_id, new_span_id(), parent.flags
-    found = RequestTrace(trace_id, span_id, flags,
-                         (request_id and valid_correlation_id(request_id)) or new_request_id())
+        found = RequestTrace.of(parent.child(), request_id)
     _current.set(found)
     return found
 
@@ -98,9 +99,9 @@ def continue_trace(traceparent: str | None, correlationid: str | None) -> bool:
     found = _current.get()
     if parent is None or found is None:
         return False
-    _current.set(RequestTrace(parent.trace_id, new_span_id(), parent.flags,
-                              valid_correlation_id(correlationid) or found.request_id,
-                              found.user_id))
+    _current.set(RequestTrace.of(parent.child(),
+                                 valid_correlation_id(correlationid) or found.request_id,
+                                 found.user_id))
     return True
 
 

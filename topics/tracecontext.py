@@ -50,7 +50,7 @@ class Trace:
 
     @property
     def traceparent(self) -> str:
-        return f"{VERSION}-{self.trace_id}-{self.span_id}-{self.flags}"
+        return format_traceparent(self.trace_id, self.span_id, self.flags)
 
     @classmethod
     def new(cls) -> Trace:
@@ -78,6 +78,11 @@ class Trace:
     def for_message(self, message_id: str) -> str:
         """The ``traceparent`` of the message ``message_id`` in this trace."""
         return self.child(span_of(message_id)).traceparent
+
+
+def format_traceparent(trace_id: str, span_id: str, flags: str) -> str:
+    """The ``traceparent`` value of a position in a trace."""
+    return f"{VERSION}-{trace_id}-{span_id}-{flags}"
 
 
 def new_span_id() -> str:
