@@ -234,7 +234,8 @@ async def test_read_models_rebuilt_equal_the_originals(
         code, out = await run(system_env, domain, "rebuild", name, "--settle", "0.5")
         assert code == 0, out
         after = await snapshot(db, name)
-        assert len(after) == len(before)
+        assert [d["_id"] for d in after] == [d["_id"] for d in before], (
+            name, [d for d in after if d not in before], [d for d in before if d not in after])
         # A count's ``entry`` is the reactions agent's claim on it, not the read model's.
         aside = {"entry"} if name == LIKE_COUNTS else set()
         for old, new in zip(before, after):

@@ -37,8 +37,14 @@ async def db(stack):
 
 
 @pytest.fixture
-async def ledger(settings: Settings, ledger_schema: None):
-    async with await Ledger.open(list(settings.mysql_shards), migrate=False) as opened:
+async def ledger(settings: Settings):
+    """A ledger of the test's own, on fresh databases of the session's MariaDB: what it
+    records is no purchase of the session's system, whose purchases' rebuild reads the
+    system's ledger whole (tests/e2e/test_operations.py)."""
+    run = uuid.uuid4().hex[:8]
+    shards = [f"{dsn.rsplit('/', 1)[0]}/projections_{run}_s{n}"
+              for n, dsn in enumerate(settings.mysql_shards)]
+    async with await Ledger.open(shards) as opened:
         yield opened
 
 
