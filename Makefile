@@ -10,8 +10,9 @@ install:
 run: install
 	@$(PY) -m deploy.local.run
 
-# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own stack of servers.
-TEST_WORKERS ?= 2
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own stack of servers;
+# `auto`: three for every two cores, as many as the memory holds (tests/conftest.py).
+TEST_WORKERS ?= auto
 
 test: install
 	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
