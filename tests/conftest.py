@@ -175,6 +175,7 @@ def memory_available() -> int:
     return 0
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: `-p no:xdist` runs without it
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """How many test sessions `make test` (`-n auto`) runs: three for every two cores, as
     many as the memory holds. A session waits about a third of its time (its servers'
