@@ -11,7 +11,7 @@ run: install
 	@$(PY) -m deploy.local.run
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own stack of servers;
-# `auto`: three for every two cores, as many as the memory holds (tests/conftest.py).
+# `auto`: three for every two cores, at most 8, as many as the memory holds (tests/conftest.py).
 TEST_WORKERS ?= auto
 
 test: install

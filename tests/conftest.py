@@ -149,6 +149,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # What one test session's stack, workers and edge hold in memory (about 2 GB measured with
 # two sessions running, 2026-12-04), with room for a browser or a container test beside it.
 SESSION_MEMORY_BYTES = 3 * 2**30
+# Past this many sessions the longest modules (the containers, hosts and supervision tests,
+# 70-110 s each) bound the run, and every session more starts a whole stack for nothing.
+MAX_SESSIONS = 8
 
 
 def cores_available(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
@@ -181,7 +184,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     many as the memory holds. A session waits about a third of its time (its servers'
     answers, rebalances, restarts); on 2 cores (2026-12-04) 2 sessions took 504 s with the
     CPU 57% busy, 3 took 415 s (77%), 4 took 450 s: past that they share cores they need."""
-    wanted = max(1, cores_available() * 3 // 2)
+    wanted = max(1, min(MAX_SESSIONS, cores_available() * 3 // 2))
     memory = memory_available()
     return max(1, min(wanted, memory // SESSION_MEMORY_BYTES)) if memory else wanted
 

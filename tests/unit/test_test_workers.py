@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import cores_available, pytest_xdist_auto_num_workers
+from tests.conftest import MAX_SESSIONS, cores_available, pytest_xdist_auto_num_workers
 
 
 def test_a_cgroup_quota_lowers_the_cores_and_none_leaves_the_affinity(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_a_cgroup_quota_lowers_the_cores_and_none_leaves_the_affinity(tmp_path: 
 
 def test_three_sessions_for_two_cores_at_most_and_at_least_one() -> None:
     workers = pytest_xdist_auto_num_workers(config=None)
-    assert 1 <= workers <= max(1, cores_available() * 3 // 2)
+    assert 1 <= workers <= max(1, min(MAX_SESSIONS, cores_available() * 3 // 2))
 
 
 MODULE = """
