@@ -42,6 +42,7 @@ from deploy.local.servers import prometheus
 from deploy.local.stack import Stack, StackError
 from deploy.local.supervisor import Supervisor
 from picasso.domains import DOMAINS, parse_counts
+from picasso.numbers import whole_number
 from picasso.settings import LOCAL_PORTS, Settings
 
 RUN_SERVICES = ("kafka", "mongodb", "mariadb", "firebase_auth", "stripe", "smtp",
@@ -58,9 +59,10 @@ def _seconds(name: str, default: float) -> float:
 
 def _count(name: str, default: str = "1") -> int:
     value = os.environ.get(name, default)
-    if not value.isdigit() or int(value) < 1:
+    count = whole_number(value)
+    if count is None or count < 1:
         raise SystemExit(f"{name} must be a whole number of at least 1, not {value!r}")
-    return int(value)
+    return count
 
 
 def _worker_counts() -> dict[str, int]:

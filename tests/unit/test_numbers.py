@@ -20,3 +20,15 @@ def test_ascii_digits_are_whole_numbers(text: str, number: int) -> None:
 ])
 def test_anything_else_is_not(text: str) -> None:
     assert whole_number(text) is None
+
+
+@pytest.mark.parametrize("value", ["¹", "٣", "0", "two"])
+def test_make_runs_counts_are_refused_naming_the_setting(value: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploy.local.run import _count
+
+    monkeypatch.setenv("EDGES", value)
+    with pytest.raises(SystemExit, match=r"EDGES must be a whole number of at least 1"):
+        _count("EDGES")
+    monkeypatch.setenv("EDGES", "3")
+    assert _count("EDGES") == 3
